@@ -1,0 +1,176 @@
+"""Seeded generator of small random valid models, for the tests of every part of spikeforge.
+
+:func:`random_model` draws the structure (input shape, conv geometry, pooling, hidden layers, classes, time steps),
+the widths (bias, membrane, readout) and the neuron parameters (leak shift, reset mode), then INT8 weights, and
+chooses each threshold from the currents the layer sees on random inputs so that the network is neither silent nor
+saturated everywhere. Small membrane widths are drawn on purpose, so that saturation is exercised. The same seed gives
+the same model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .manifest import LIF, Conv2d, Dense, Integrate, Model, Pool, required_acc_bits, signed_range, validate
+from .network import conv2d_current, dense_current, lif_step, or_pool
+
+__all__ = ["random_model", "random_inputs"]
+
+
+def _weights(rng, shape):
+    style = rng.integers(3)
+    if style == 0:
+        w = rng.integers(-128, 128, size=shape)
+    elif style == 1:
+        w = np.rint(rng.normal(0, rng.uniform(8, 48), size=shape))
+    else:  # sparse weights with a few extremes
+        w = np.rint(rng.normal(0, 24, size=shape)) * (rng.random(shape) < 0.6)
+        w.flat[rng.integers(w.size)] = rng.choice([-128, 127])
+    return np.clip(w, -128, 127).astype(np.int8)
+
+
+def _bits_above(v):
+    bits = 2
+    while signed_range(bits)[1] - 1 < v:
+        bits += 1
+    return bits
+
+
+def _neuron(rng, currents, reset, leak_shift, mem_bits):
+    pos = currents[currents > 0]
+    if pos.size:
+        theta = int(np.quantile(pos, rng.uniform(0.2, 0.8)))
+    else:
+        theta = int(np.abs(currents).max(initial=1))
+    theta = max(theta, 1)
+    bits = mem_bits if mem_bits is not None else int(_bits_above(theta) + rng.integers(1, 6))
+    bits = max(bits, _bits_above(theta))
+    k = int(leak_shift if leak_shift is not None else rng.integers(0, min(bits, 6)))
+    return LIF(leak_shift=min(k, bits - 1), threshold=theta,
+               reset=reset or str(rng.choice(["subtract", "zero"])), mem_bits=bits)
+
+
+def _bias(rng, rows, theta_scale):
+    bits = int(rng.integers(4, 17))
+    lo, hi = signed_range(bits)
+    b = np.rint(rng.normal(0, max(theta_scale, 1) * 0.3, size=rows))
+    return np.clip(b, lo, hi).astype(np.int64), bits
+
+
+def random_inputs(model, n, rng):
+    """``n`` random INT8 input maps for ``model`` (a mix of dense noise, sparse maps and extremes)."""
+    shape = (n,) + tuple(model.input_shape)
+    x = rng.integers(-128, 128, size=shape)
+    x = np.where(rng.random(shape) < rng.uniform(0.2, 1.0), x, 0)
+    return x.astype(np.int8)
+
+
+def random_model(seed, *, input_shape=None, time_steps=None, out_channels=None, kernel=None, stride=None,
+                 padding=None, pool=None, hidden=None, classes=None, reset=None, leak_shift=None, mem_bits=None):
+    """Draw a small random valid model.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the generator; the same seed gives the same model.
+    input_shape, time_steps, out_channels, kernel, stride, padding, pool, hidden, classes, reset, leak_shift, mem_bits
+        Fix any of these instead of drawing it. ``pool`` is a kernel ``(kh, kw)`` or ``False`` for none; ``hidden``
+        a list of hidden dense layer sizes; ``classes`` the number of classes; ``mem_bits`` the LIF membrane width.
+
+    Returns
+    -------
+    golden.manifest.Model
+    """
+    rng = np.random.default_rng(seed)
+    c, h, w = input_shape or (int(rng.integers(1, 3)), int(rng.integers(3, 9)), int(rng.integers(3, 11)))
+    steps = int(time_steps or rng.integers(1, 7))
+    kh, kw = kernel or (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    kh, kw = min(kh, h), min(kw, w)
+    sh, sw = stride or (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    ph, pw = padding or (int(rng.integers(0, kh)), int(rng.integers(0, kw)))
+    co = int(out_channels or rng.integers(1, 5))
+    layers = []
+    probe = rng.integers(-128, 128, size=(64, c, h, w)) * (rng.random((64, c, h, w)) < 0.7)
+
+    conv = Conv2d(name="conv1", in_channels=c, out_channels=co, kernel=(kh, kw), stride=(sh, sw),
+                  padding=(ph, pw), weights=_weights(rng, (co, c, kh, kw)), bias=np.zeros(co, dtype=np.int64),
+                  bias_bits=8, acc_bits=32, neuron=LIF(0, 1, "subtract", 8))
+    cur = conv2d_current(probe, conv).reshape(64, -1)
+    neuron = _neuron(rng, cur, reset, leak_shift, mem_bits)
+    bias, bias_bits = _bias(rng, co, neuron.threshold)
+    conv = Conv2d(name="conv1", in_channels=c, out_channels=co, kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw),
+                  weights=conv.weights, bias=bias, bias_bits=bias_bits, acc_bits=32, neuron=neuron)
+    conv = _with_acc(conv, rng)
+    layers.append(conv)
+    shape = conv.out_shape((c, h, w))
+    spikes = _spike_probe(conv2d_current(probe, conv).reshape(64, -1), neuron, steps)
+
+    if pool is None:
+        pool = (int(rng.integers(1, 3)), int(rng.integers(1, 3))) if rng.random() < 0.6 else False
+    if pool:
+        pk = (max(1, min(pool[0], shape[1])), max(1, min(pool[1], shape[2])))
+        layers.append(Pool(name="pool1", kernel=pk))
+        spikes = or_pool(spikes.reshape((-1,) + shape), pk).reshape(spikes.shape[0], -1)
+        shape = (shape[0], shape[1] // pk[0], shape[2] // pk[1])
+
+    sizes = list(hidden) if hidden is not None else [int(rng.integers(2, 13)) for _ in range(rng.integers(0, 3))]
+    n_classes = int(classes or rng.integers(2, 6))
+    for i, m in enumerate(sizes + [n_classes]):
+        nin = int(np.prod(shape))
+        last = i == len(sizes)
+        name = "out" if last else f"fc{i + 1}"
+        weights = _weights(rng, (m, nin))
+        probe_layer = Dense(name=name, in_features=nin, out_features=m, weights=weights,
+                            bias=np.zeros(m, dtype=np.int64), bias_bits=8, acc_bits=32, neuron=Integrate(32))
+        cur = dense_current(spikes, probe_layer)
+        if last:
+            neuron = Integrate(mem_bits=int(rng.integers(max(_bits_above(int(np.abs(cur).max(initial=1))), 6), 25)))
+            scale = max(int(np.abs(cur).max(initial=1)) // 4, 1)
+        else:
+            neuron = _neuron(rng, cur, reset, leak_shift, mem_bits)
+            scale = neuron.threshold
+        bias, bias_bits = _bias(rng, m, scale)
+        layer = _with_acc(Dense(name=name, in_features=nin, out_features=m, weights=weights, bias=bias,
+                                bias_bits=bias_bits, acc_bits=32, neuron=neuron), rng)
+        layers.append(layer)
+        if not last:
+            spikes = _spike_probe(dense_current(spikes, layer), neuron, 1)
+        shape = (m,)
+
+    model = Model(name=f"random_{seed}", input_shape=(c, h, w), time_steps=steps, layers=layers,
+                  classes=[f"c{i}" for i in range(n_classes)], description=f"random test model, seed {seed}")
+    return validate(model)
+
+
+def _with_acc(layer, rng):
+    """Set ``acc_bits`` to the bound, sometimes with spare bits (the bound is what hardware must honour)."""
+    from dataclasses import replace
+    return replace(layer, acc_bits=required_acc_bits(layer) + int(rng.integers(0, 2)))
+
+
+def _spike_probe(current, neuron, steps):
+    """Spikes of a layer driven by ``current`` for ``steps`` steps, stacked as probe samples for the next layer."""
+    v = np.zeros_like(current)
+    out = []
+    for _ in range(max(steps, 1)):
+        v, s = lif_step(v, current, neuron)
+        out.append(s)
+    return np.concatenate(out, axis=0)
+
+
+def main(argv=None):
+    """``python -m golden.randmodel --seed S --out DIR``: write a random valid model (for tests and examples)."""
+    import argparse
+    from .manifest import save
+    p = argparse.ArgumentParser(prog="python -m golden.randmodel", description="Write a small random valid model.")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True, metavar="DIR")
+    args = p.parse_args(argv)
+    model = random_model(args.seed)
+    save(model, args.out)
+    print(f"wrote {model.name} to {args.out}: input {list(model.input_shape)}, "
+          f"{', '.join(l.type for l in model.layers)}, T = {model.time_steps}")
+
+
+if __name__ == "__main__":
+    main()
