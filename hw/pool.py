@@ -1,0 +1,195 @@
+"""OR-pooling on spike-event streams (docs/arithmetic.md section 3, ``pool``).
+
+:class:`OrPool` maps a spike at ``(c, y, x)`` of a ``(C, H, W)`` map to the pooled neuron
+``(c, y // Kh, x // Kw)`` of the ``(C, H // Kh, W // Kw)`` map and emits each pooled neuron at most once per step.
+Spikes in the remainder rows and columns that do not fill a window are dropped, as the specification says.
+
+It is a combinational filter with no latency: ``i.ready`` is ``o.ready``; a spike that becomes a pooled event passes
+through in the cycle it is offered (``o.valid`` follows ``i.valid``), a spike that is dropped (already pooled in this
+step, or in the remainder) is taken without output in a cycle where ``o.ready`` is high, and an end-of-step marker
+passes through. It therefore adds no cycle to the timeline of its producer as long as its consumer is ready, and
+``i.ready`` does not depend on the payload (the index decoding stays out of the producer's handshake path).
+
+Order
+-----
+The filter remembers which pooled neurons of the *current pooled row* ``(c, y // Kh)`` it has emitted (``W // Kw``
+bits) and starts afresh when the row changes or a marker passes. This is exact when, within a step, the input
+events of one pooled row arrive together and the pooled rows in ascending order, which holds for ascending flat
+indices (the conv core's order) and for this core's own output. The output has the same property: within a step,
+pooled rows in ascending order; inside a row, pooled neurons in the order of their first input spike (ascending
+``x // Kw`` when ``Kh = 1``, not necessarily otherwise).
+"""
+
+import numpy as np
+from amaranth.hdl import Array, Const, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.layouts import bits_for_count, spike_event
+
+__all__ = ["OrPool", "div_const", "mul_const"]
+
+
+#: Dividends below this bound (after the divisor's factors of two are shifted out) are divided by a table: a few
+#: LUT levels, faster on the iCE40 than the adder tree of a reciprocal multiply.
+SMALL_DIVIDEND = 256
+
+
+def mul_const(value, factor):
+    """``value * factor`` for a non-negative constant ``factor``, as a sum of shifted copies of ``value``.
+
+    Written out so that the synthesizer sees adders, not a multiplier it would map to a DSP block (the conv core
+    needs all of them on the iCE40UP5K).
+    """
+    if factor == 0:
+        return Const(0, 1)
+    terms = [value << k for k in range(factor.bit_length()) if factor >> k & 1]
+    while len(terms) > 1:  # a balanced tree of adders
+        terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k] for k in range(0, len(terms), 2)]
+    return terms[0]
+
+
+def div_const(value, divisor, limit):
+    """``floor(value / divisor)`` for ``0 <= value < limit``.
+
+    The divisor's factors of two become a shift; what remains is a table lookup for small dividends
+    (``SMALL_DIVIDEND``) or a multiply by a reciprocal constant and a shift (the multiply written out as adders by
+    :func:`mul_const`).
+
+    Parameters
+    ----------
+    value : amaranth Value
+        Unsigned.
+    divisor : int
+        Positive constant.
+    limit : int
+        Exclusive upper bound of ``value``.
+
+    Returns
+    -------
+    amaranth Value
+    """
+    zeros = (divisor & -divisor).bit_length() - 1  # floor(v / (2**z * d)) == floor((v >> z) / d)
+    if zeros:
+        value, divisor, limit = value >> zeros, divisor >> zeros, -(-limit // (1 << zeros))
+    if divisor == 1:
+        return value
+    if limit <= SMALL_DIVIDEND:
+        width = max(1, ((limit - 1) // divisor).bit_length())
+        return Array(Const(v // divisor, width) for v in range(limit))[value]
+    bits = max(1, (limit - 1).bit_length())
+    shift = bits + (divisor - 1).bit_length()
+    factor = -(-(1 << shift) // divisor)
+    if limit <= 1 << 22:  # the bound is a theorem (Granlund & Montgomery 1994); check it where it is cheap
+        n = np.arange(limit, dtype=object if shift + bits > 62 else np.int64)
+        assert np.array_equal((n * factor) >> shift, n // divisor)
+    return mul_const(value, factor) >> shift
+
+
+class OrPool(wiring.Component):
+    """OR-pooling of spike events (see the module docstring for timing and order).
+
+    Parameters
+    ----------
+    in_shape : (int, int, int)
+        The input spike map ``(C, H, W)``.
+    kernel : (int, int)
+        ``(Kh, Kw)``; the stride equals the kernel.
+    time_steps : int
+        ``T`` (the core is stateless across steps; kept for the interface and checked).
+
+    Members
+    -------
+    i : In(stream.Signature(spike_event(bits_for_count(C*H*W))))
+    o : Out(stream.Signature(spike_event(bits_for_count(C*(H//Kh)*(W//Kw)))))
+
+    Raises
+    ------
+    ValueError
+        If a dimension is not a positive integer or the pooled map is empty.
+    """
+
+    def __init__(self, *, in_shape, kernel, time_steps):
+        values = list(in_shape) + list(kernel) + [time_steps]
+        if len(values) != 6 or any(not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1
+                                   for v in values):
+            raise ValueError(f"OrPool needs positive integers for in_shape (C, H, W), kernel (Kh, Kw) and "
+                             f"time_steps, not {tuple(in_shape)}, {tuple(kernel)}, {time_steps!r}")
+        c, h, w = (int(v) for v in in_shape)
+        kh, kw = (int(v) for v in kernel)
+        if h < kh or w < kw:
+            raise ValueError(f"pool kernel {kh}x{kw} does not fit the {h}x{w} map")
+        self._in_shape = (c, h, w)
+        self._kernel = (kh, kw)
+        self._time_steps = int(time_steps)
+        self._out_shape = (c, h // kh, w // kw)
+        super().__init__({
+            "i": In(stream.Signature(spike_event(bits_for_count(c * h * w)))),
+            "o": Out(stream.Signature(spike_event(bits_for_count(c * (h // kh) * (w // kw))))),
+        })
+
+    @property
+    def out_shape(self):
+        return self._out_shape
+
+    def elaborate(self, platform):
+        m = Module()
+        c, h, w = self._in_shape
+        kh, kw = self._kernel
+        _, hp, wp = self._out_shape
+
+        # -- decode the flat index into the pooled row and column -------------------------------------------------
+        index = self.i.payload.index
+        row = Signal(range(max(2, c * h)))               # c * H + y
+        col = Signal(range(max(2, w)))
+        m.d.comb += [
+            row.eq(div_const(index, w, c * h * w)),
+            col.eq(index - mul_const(row, w)),
+        ]
+        pooled_row = Signal(range(max(2, c * hp)))
+        pooled_col = Signal(range(max(2, wp)))
+        m.d.comb += pooled_col.eq(div_const(col, kw, w))
+        if h % kh == 0:
+            # (c * H + y) // Kh == c * Hp + y // Kh, and no row is left over
+            m.d.comb += pooled_row.eq(div_const(row, kh, c * h))
+            in_rows = Const(1)
+        else:
+            channel = Signal(range(max(2, c)))
+            y = Signal(range(max(2, h)))
+            m.d.comb += [
+                channel.eq(div_const(row, h, c * h)),
+                y.eq(row - mul_const(channel, h)),
+                pooled_row.eq(mul_const(channel, hp) + div_const(y, kh, h)),
+            ]
+            in_rows = y < hp * kh
+        in_range = in_rows & (col < wp * kw)
+
+        # -- the pooled neurons of the current row already emitted -----------------------------------------------
+        current_row = Signal.like(pooled_row)
+        row_open = Signal()
+        seen = Signal(wp)
+        same_row = row_open & (current_row == pooled_row)
+        already = same_row & seen.bit_select(pooled_col, 1)
+        end = self.i.payload.end
+        forward = end | (in_range & ~already)
+
+        m.d.comb += [
+            self.o.valid.eq(self.i.valid & forward),
+            self.o.payload.end.eq(end),
+            self.o.payload.index.eq(0),
+            self.i.ready.eq(self.o.ready),
+        ]
+        with m.If(~end):
+            m.d.comb += self.o.payload.index.eq(mul_const(pooled_row, wp) + pooled_col)
+
+        with m.If(self.i.valid & self.i.ready):
+            with m.If(end):
+                m.d.sync += row_open.eq(0)
+            with m.Elif(in_range):
+                bit = Const(1, wp) << pooled_col
+                m.d.sync += [row_open.eq(1), current_row.eq(pooled_row)]
+                with m.If(same_row):
+                    m.d.sync += seen.eq(seen | bit)
+                with m.Else():
+                    m.d.sync += seen.eq(bit)
+        return m

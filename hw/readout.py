@@ -1,0 +1,131 @@
+"""The integrating readout and the argmax: the last layer of every spikeforge network.
+
+:class:`Readout` is a dense layer whose neurons integrate without leak, threshold or reset
+(``R[t] = sat_B(R[t-1] + I[t])``, docs/arithmetic.md section 7). Its input side is the zero-skipping
+:class:`hw.dense.SpikeAccumulator`; at every end-of-step marker it sweeps the ``M`` readout values, one per cycle,
+through one :class:`hw.lif.LIFUnit` in integrate mode. During the sweep of the last step it also tracks the largest
+value with a strict compare, so that among equal largest values the lowest index wins (NumPy's ``argmax``), and then
+offers one result: the class and all readout values. Taking the result clears the readout for the next sample.
+
+Timing (ideal environment), per step with ``E`` input spikes: ``E * G + 1 + M`` cycles, and one more cycle at the
+last step for the result transfer (:func:`hw.dense.dense_step_cycles` with ``readout=True``, plus 1).
+"""
+
+from amaranth.hdl import Array, Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .dense import SpikeAccumulator, check_lanes, check_steps, default_lanes
+from .layouts import bits_for_count, spike_event
+from .lif import LIFUnit
+
+__all__ = ["Readout", "readout_layout"]
+
+
+def readout_layout(layer):
+    """Payload of a :class:`Readout` result: ``{"cls": unsigned(..), "readout": ArrayLayout(signed(B), M)}``."""
+    return data.StructLayout({
+        "cls": unsigned(bits_for_count(layer.out_features)),
+        "readout": data.ArrayLayout(signed(layer.neuron.mem_bits), layer.out_features),
+    })
+
+
+class Readout(wiring.Component):
+    """Integrating readout layer with argmax.
+
+    Parameters
+    ----------
+    layer : golden.manifest.Dense
+        The last layer, with a ``golden.manifest.Integrate`` neuron.
+    time_steps : int
+        ``T``: a result is offered after every ``T`` end-of-step markers.
+    lanes : int, optional
+        Accumulations per cycle (default :func:`hw.dense.default_lanes`).
+
+    Members
+    -------
+    i : In(stream.Signature(spike_event(bits_for_count(in_features))))
+        Input spike events, each step closed by one marker.
+    o : Out(stream.Signature(readout_layout(layer)))
+        One result per sample: the class and the readout values after the last step.
+
+    Raises
+    ------
+    TypeError
+        If the layer is not dense with an integrating neuron.
+    ValueError
+        If ``time_steps`` or ``lanes`` is out of range.
+    """
+
+    def __init__(self, *, layer, time_steps, lanes=None):
+        try:
+            if getattr(layer, "type", None) != "dense" or getattr(layer.neuron, "kind", None) != "integrate":
+                raise TypeError(f"Readout needs a dense layer with the integrating neuron, not {layer!r}")
+            self._steps = check_steps(time_steps)
+            self._lanes = check_lanes(layer, default_lanes(layer) if lanes is None else lanes)
+        except (TypeError, ValueError):
+            self._MustUse__silence = True  # refused: not an unused elaboratable
+            raise
+        self._layer = layer
+        super().__init__({
+            "i": In(stream.Signature(spike_event(bits_for_count(layer.in_features)))),
+            "o": Out(stream.Signature(readout_layout(layer))),
+        })
+
+    @property
+    def lanes(self):
+        return self._lanes
+
+    def elaborate(self, platform):
+        m = Module()
+        layer = self._layer
+        n_out = layer.out_features
+        bits = layer.neuron.mem_bits
+
+        m.submodules.acc = acc = SpikeAccumulator(layer=layer, lanes=self._lanes)
+        m.submodules.unit = unit = LIFUnit(layer.neuron, layer.acc_bits)
+        wiring.connect(m, wiring.flipped(self.i), acc.i)
+
+        r = [Signal(signed(bits), name=f"r{k}") for k in range(n_out)]
+        n = Signal(range(n_out))
+        step = Signal(range(self._steps))
+        last = Signal()
+        m.d.comb += [
+            last.eq(step == self._steps - 1),
+            acc.sel.eq(n),
+            unit.v.eq(Array(r)[n]),
+            unit.current.eq(acc.current),
+        ]
+        best = Signal(signed(bits))
+        best_index = Signal(range(n_out))
+        offer = Signal()
+
+        # -- sweep: integrate one value per cycle, track the argmax at the last step ------------------------------
+        with m.If(acc.done & ~offer):
+            m.d.comb += acc.clear.eq(1)
+            for k in range(n_out):
+                with m.If(n == k):
+                    m.d.sync += r[k].eq(unit.v_next)
+            with m.If((n == 0) | (unit.v_next > best)):
+                m.d.sync += [best.eq(unit.v_next), best_index.eq(n)]
+            with m.If(n == n_out - 1):
+                m.d.sync += n.eq(0)
+                with m.If(last):
+                    m.d.sync += offer.eq(1)
+                with m.Else():
+                    m.d.comb += acc.resume.eq(1)
+                    m.d.sync += step.eq(step + 1)
+            with m.Else():
+                m.d.sync += n.eq(n + 1)
+
+        # -- result -----------------------------------------------------------------------------------------------
+        m.d.comb += [
+            self.o.valid.eq(offer),
+            self.o.payload.cls.eq(best_index),
+        ]
+        for k in range(n_out):
+            m.d.comb += self.o.payload.readout[k].eq(r[k])
+        with m.If(offer & self.o.ready):
+            m.d.comb += acc.resume.eq(1)
+            m.d.sync += [offer.eq(0), step.eq(0)] + [rk.eq(0) for rk in r]
+        return m

@@ -1,0 +1,47 @@
+"""Stream helpers for the amaranth.sim testbenches of the hardware tests (one producer, one consumer coroutine).
+
+``stream_put`` offers payloads with random idle cycles between them, ``stream_get`` takes a known number of
+transfers with random cycles of backpressure; both hold to the stream rules (valid never waits for ready, the
+payload holds until the transfer). Payloads are given and returned as plain integers (``hw.layouts.pack``).
+"""
+
+import numpy as np
+from amaranth.hdl import Value
+
+
+async def stream_put(ctx, port, payloads, *, rng=None, stall=0.0):
+    """Transfer every integer of ``payloads`` on ``port`` (an ``In`` stream of the design)."""
+    for payload in payloads:
+        while rng is not None and rng.random() < stall:
+            await ctx.tick()
+        target = Value.cast(port.payload)
+        payload = int(payload)
+        if target.shape().signed and payload >= 1 << (len(target) - 1):
+            payload -= 1 << len(target)
+        ctx.set(port.valid, 1)
+        ctx.set(target, payload)
+        await ctx.tick().until(port.ready)
+        ctx.set(port.valid, 0)
+
+
+async def stream_get(ctx, port, count, *, rng=None, stall=0.0):
+    """Take ``count`` transfers from ``port`` (an ``Out`` stream of the design); return their payloads as ints."""
+    got = []
+    for _ in range(count):
+        while rng is not None and rng.random() < stall:
+            await ctx.tick()
+        ctx.set(port.ready, 1)
+        target = Value.cast(port.payload)
+        payload, = await ctx.tick().sample(target).until(port.valid)
+        ctx.set(port.ready, 0)
+        got.append(int(payload) & ((1 << len(target)) - 1))
+    return got
+
+
+def spike_train_events(train):
+    """Spike events ``(index, end)`` of a (T, n) bool train: each step's spikes ascending, then a marker."""
+    events = []
+    for step in np.asarray(train, dtype=bool):
+        events += [(int(k), 0) for k in np.flatnonzero(step)]
+        events.append((0, 1))
+    return events

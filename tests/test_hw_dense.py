@@ -1,0 +1,131 @@
+"""DenseLayer (zero-skipping accumulator + LIF sweep) against golden.network, with random stalls on both streams."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from golden.network import dense_current, lif_step
+from golden.randmodel import random_model
+from hw.dense import DenseLayer, default_lanes, dense_step_cycles, ebr_blocks, weight_words
+from hw.layouts import bits_for_count, pack_spike_event, unpack_spike_event
+
+from hw_streams import spike_train_events, stream_get, stream_put
+
+
+def _golden_events(layer, trains):
+    """Expected output events of ``layer`` for a list of (T, N) input trains (one per sample)."""
+    out = []
+    for train in trains:
+        v = np.zeros(layer.out_features, dtype=np.int64)
+        for s in train:
+            v, spikes = lif_step(v, dense_current(s[None], layer)[0], layer.neuron)
+            out += [(int(k), 0) for k in np.flatnonzero(spikes)]
+            out.append((0, 1))
+    return out
+
+
+def _simulate(layer, steps, trains, lanes, seed, stall):
+    dut = DenseLayer(layer=layer, time_steps=steps, lanes=lanes)
+    in_bits, out_bits = bits_for_count(layer.in_features), bits_for_count(layer.out_features)
+    events = [e for train in trains for e in spike_train_events(train)]
+    expected = _golden_events(layer, trains)
+    rng = np.random.default_rng(seed)
+    got = []
+
+    async def producer(ctx):
+        await stream_put(ctx, dut.i, [pack_spike_event(k, end, in_bits) for k, end in events], rng=rng, stall=stall)
+
+    async def consumer(ctx):
+        got.extend(await stream_get(ctx, dut.o, len(expected), rng=rng, stall=stall))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.run_until(1e-6 * (len(events) * 40 + len(expected) * 8 + 2000))
+    return [unpack_spike_event(p, out_bits) for p in got], expected
+
+
+@pytest.mark.parametrize("seed,lanes,stall", [(1, None, 0.0), (2, 1, 0.3), (3, 2, 0.5), (5, 3, 0.2), (8, None, 0.4)])
+def test_dense_matches_golden(seed, lanes, stall):
+    model = random_model(seed, hidden=[int(np.random.default_rng(seed).integers(3, 9))], pool=False,
+                         input_shape=(1, 3, 4), time_steps=3)
+    layer = model.layers[1]
+    rng = np.random.default_rng(seed + 100)
+    trains = [rng.random((model.time_steps, layer.in_features)) < p for p in (0.5, 0.9, 0.0)]
+    if lanes is not None:
+        lanes = min(lanes, layer.out_features)
+    got, expected = _simulate(layer, model.time_steps, trains, lanes, seed, stall)
+    assert got == expected
+
+
+def test_weight_words_layout():
+    model = random_model(3, hidden=[5], pool=False, input_shape=(1, 3, 3))
+    layer = model.layers[1]
+    words = weight_words(layer, 2)
+    groups = 3
+    assert len(words) == layer.in_features * groups
+    for n in range(layer.in_features):
+        for g in range(groups):
+            for lane in range(2):
+                out = g * 2 + lane
+                expect = int(layer.weights[out, n]) if out < 5 else 0
+                assert words[n * groups + g][lane] == expect
+
+
+def test_lane_choice_fills_ebrs():
+    # 384 x 28 INT8 weights (86 kbit) need 21 EBRs at least; 14 lanes reach it with 2 groups per event.
+    class Layer:
+        in_features, out_features = 384, 28
+    assert ebr_blocks(8 * 14, 384 * 2) == 21
+    assert default_lanes(Layer) == 14
+    assert ebr_blocks(8 * 28, 384) == 28
+    assert ebr_blocks(0, 10) == 0
+
+
+def test_refuses_bad_parameters():
+    model = random_model(2, hidden=[4], pool=False, input_shape=(1, 3, 3))
+    with pytest.raises(ValueError, match=r"layer fc1: lanes must be an integer from 1 to 4 \(out_features\), not 5"):
+        DenseLayer(layer=model.layers[1], time_steps=2, lanes=5)
+    with pytest.raises(TypeError, match="DenseLayer needs a dense layer with LIF neurons"):
+        DenseLayer(layer=model.layers[-1], time_steps=2)
+    with pytest.raises(ValueError, match="time_steps must be an integer from 1 to 1024, not 0"):
+        DenseLayer(layer=model.layers[1], time_steps=0)
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 5])
+def test_dense_step_timing(lanes):
+    """With input always offered and output always taken, a step takes dense_step_cycles() cycles."""
+    model = random_model(3, hidden=[5], pool=False, input_shape=(1, 3, 4), time_steps=2)
+    layer = model.layers[1]
+    dut = DenseLayer(layer=layer, time_steps=2, lanes=lanes)
+    in_bits = bits_for_count(layer.in_features)
+    train = np.zeros((2, layer.in_features), dtype=bool)
+    train[0, [1, 4, 7]] = True
+    events = spike_train_events(train)
+    log = []
+
+    async def bench(ctx):
+        ctx.set(dut.o.ready, 1)
+        k = 0
+        for cycle in range(200):
+            if k < len(events):
+                ctx.set(dut.i.valid, 1)
+                ctx.set(dut.i.payload.as_value(), pack_spike_event(*events[k], in_bits))
+            else:
+                ctx.set(dut.i.valid, 0)
+            if k < len(events) and ctx.get(dut.i.ready):
+                log.append((cycle, "in", events[k][1]))
+                k += 1
+            if ctx.get(dut.o.valid) and ctx.get(dut.o.payload.end):
+                log.append((cycle, "marker", 1))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    markers = [c for c, kind, _ in log if kind == "marker"]
+    firsts = [log[0][0]] + [c + 1 for c in markers[:-1]]
+    assert [m - f + 1 for f, m in zip(firsts, markers)] == \
+        [int(dense_step_cycles(e, 5, lanes)) for e in (3, 0)]
