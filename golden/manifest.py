@@ -199,7 +199,7 @@ def current_range(layer):
 
 
 def _bits_for(lo, hi):
-    bits = 1
+    bits = 2  # the narrowest signed width the format allows
     while not (signed_range(bits)[0] <= lo and hi <= signed_range(bits)[1]):
         bits += 1
     return bits
@@ -473,6 +473,7 @@ def save(model, path):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
+        tmp.chmod(0o777 & ~_umask())
         for name, text in texts.items():
             (tmp / name).write_text(text)
         (tmp / MANIFEST).write_text(json.dumps(doc, indent=2) + "\n")
@@ -488,6 +489,12 @@ def save(model, path):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _get(d, key, where, kind=None):

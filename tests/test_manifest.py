@@ -204,6 +204,15 @@ def test_missing_directory_and_manifest(tmp_path):
         load(tmp_path / "empty")
 
 
+def test_saved_directory_is_readable_by_others(tmp_path):
+    old = os.umask(0o022)
+    try:
+        save(random_model(1), tmp_path / "m")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m").stat().st_mode & 0o777 == 0o755
+
+
 def test_required_acc_bits_is_tight():
     layer = Dense(name="d", in_features=3, out_features=2, weights=np.array([[127, 127, 1], [-128, -128, 0]],
                   dtype=np.int8), bias=np.array([0, -1]), bias_bits=4, acc_bits=10, neuron=Integrate(12))

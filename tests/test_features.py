@@ -1,0 +1,147 @@
+"""Tests of the MFCC front-end (train/features.py): determinism, parameters, quantization and error paths."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io.wavfile
+
+from train import features as ft
+from train.features import FeatureError, FeatureParams
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd" / "recordings"
+
+
+def _tone(rate=8000, seconds=0.5, pad=0.0, seed=0):
+    """A decaying two-tone burst with a little noise, optionally between stretches of silence."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(rate * seconds)) / rate
+    x = (0.5 * np.sin(2 * np.pi * 440 * t) + 0.3 * np.sin(2 * np.pi * 1210 * t)) * np.exp(-3 * t)
+    x = x + 0.01 * rng.standard_normal(x.size)
+    z = np.zeros(int(rate * pad))
+    return np.concatenate([z, x, z])
+
+
+def _write(path, x, rate=8000):
+    scipy.io.wavfile.write(path, rate, np.round(np.asarray(x) * 32767).astype(np.int16))
+    return path
+
+
+def _fitted(p=None):
+    p = p or FeatureParams()
+    return FeatureParams(**{**p.to_dict(), "mean": [0.0] * p.n_mfcc, "std": [1.0] * p.n_mfcc})
+
+
+def test_extract_is_deterministic_and_shaped(tmp_path):
+    f = _write(tmp_path / "a.wav", _tone())
+    p = _fitted()
+    a, b = ft.extract(f, p), ft.extract(f, p)
+    assert a.dtype == np.int8 and a.shape == (1, 16, 48)
+    assert np.array_equal(a, b)
+    assert a.min() >= -127 and a.max() <= 127
+    assert np.any(a != 0)
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"FSDD recordings not found at {DATA}")
+def test_real_file_is_deterministic():
+    p = _fitted()
+    f = DATA / "7_jackson_3.wav"
+    assert np.array_equal(ft.extract(f, p), ft.extract(f, p))
+
+
+def test_params_round_trip_through_manifest_dict():
+    p = _fitted(FeatureParams(frames=40, trim_db=30.0))
+    d = json.loads(json.dumps(p.to_dict()))
+    q = FeatureParams.from_dict(d)
+    assert q == p
+    assert q.map_shape == (1, 16, 40)
+
+
+def test_params_refuse_bad_values():
+    with pytest.raises(FeatureError, match="unknown field"):
+        FeatureParams.from_dict({**FeatureParams().to_dict(), "dither": 1})
+    with pytest.raises(FeatureError, match="no 'features' object"):
+        FeatureParams.from_dict(None)
+    with pytest.raises(FeatureError, match="kind 'logmel' is not supported"):
+        FeatureParams(kind="logmel")
+    with pytest.raises(FeatureError, match="mean has 3 values, n_mfcc is 16"):
+        FeatureParams(mean=[0.0] * 3, std=[1.0] * 16)
+    with pytest.raises(FeatureError, match="n_mfcc 40 must be 1 ... n_mels"):
+        FeatureParams(n_mfcc=40)
+    with pytest.raises(FeatureError, match="not fitted"):
+        ft.finalize(np.zeros((10, 16)), FeatureParams())
+
+
+def test_quantize_rounds_and_clips():
+    p = FeatureParams()
+    x = np.array([0.0, 1 / 64, 3 / 64, -1 / 32, 10.0, -10.0, 127.4 / 32])
+    assert ft.quantize(x, p).tolist() == [0, 0, 2, -1, 127, -127, 127]
+
+
+def test_silence_is_trimmed(tmp_path):
+    p = FeatureParams()
+    plain = ft.raw_features(_write(tmp_path / "a.wav", _tone()), p)
+    padded = ft.raw_features(_write(tmp_path / "b.wav", _tone(pad=0.3)), p)
+    assert abs(plain.shape[0] - padded.shape[0]) <= 1
+
+
+def test_centre_crop_and_pad(tmp_path):
+    p = _fitted()
+    long = ft.raw_features(_write(tmp_path / "l.wav", np.tile(_tone(seconds=0.2), 6)), p)
+    assert long.shape == (48, 16)
+    short = ft.finalize(np.ones((10, 16)), p)[0]
+    assert short.shape == (16, 48)
+    assert np.all(short[:, :19] == 0) and np.all(short[:, 19:29] == 1) and np.all(short[:, 29:] == 0)
+
+
+def test_other_sample_rate_is_resampled(tmp_path):
+    x8 = _tone()
+    x16 = np.interp(np.arange(2 * x8.size) / 2, np.arange(x8.size), x8)
+    f = _write(tmp_path / "w16.wav", x16, rate=16000)
+    y = ft.read_wav(f, 8000)
+    assert y.size == x8.size
+    assert ft.extract(f, _fitted()).shape == (1, 16, 48)
+
+
+def test_unreadable_file(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"this is not a RIFF file at all")
+    with pytest.raises(FeatureError, match="bad.wav: not a readable WAV file"):
+        ft.extract(bad, _fitted())
+    with pytest.raises(FeatureError, match="missing.wav: no such file"):
+        ft.extract(tmp_path / "missing.wav", _fitted())
+
+
+def test_empty_short_and_silent_audio(tmp_path):
+    with pytest.raises(FeatureError, match="holds no audio samples"):
+        ft.extract(_write(tmp_path / "e.wav", np.zeros(0)), _fitted())
+    with pytest.raises(FeatureError, match="150 samples is shorter than one 25 ms analysis window \\(200 samples"):
+        ft.extract(_write(tmp_path / "s.wav", _tone()[:150]), _fitted())
+    with pytest.raises(FeatureError, match="silent"):
+        ft.extract(_write(tmp_path / "z.wav", np.zeros(4000)), _fitted())
+
+
+def test_cli_prints_and_saves_map(tmp_path, capsys):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "manifest.json").write_text(json.dumps({"features": _fitted().to_dict()}))
+    wav = _write(tmp_path / "a.wav", _tone())
+    out = tmp_path / "a.npy"
+    assert ft.main([str(wav), "--model", str(model), "--out", str(out), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    saved = np.load(out)
+    assert saved.dtype == np.int8 and saved.shape == (1, 1, 16, 48)
+    assert np.array_equal(np.array(printed), saved[0])
+    assert ft.main([str(tmp_path / "nope.wav"), "--model", str(model)]) == 1
+    assert "nope.wav: no such file" in capsys.readouterr().err
+
+
+def test_cepstral_mean_normalization(tmp_path):
+    f = _write(tmp_path / "a.wav", _tone())
+    plain = ft.raw_features(f, FeatureParams())
+    cmn = ft.raw_features(f, FeatureParams(cmn=True))
+    assert np.allclose(cmn.mean(axis=0), 0, atol=1e-9)
+    assert np.allclose(cmn, plain - plain.mean(axis=0))
+    old = {k: v for k, v in FeatureParams().to_dict().items() if k != "cmn"}
+    assert FeatureParams.from_dict(old).cmn is False

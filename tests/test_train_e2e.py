@@ -1,0 +1,139 @@
+"""Reduced end-to-end training (train/trainer.py) through export, the agreement check, resume and evaluation.
+
+These use the real FSDD recordings (a few hundred training files, a couple of epochs) and skip without them.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import golden.manifest as gm
+from train import evaluate, trainer
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd" / "recordings"
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"FSDD recordings not found at {DATA}")
+
+QUICK = ["--data", str(DATA), "--limit-train", "300", "--epochs", "3", "--qat-epochs", "1", "--batch", "16", "--quiet",
+         "--hidden", "16", "--seed", "3", "--name", "e2e"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One reduced run: (model dir, run dir, metrics)."""
+    base = tmp_path_factory.mktemp("e2e")
+    out, run = base / "model", base / "run"
+    assert trainer.main(QUICK + ["--out", str(out), "--run-dir", str(run)]) == 0
+    return out, run, json.loads((run / "metrics.json").read_text())
+
+
+def test_reduced_training_exports_an_agreeing_model(trained):
+    out, run, metrics = trained
+    model = gm.load(out)
+    assert model.weight_count == 4 * 9 + 384 * 16 + 16 * 10
+    assert metrics["agreement"] == {"samples": 300, "spikes_compared": metrics["agreement"]["spikes_compared"],
+                                    "identical": True}
+    assert metrics["int_accuracy_torch"] == pytest.approx(metrics["bit_true_accuracy"], abs=1e-6)
+    assert metrics["bit_true_accuracy"] > 0.3
+    assert [h["phase"] for h in metrics["history"]] == ["float", "float", "float", "qat"]
+    assert model.features["kind"] == "mfcc" and len(model.features["mean"]) == 16
+    assert metrics["mem_bits"] == {l.name: l.neuron.mem_bits for l in model.layers if hasattr(l, "neuron")}
+    assert not list(out.parent.glob(".model*")), "temporary export directories left behind"
+
+
+def test_evaluate_cli_json_matches_training(trained, capsys):
+    out, _, metrics = trained
+    assert evaluate.main(["--model", str(out), "--data", str(DATA), "--json", "--quiet"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    res = json.loads(last)
+    assert res["samples"] == 300
+    assert res["accuracy"] == pytest.approx(metrics["bit_true_accuracy"])
+    assert res["correct"] == round(300 * res["accuracy"])
+    assert np.array(res["confusion"]).sum() == 300
+
+
+def test_evaluate_cli_errors(tmp_path, capsys):
+    assert evaluate.main(["--model", str(tmp_path / "none"), "--data", str(DATA)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_resume_after_interruption_gives_the_same_model(trained, tmp_path, monkeypatch):
+    out, _, metrics = trained
+    calls = {"n": 0}
+    real = trainer._epoch
+
+    def interrupted(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    argv = QUICK + ["--out", str(tmp_path / "m"), "--run-dir", str(tmp_path / "run")]
+    monkeypatch.setattr(trainer, "_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.main(argv)
+    assert not (tmp_path / "m").exists()
+    monkeypatch.setattr(trainer, "_epoch", real)
+    assert trainer.main(argv + ["--resume"]) == 0
+    again = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert again["predictions"] == metrics["predictions"]
+    assert gm.model_hash(gm.load(tmp_path / "m")) == metrics["model_hash"]
+
+
+def test_agree_cli_on_saved_model(trained, capsys):
+    from train import agree
+    out, _, metrics = trained
+    assert agree.main(["--model", str(out), "--data", str(DATA), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["agree"] is True and res["samples"] == 300
+    assert res["spikes_compared"] == metrics["agreement"]["spikes_compared"]
+    assert res["accuracy"] == pytest.approx(metrics["bit_true_accuracy"])
+
+
+def test_report_writes_plots_and_figures(trained, tmp_path):
+    from train.report import make_report
+    out, run, metrics = trained
+    fig = make_report(out, DATA, tmp_path / "report", run_dir=run, max_steps=4, progress=False)
+    for name in ("curves", "confusion", "raster", "firing", "steps"):
+        data = (tmp_path / "report" / f"{name}.png").read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, name
+    saved = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert saved["accuracy"] == pytest.approx(metrics["bit_true_accuracy"])
+    assert set(saved["firing_rate"]) == {"conv1", "pool1", "fc1"}
+    assert all(0 < v < 1 for v in saved["firing_rate"].values())
+    assert saved["accuracy_vs_time_steps"][str(fig["time_steps"])] == pytest.approx(saved["accuracy"])
+    assert np.array(saved["confusion"]).sum() == 300
+
+
+@pytest.mark.slow
+def test_leave_one_speaker_out_study(tmp_path):
+    from train import loso
+    argv = ["--data", str(DATA), "--speakers", "theo", "--out", str(tmp_path), "--limit-train", "300",
+            "--epochs", "3", "--qat-epochs", "1", "--batch", "16", "--quiet"]
+    assert loso.main(argv) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["speakers"]["theo"]["test_samples"] == 500
+    assert 0.1 < summary["mean_bit_true_accuracy"] <= 1.0
+
+
+@pytest.mark.slow
+def test_bench_inference_figures():
+    from train.bench import bench_inference
+    model = Path(__file__).resolve().parents[1] / "models" / "fsdd_scnn"
+    if not (model / "manifest.json").exists():
+        pytest.skip(f"no shipped model at {model}")
+    res = bench_inference(model, DATA)
+    assert res["samples"] == 300 and res["golden_over_snntorch_float"] > 0
+    assert res["golden_accuracy"] >= 0.98
+
+
+def test_training_refuses_a_model_over_the_block_ram_budget_before_training(tmp_path, capsys):
+    argv = ["--data", str(DATA), "--limit-train", "10", "--hidden", "300", "--quiet", "--out", str(tmp_path / "m"),
+            "--run-dir", str(tmp_path / "run")]
+    assert trainer.main(argv) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"model m needs 9\d\d,\d\d\d bits of block RAM for weights and biases \(layer fc1: "
+                     r"9\d\d,\d\d\d\); iCE40UP5K has 122,880", err), err
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,194 @@
+"""Tests of the torch network (train/model.py), its export (train/export.py) and the agreement check (train/agree.py).
+
+The key property: the torch integer mode equals the golden model spike for spike, on many random models and on
+the shipped model with real samples.
+"""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import golden.manifest as gm
+from golden.network import run
+from golden.randmodel import random_inputs, random_model
+from train.agree import AgreementError, check_agreement
+from train.export import BudgetError, calibrate_mem_bits, check_budget
+from train.model import SCNN, SCNNConfig, integer_forward, int_layers_from_model
+from train.trainer import time_shift
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "fsdd" / "recordings"
+MODEL = ROOT / "models" / "fsdd_scnn"
+
+
+# -- torch integer mode against the golden model ----------------------------------------------------------------
+
+@pytest.mark.parametrize("block", range(4))
+def test_random_models_agree_with_golden(block):
+    for seed in range(block * 50, block * 50 + 50):
+        model = random_model(seed)
+        x = random_inputs(model, 6, np.random.default_rng(seed))
+        res = check_agreement(model, x, progress=False)
+        assert np.array_equal(res.readout, run(model, x).readout)
+        assert res.spikes_compared > 0
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("leak_shift", [0, 1, 5])
+def test_random_models_agree_at_narrow_widths(reset, leak_shift):
+    for seed in range(10):
+        model = random_model(1000 + seed, reset=reset, leak_shift=leak_shift, time_steps=6)
+        x = random_inputs(model, 8, np.random.default_rng(seed))
+        check_agreement(model, x, progress=False)
+
+
+def test_disagreement_names_sample_layer_step_and_neuron():
+    model = random_model(7)
+    x = random_inputs(model, 4, np.random.default_rng(7))
+    layers = int_layers_from_model(model)
+    layers[0].bias = layers[0].bias + 10 ** 7
+    with pytest.raises(AgreementError, match=r"sample 0 \(a\), layer conv1, time step 0, neuron \d+: golden spike 0, "
+                                             r"torch spike 1"):
+        check_agreement(model, x, layers, names=["a", "b", "c", "d"], progress=False)
+    layers = int_layers_from_model(model)
+    last = layers[-1]
+    last.bias = last.bias.clone()
+    last.bias[3] += 1
+    with pytest.raises(AgreementError, match=rf"sample 0, layer {last.name}, time step {model.time_steps - 1}, "
+                                             r"neuron 3: golden readout"):
+        check_agreement(model, x, layers, progress=False)
+
+
+# -- the trainable network -------------------------------------------------------------------------------------
+
+def _small(**kw):
+    cfg = SCNNConfig(input_shape=(1, 8, 16), channels=3, pool=(2, 4), hidden=(12,), time_steps=3, **kw)
+    torch.manual_seed(0)
+    return SCNN(cfg)
+
+
+def _maps(n, shape=(1, 8, 16), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(-60, 61, (n, *shape), generator=g).float()
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_qat_forward_equals_integer_mode(reset):
+    net = _small(reset=reset)
+    x = _maps(32)
+    net.mode = "qat"
+    layers, scale = net.int_layers(ste=True)
+    qat = integer_forward(layers, x, net.config.time_steps, slope=25.0)
+    net.mode = "int"
+    exact = net(x)
+    assert torch.equal(qat.double(), exact)
+    assert torch.any(exact != 0)
+
+
+def test_qat_backward_reaches_every_parameter():
+    net = _small()
+    net.mode = "qat"
+    x = _maps(16) * 2
+    loss = torch.nn.functional.cross_entropy(net(x), torch.arange(16) % 10)
+    loss.backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    assert net.conv.weight.grad.abs().sum() > 0
+
+
+def test_float_mode_and_cnn_control_run():
+    net = _small()
+    assert net(_maps(4)).shape == (4, 10)
+    cnn = SCNN(SCNNConfig(input_shape=(1, 8, 16), channels=3, hidden=(12,), neuron="relu"))
+    assert cnn(_maps(4)).shape == (4, 10)
+    with pytest.raises(ValueError, match="only the spiking network"):
+        cnn.export()
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_export_is_valid_and_agrees(tmp_path, reset):
+    net = _small(reset=reset)
+    x = _maps(40, seed=1)
+    net.config.mem_bits, peaks = calibrate_mem_bits(net, x.numpy().astype(np.int8))
+    assert set(peaks) == {"conv1", "fc1", "out"}
+    model = net.export(name="tiny", features=None)
+    for layer in model.layers:
+        if hasattr(layer, "acc_bits"):
+            assert layer.acc_bits == gm.required_acc_bits(layer)
+    gm.save(model, tmp_path / "tiny")
+    loaded = gm.load(tmp_path / "tiny")
+    layers, _ = net.int_layers(ste=False)
+    check_agreement(loaded, x.numpy().astype(np.int8), layers, progress=False)
+    net.mode = "int"
+    assert np.array_equal(net(x).numpy().astype(np.int64), run(loaded, x.numpy().astype(np.int8)).readout)
+
+
+def test_budget_check_refuses_large_model():
+    cfg = SCNNConfig(hidden=(300,))
+    model = SCNN(cfg).export(name="big")
+    assert model.weight_count == cfg.weight_count == 36 + 384 * 300 + 3000
+    with pytest.raises(BudgetError, match=re.escape("model big needs ") + r"[\d,]+ bits of block RAM for weights "
+                       r"and biases \(layer fc1: [\d,]+\); iCE40UP5K has 122,880 \(30 EBR of 4,096 bits\)"):
+        check_budget(model)
+    info = check_budget(SCNN(SCNNConfig()).export(name="default"))
+    assert info["weights"] == 11068 and info["weight_bits"] == 88544
+
+
+def test_config_refuses_bad_options():
+    with pytest.raises(ValueError, match="reset must be"):
+        SCNNConfig(reset="hold")
+    with pytest.raises(ValueError, match="pool \\(4, 4\\) is larger than the 2 x 48 map"):
+        SCNNConfig(input_shape=(1, 2, 48), pool=(4, 4))
+    net = _small()
+    net.config.mem_bits = [4, 24, 24]
+    with pytest.raises(ValueError, match="layer conv1: integer threshold \\d+ does not fit mem_bits 4"):
+        net.int_layers(ste=False)
+
+
+def test_time_shift_is_zero_filled():
+    x = torch.arange(1, 11, dtype=torch.float32).view(1, 1, 1, 10).repeat(50, 1, 2, 1)
+    y = time_shift(x, 3, torch.Generator().manual_seed(0))
+    assert y.shape == x.shape
+    for row in y[:, 0, 0]:
+        nz = row[row != 0]
+        assert torch.equal(nz, torch.arange(nz[0], nz[0] + len(nz)))
+        assert len(nz) >= 7
+    assert torch.equal(time_shift(x, 0, torch.Generator()), x)
+
+
+# -- the shipped model ---------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(not (MODEL / "manifest.json").exists(), reason=f"no shipped model at {MODEL}")
+def test_shipped_model_fits_and_is_documented():
+    model = gm.load(MODEL)
+    assert model.weight_count <= 12000
+    check_budget(model)
+    from train.features import FeatureParams
+    assert FeatureParams.from_dict(model.features).map_shape == tuple(model.input_shape)
+
+
+@pytest.mark.skipif(not (MODEL / "manifest.json").exists(), reason=f"no shipped model at {MODEL}")
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"FSDD recordings not found at {DATA}")
+def test_shipped_model_agrees_on_real_samples():
+    from train.features import FeatureParams, extract
+    model = gm.load(MODEL)
+    p = FeatureParams.from_dict(model.features)
+    files = [DATA / f"{d}_{s}_{i}.wav" for d in range(10) for s, i in (("george", 0), ("yweweler", 4))]
+    x = np.stack([extract(f, p) for f in files])
+    res = check_agreement(model, x, names=[f.name for f in files], progress=False)
+    labels = np.repeat(np.arange(10), 2)
+    assert np.mean(res.classes == labels) >= 0.9
+
+
+def test_disagreement_in_a_hidden_layer_is_located():
+    model = random_model(11, pool=False, hidden=(6,), time_steps=5)
+    x = random_inputs(model, 3, np.random.default_rng(1))
+    layers = int_layers_from_model(model)
+    hidden = layers[1]
+    assert hidden.kind == "dense" and hidden.neuron == "lif"
+    hidden.bias = hidden.bias + 10 ** 7
+    with pytest.raises(AgreementError, match=rf"sample 0, layer {hidden.name}, time step 0, neuron \d+"):
+        check_agreement(model, x, layers, progress=False)

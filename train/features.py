@@ -1,0 +1,321 @@
+"""MFCC feature front-end: from a WAV file to the INT8 input map the hardware receives.
+
+The front-end is deterministic NumPy/SciPy code with every parameter held in one dataclass,
+:class:`FeatureParams`, which the trainer stores in the manifest's ``features`` object, so the same
+input map can be made later for new audio (``python -m train.features FILE.wav --model DIR``).
+
+Pipeline (all in float64):
+
+1. read the WAV (``scipy.io.wavfile``), integer PCM scaled to ``[-1, 1)``, channels averaged;
+   a sample rate other than ``sample_rate`` is **resampled** with ``scipy.signal.resample_poly``
+   (polyphase, exact rational ratio), never refused;
+2. frames of ``win_ms`` (Hamming window, symmetric) every ``hop_ms``, power spectrum with ``n_fft`` points;
+3. ``n_mels`` triangular mel filters (HTK mel scale) from ``fmin`` to ``fmax``, natural log
+   (floored at ``1e-10``), DCT-II (orthonormal), first ``n_mfcc`` coefficients;
+4. silence trimming: leading and trailing frames whose energy is more than ``trim_db`` below the
+   loudest frame are dropped;
+5. centre crop to at most ``frames`` frames (and, with ``cmn``, subtraction of the utterance's own mean);
+6. normalization of each coefficient with the training set's ``mean`` / ``std``;
+7. centre zero-padding to exactly ``frames`` frames (zero is the normalized mean);
+8. INT8: ``clip(round(input_scale * x), -127, 127)``; the map has shape ``(1, n_mfcc, frames)``
+   (channel, coefficient, time).
+
+Audio shorter than one analysis window, empty audio and silent audio are refused with
+:class:`FeatureError`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.fft
+import scipy.io.wavfile
+import scipy.signal
+
+__all__ = ["FeatureError", "FeatureParams", "read_wav", "mfcc", "raw_features", "fit_normalization",
+           "finalize", "quantize", "extract", "main"]
+
+
+class FeatureError(ValueError):
+    """A WAV file cannot be turned into features (unreadable, empty, too short, silent)."""
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """Parameters of the MFCC front-end; stored as the manifest's ``features`` object.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Rate the features are computed at, in Hz; other rates are resampled to it.
+    win_ms, hop_ms : float
+        Analysis window length and hop, in milliseconds.
+    n_fft : int
+        FFT length (at least the window length in samples).
+    n_mels : int
+        Number of triangular mel filters.
+    n_mfcc : int
+        Number of cepstral coefficients kept (coefficient 0 included); the map's height.
+    fmin, fmax : float
+        Frequency range of the mel filters, in Hz (``fmax`` at most half the sample rate).
+    trim_db : float
+        Leading/trailing frames more than this many dB below the loudest frame are dropped.
+    frames : int
+        Number of frames of the map (its width): longer utterances are centre-cropped, shorter ones
+        zero-padded on both sides after normalization.
+    mean, std : tuple of float
+        Per-coefficient normalization (training set statistics); ``None`` until fitted.
+    input_scale : float
+        INT8 quantization: ``x_int = clip(round(input_scale * x), -127, 127)``.
+    cmn : bool
+        Cepstral mean normalization: subtract each utterance's own mean of every coefficient (over its trimmed,
+        cropped frames) before the global normalization; it removes a fixed channel/voice colouring and helps on
+        unseen speakers. Off in the default model.
+    """
+
+    sample_rate: int = 8000
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int = 256
+    n_mels: int = 32
+    n_mfcc: int = 16
+    fmin: float = 0.0
+    fmax: float = 4000.0
+    trim_db: float = 35.0
+    frames: int = 48
+    mean: tuple | None = None
+    std: tuple | None = None
+    input_scale: float = 32.0
+    cmn: bool = False
+    kind: str = field(default="mfcc")
+
+    def __post_init__(self):
+        if self.kind != "mfcc":
+            raise FeatureError(f"features: kind {self.kind!r} is not supported (known: 'mfcc')")
+        if self.win_samples < 2 or self.hop_samples < 1:
+            raise FeatureError(f"features: window {self.win_ms} ms / hop {self.hop_ms} ms give fewer than 2 / 1 "
+                               f"samples at {self.sample_rate} Hz")
+        if self.n_fft < self.win_samples:
+            raise FeatureError(f"features: n_fft {self.n_fft} is shorter than the window of "
+                               f"{self.win_samples} samples")
+        if not 1 <= self.n_mfcc <= self.n_mels:
+            raise FeatureError(f"features: n_mfcc {self.n_mfcc} must be 1 ... n_mels ({self.n_mels})")
+        if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
+            raise FeatureError(f"features: mel range {self.fmin} ... {self.fmax} Hz must lie in "
+                               f"0 ... {self.sample_rate / 2} Hz")
+        if self.frames < 1:
+            raise FeatureError(f"features: frames must be at least 1, not {self.frames}")
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if value is not None:
+                value = tuple(float(v) for v in value)
+                if len(value) != self.n_mfcc:
+                    raise FeatureError(f"features: {name} has {len(value)} values, n_mfcc is {self.n_mfcc}")
+                object.__setattr__(self, name, value)
+        if self.std is not None and min(self.std) <= 0:
+            raise FeatureError("features: every std value must be positive")
+
+    @property
+    def win_samples(self) -> int:
+        return int(round(self.sample_rate * self.win_ms / 1000))
+
+    @property
+    def hop_samples(self) -> int:
+        return int(round(self.sample_rate * self.hop_ms / 1000))
+
+    @property
+    def map_shape(self) -> tuple:
+        """Shape ``(1, n_mfcc, frames)`` of the INT8 input map."""
+        return (1, self.n_mfcc, self.frames)
+
+    def to_dict(self) -> dict:
+        """The manifest's ``features`` object (JSON-ready)."""
+        d = dataclasses.asdict(self)
+        for name in ("mean", "std"):
+            d[name] = None if d[name] is None else [float(v) for v in d[name]]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureParams":
+        """Rebuild the parameters from a manifest's ``features`` object.
+
+        Raises
+        ------
+        FeatureError
+            On a missing object, an unknown kind or an unknown field.
+        """
+        if d is None:
+            raise FeatureError("model has no 'features' object: it does not say how to make its input map")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise FeatureError(f"features: unknown field(s) {', '.join(unknown)}")
+        return cls(**d)
+
+
+# -- audio ---------------------------------------------------------------------------------------------------
+
+def read_wav(path, sample_rate: int = 8000) -> np.ndarray:
+    """Read a WAV file as mono float64 in ``[-1, 1)`` at ``sample_rate``.
+
+    A file at another rate is resampled with ``scipy.signal.resample_poly`` (exact rational ratio).
+
+    Raises
+    ------
+    FeatureError
+        When the file is missing or not a readable WAV, or holds no samples.
+    """
+    path = Path(path)
+    try:
+        rate, data = scipy.io.wavfile.read(path)
+    except FileNotFoundError:
+        raise FeatureError(f"{path}: no such file") from None
+    except (ValueError, OSError, EOFError) as e:
+        raise FeatureError(f"{path}: not a readable WAV file ({e})") from None
+    if data.size == 0:
+        raise FeatureError(f"{path}: the file holds no audio samples")
+    if data.dtype == np.uint8:
+        x = (data.astype(np.float64) - 128.0) / 128.0
+    elif np.issubdtype(data.dtype, np.integer):
+        x = data.astype(np.float64) / float(-np.iinfo(data.dtype).min)
+    else:
+        x = data.astype(np.float64)
+    if x.ndim == 2:
+        x = x.mean(axis=1)
+    if rate != sample_rate:
+        g = math.gcd(int(rate), int(sample_rate))
+        x = scipy.signal.resample_poly(x, sample_rate // g, int(rate) // g)
+    return x
+
+
+def _mel(f):
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def _mel_inv(m):
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def mel_filterbank(p: FeatureParams) -> np.ndarray:
+    """Triangular mel filters, shape ``(n_mels, n_fft // 2 + 1)``."""
+    edges = _mel_inv(np.linspace(_mel(p.fmin), _mel(p.fmax), p.n_mels + 2))
+    freqs = np.arange(p.n_fft // 2 + 1) * p.sample_rate / p.n_fft
+    fb = np.zeros((p.n_mels, freqs.size))
+    for m in range(p.n_mels):
+        lo, mid, hi = edges[m], edges[m + 1], edges[m + 2]
+        rise = (freqs - lo) / (mid - lo)
+        fall = (hi - freqs) / (hi - mid)
+        fb[m] = np.maximum(0.0, np.minimum(rise, fall))
+    return fb
+
+
+def mfcc(x: np.ndarray, p: FeatureParams, *, name: str = "audio") -> np.ndarray:
+    """MFCCs of trimmed audio, shape ``(n_frames, n_mfcc)`` (steps 2-4 of the pipeline).
+
+    Raises
+    ------
+    FeatureError
+        When the audio is shorter than one window or has no energy at all.
+    """
+    n, hop = p.win_samples, p.hop_samples
+    if x.size < n:
+        raise FeatureError(f"{name}: {x.size} samples is shorter than one {p.win_ms:g} ms analysis window "
+                           f"({n} samples at {p.sample_rate} Hz)")
+    count = 1 + (x.size - n) // hop
+    idx = np.arange(n)[None, :] + hop * np.arange(count)[:, None]
+    frames = x[idx] * np.hamming(n)[None, :]
+    power = np.abs(np.fft.rfft(frames, n=p.n_fft, axis=1)) ** 2 / p.n_fft
+    energy = power.sum(axis=1)
+    peak = energy.max()
+    if not peak > 0:
+        raise FeatureError(f"{name}: the audio is silent (all samples zero)")
+    loud = np.flatnonzero(10.0 * np.log10(np.maximum(energy, 1e-300) / peak) > -p.trim_db)
+    power = power[loud[0]:loud[-1] + 1]
+    logmel = np.log(np.maximum(power @ mel_filterbank(p).T, 1e-10))
+    return scipy.fft.dct(logmel, type=2, norm="ortho", axis=1)[:, :p.n_mfcc]
+
+
+def raw_features(path, p: FeatureParams) -> np.ndarray:
+    """MFCCs of a WAV file, centre-cropped to at most ``frames`` frames: shape ``(n <= frames, n_mfcc)``."""
+    c = mfcc(read_wav(path, p.sample_rate), p, name=str(path))
+    if c.shape[0] > p.frames:
+        start = (c.shape[0] - p.frames) // 2
+        c = c[start:start + p.frames]
+    if p.cmn:
+        c = c - c.mean(axis=0, keepdims=True)
+    return c
+
+
+def fit_normalization(raws, p: FeatureParams) -> FeatureParams:
+    """Return ``p`` with ``mean`` / ``std`` of every coefficient over all frames of ``raws``."""
+    allf = np.concatenate(list(raws), axis=0)
+    return dataclasses.replace(p, mean=tuple(allf.mean(axis=0)), std=tuple(allf.std(axis=0) + 1e-8))
+
+
+def finalize(raw: np.ndarray, p: FeatureParams) -> np.ndarray:
+    """Normalize and centre-pad raw MFCCs to the float map, shape ``(1, n_mfcc, frames)``."""
+    if p.mean is None or p.std is None:
+        raise FeatureError("features: normalization (mean/std) is not fitted")
+    z = (raw - np.asarray(p.mean)) / np.asarray(p.std)
+    out = np.zeros((p.frames, p.n_mfcc))
+    left = (p.frames - z.shape[0]) // 2
+    out[left:left + z.shape[0]] = z
+    return out.T[None, :, :]
+
+
+def quantize(xf: np.ndarray, p: FeatureParams) -> np.ndarray:
+    """INT8 input map: ``clip(round(input_scale * x), -127, 127)`` (round half to even)."""
+    return np.clip(np.round(p.input_scale * xf), -127, 127).astype(np.int8)
+
+
+def extract(path, p: FeatureParams) -> np.ndarray:
+    """INT8 input map of one WAV file, shape ``(1, n_mfcc, frames)``."""
+    return quantize(finalize(raw_features(path, p), p), p)
+
+
+# -- command line --------------------------------------------------------------------------------------------
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m train.features",
+        description="Make the INT8 input map (1 x 16 x 48 for the default model) of a WAV file with the "
+                    "feature parameters stored in a model's manifest. Audio at another sample rate is "
+                    "resampled (scipy.signal.resample_poly).")
+    parser.add_argument("wav", help="input WAV file")
+    parser.add_argument("--model", default="models/fsdd_scnn",
+                        help="model directory whose manifest holds the 'features' object (default: %(default)s)")
+    parser.add_argument("--out", help="save the map as a .npy file (int8) for `python -m golden --input`")
+    parser.add_argument("--json", action="store_true", help="print the map as one JSON list")
+    args = parser.parse_args(argv)
+    try:
+        manifest = json.loads((Path(args.model) / "manifest.json").read_text())
+    except (OSError, ValueError) as e:
+        print(f"error: cannot read {Path(args.model) / 'manifest.json'}: {e}", file=sys.stderr)
+        return 2
+    try:
+        p = FeatureParams.from_dict(manifest.get("features"))
+        x = extract(args.wav, p)
+    except FeatureError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if args.out:
+        from .util import atomic_save_npy
+        atomic_save_npy(args.out, x[None])
+    if args.json:
+        print(json.dumps(x.tolist()))
+    else:
+        with np.printoptions(linewidth=250, threshold=100000):
+            print(x[0])
+        print(f"shape {tuple(x.shape)}, min {int(x.min())}, max {int(x.max())}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

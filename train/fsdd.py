@@ -1,0 +1,310 @@
+"""The Free Spoken Digit Dataset (FSDD): file listing, splits, feature maps and download.
+
+FSDD holds 3,000 mono 8 kHz WAV recordings named ``{digit}_{speaker}_{index}.wav`` (6 speakers, 50 of each digit
+per speaker). Two kinds of split are provided:
+
+* ``official``: index 0-4 of every digit and speaker is the test set (300 files), 5-49 the training set (2,700);
+  the same speakers appear on both sides.
+* ``speaker:NAME``: leave-one-speaker-out; every recording of ``NAME`` is the test set, the others train.
+
+``python -m train.fsdd download DIR`` fetches the dataset's GitHub archive and installs ``DIR/recordings``
+atomically after checking it; the data directory given to the other commands is that ``recordings`` folder (a
+directory that holds a ``recordings`` folder is accepted as well).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .features import FeatureParams, finalize, fit_normalization, quantize, raw_features
+
+__all__ = ["FSDD_URL", "FsddError", "Recording", "list_recordings", "split", "Dataset", "load_dataset",
+           "download", "main"]
+
+FSDD_COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
+FSDD_URL = f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/{FSDD_COMMIT}.zip"
+FSDD_FILES = 3000
+_NAME = re.compile(r"^([0-9])_([A-Za-z]+)_([0-9]+)\.wav$")
+
+
+class FsddError(ValueError):
+    """The data directory or a downloaded archive is not a usable FSDD."""
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One FSDD file: its path, label (digit), speaker and index."""
+    path: Path
+    digit: int
+    speaker: str
+    index: int
+
+
+def data_root(data_dir) -> Path:
+    """The folder that holds the WAV files: ``data_dir`` itself or its ``recordings`` sub-folder."""
+    d = Path(data_dir)
+    if not d.is_dir():
+        raise FsddError(f"{d}: data directory does not exist (fetch FSDD with `python -m train.fsdd download DIR`)")
+    if not any(d.glob("*.wav")) and (d / "recordings").is_dir():
+        d = d / "recordings"
+    return d
+
+
+def list_recordings(data_dir) -> list[Recording]:
+    """All FSDD recordings in ``data_dir``, sorted by (digit, speaker, index).
+
+    Raises
+    ------
+    FsddError
+        When the directory is missing or holds no file named ``{digit}_{speaker}_{index}.wav``.
+    """
+    d = data_root(data_dir)
+    recs = []
+    for p in d.iterdir():
+        m = _NAME.match(p.name)
+        if m:
+            recs.append(Recording(p, int(m.group(1)), m.group(2), int(m.group(3))))
+    if not recs:
+        raise FsddError(f"{d}: no FSDD recordings ('{{digit}}_{{speaker}}_{{index}}.wav') found")
+    recs.sort(key=lambda r: (r.digit, r.speaker, r.index))
+    return recs
+
+
+def speakers(recs) -> list[str]:
+    """Sorted speaker names of ``recs``."""
+    return sorted({r.speaker for r in recs})
+
+
+def split(recs, name: str = "official"):
+    """Split recordings into ``(train, test)`` lists.
+
+    Parameters
+    ----------
+    name : str
+        ``"official"`` (index 0-4 test) or ``"speaker:NAME"`` (leave speaker NAME out).
+
+    Raises
+    ------
+    FsddError
+        On an unknown split name or speaker, or an empty side.
+    """
+    if name == "official":
+        test = [r for r in recs if r.index < 5]
+        train = [r for r in recs if r.index >= 5]
+    elif name.startswith("speaker:"):
+        who = name.split(":", 1)[1]
+        if who not in speakers(recs):
+            raise FsddError(f"split {name!r}: unknown speaker {who!r} (known: {', '.join(speakers(recs))})")
+        test = [r for r in recs if r.speaker == who]
+        train = [r for r in recs if r.speaker != who]
+    else:
+        raise FsddError(f"unknown split {name!r} (known: official, speaker:NAME)")
+    if not train or not test:
+        raise FsddError(f"split {name!r} leaves {len(train)} training and {len(test)} test files")
+    return train, test
+
+
+@dataclass
+class Dataset:
+    """INT8 input maps and labels of one split, with the fitted feature parameters.
+
+    Members
+    -------
+    x_train, x_test : np.ndarray
+        int8, shape ``(N, 1, n_mfcc, frames)``.
+    y_train, y_test : np.ndarray
+        int64 digit labels.
+    params : FeatureParams
+        Front-end parameters with the training set's normalization.
+    test_names : list of str
+        File names of the test samples, in order.
+    """
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    params: FeatureParams
+    test_names: list
+
+
+def load_dataset(data_dir, split_name: str = "official", params: FeatureParams | None = None, *,
+                 fit: bool = True, limit_train: int | None = None, test_only: bool = False,
+                 progress: bool = True) -> Dataset:
+    """Load one split as INT8 maps.
+
+    Parameters
+    ----------
+    params : FeatureParams, optional
+        Front-end parameters (default: :class:`FeatureParams()`).
+    fit : bool
+        Fit the normalization on the training side (otherwise ``params`` must carry it, as a trained
+        model's manifest does).
+    limit_train : int, optional
+        Keep only an evenly spread subset of this many training files (reduced runs in tests).
+    test_only : bool
+        Skip the training side (evaluation of a trained model; needs ``fit=False``).
+    """
+    from tqdm import tqdm
+    params = params or FeatureParams()
+    train, test = split(list_recordings(data_dir), split_name)
+    if test_only:
+        if fit:
+            raise FsddError("test_only needs fit=False: the normalization comes from the training side")
+        train = []
+    if limit_train is not None and limit_train < len(train):
+        pick = np.linspace(0, len(train) - 1, limit_train).round().astype(int)
+        train = [train[i] for i in pick]
+    files = train + test
+    raws = [raw_features(r.path, params)
+            for r in tqdm(files, desc="features", unit="file", disable=not progress, leave=False)]
+    if fit:
+        params = fit_normalization(raws[:len(train)], params)
+    maps = np.stack([quantize(finalize(c, params), params) for c in raws]).reshape(-1, *params.map_shape)
+    labels = np.array([r.digit for r in files], dtype=np.int64)
+    n = len(train)
+    return Dataset(maps[:n], labels[:n], maps[n:], labels[n:], params, [r.path.name for r in test])
+
+
+# -- download ------------------------------------------------------------------------------------------------
+
+def _check_archive(zf: zipfile.ZipFile, expected: int | None) -> list:
+    """Members of the archive's ``recordings`` folder, after integrity and content checks."""
+    bad = zf.testzip()
+    if bad is not None:
+        raise FsddError(f"archive member {bad} is corrupt (CRC mismatch)")
+    members = []
+    for info in zf.infolist():
+        parts = info.filename.split("/")
+        if info.filename.startswith("/") or ".." in parts:
+            raise FsddError(f"archive member {info.filename!r} has an unsafe path")
+        if info.is_dir() or len(parts) < 2 or parts[-2] != "recordings":
+            continue
+        if not _NAME.match(parts[-1]):
+            continue
+        members.append(info)
+    if not members:
+        raise FsddError("archive holds no recordings/{digit}_{speaker}_{index}.wav files")
+    if expected is not None and len(members) != expected:
+        raise FsddError(f"archive holds {len(members):,} recordings, FSDD has {expected:,}")
+    for info in members:
+        with zf.open(info) as f:
+            head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            raise FsddError(f"archive member {info.filename} is not a WAV file")
+    return members
+
+
+def download(dest, url: str = FSDD_URL, *, expected_files: int | None = FSDD_FILES, sha256: str | None = None,
+             force: bool = False, progress: bool = True) -> Path:
+    """Download the FSDD archive and install its recordings as ``dest/recordings``.
+
+    The archive is downloaded to a temporary file in ``dest``, checked (zip CRCs, optional SHA-256, member names,
+    count, WAV headers), extracted into a temporary folder and renamed into place: nothing is left behind on failure
+    and an existing ``dest/recordings`` is only replaced with ``force`` after the new one is complete.
+
+    Returns
+    -------
+    Path
+        ``dest/recordings``.
+
+    Raises
+    ------
+    FsddError
+        When the target exists (without ``force``) or the archive fails a check.
+    OSError
+        On network or file-system errors.
+    """
+    from tqdm import tqdm
+    dest = Path(dest)
+    target = dest / "recordings"
+    if target.exists() and not force:
+        raise FsddError(f"{target} already exists (use --force to replace it)")
+    dest.mkdir(parents=True, exist_ok=True)
+    fd, tmp_zip = tempfile.mkstemp(prefix=".fsdd-", suffix=".zip", dir=dest)
+    tmp_dir = None
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc="download", disable=not progress) as bar:
+                while chunk := resp.read(1 << 16):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
+        if sha256 is not None and digest.hexdigest() != sha256.lower():
+            raise FsddError(f"archive SHA-256 {digest.hexdigest()} does not match the expected {sha256}")
+        try:
+            zf = zipfile.ZipFile(tmp_zip)
+        except zipfile.BadZipFile as e:
+            raise FsddError(f"downloaded file from {url} is not a zip archive ({e})") from None
+        with zf:
+            try:
+                members = _check_archive(zf, expected_files)
+            except (zipfile.BadZipFile, EOFError, OSError) as e:
+                raise FsddError(f"archive from {url} is corrupt ({e})") from None
+            tmp_dir = Path(tempfile.mkdtemp(prefix=".recordings-", dir=dest))
+            for info in tqdm(members, desc="extract", unit="file", disable=not progress, leave=False):
+                name = info.filename.split("/")[-1]
+                with zf.open(info) as src, open(tmp_dir / name, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=".recordings-old-", dir=dest))
+            os.replace(target, old / "recordings")
+        os.replace(tmp_dir, target)
+        tmp_dir = None
+        if old is not None:
+            shutil.rmtree(old)
+        return target
+    finally:
+        if os.path.exists(tmp_zip):
+            os.unlink(tmp_zip)
+        if tmp_dir is not None:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train.fsdd",
+                                     description="Free Spoken Digit Dataset: download it, or list a split.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("download", help="download FSDD into DIR/recordings (atomic, checked)")
+    d.add_argument("dir", help="destination folder; the WAV files land in DIR/recordings")
+    d.add_argument("--url", default=FSDD_URL, help="archive URL (default: the pinned GitHub commit)")
+    d.add_argument("--sha256", help="expected SHA-256 of the archive (optional)")
+    d.add_argument("--expect-files", type=int, default=FSDD_FILES,
+                   help="number of recordings the archive must hold (default: %(default)s)")
+    d.add_argument("--force", action="store_true", help="replace an existing DIR/recordings")
+    s = sub.add_parser("split", help="print the size of a split")
+    s.add_argument("data", help="directory of FSDD WAV files")
+    s.add_argument("--split", default="official", help="official or speaker:NAME (default: %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "download":
+            path = download(args.dir, args.url, expected_files=args.expect_files, sha256=args.sha256,
+                            force=args.force)
+            print(f"FSDD installed in {path} ({len(list(path.glob('*.wav'))):,} files); use --data {path}")
+        else:
+            recs = list_recordings(args.data)
+            train, test = split(recs, args.split)
+            print(f"{args.split}: {len(train):,} training, {len(test):,} test files; "
+                  f"speakers {', '.join(speakers(recs))}")
+    except (FsddError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,295 @@
+"""Training: surrogate-gradient float training, quantization-aware fine-tuning, export and the agreement check.
+
+``python -m train --data DIR --out models/fsdd_scnn`` runs the whole recipe:
+
+1. features of the chosen split (:mod:`train.fsdd`, normalization fitted on the training side);
+2. ``--epochs`` float epochs (snnTorch neurons, fast-sigmoid surrogate, Adam with a one-cycle schedule, random time
+   shift of up to ``--shift`` frames);
+3. membrane widths calibrated on the training maps, then ``--qat-epochs`` quantization-aware epochs at ``--qat-lr``;
+4. widths recalibrated, block-RAM budget check, atomic export (:func:`golden.manifest.save`);
+5. the exact agreement check (:mod:`train.agree`) of the network's integer mode against the golden model on the
+   whole test split; the figures go to ``RUN/metrics.json``.
+
+A checkpoint (``RUN/checkpoint.pt``) is written atomically after every epoch; ``--resume`` continues from it with
+the same results as an uninterrupted run. ``--neuron relu`` trains the non-spiking CNN of the same layout (float
+only, the control row). Everything is seeded (``--seed``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .model import SCNN, SCNNConfig
+from .util import atomic_torch_save, atomic_write_json, seed_everything
+
+__all__ = ["build_parser", "train", "evaluate_net", "time_shift", "main"]
+
+
+def time_shift(x, max_shift, gen):
+    """Shift every map along its time axis by a random ``-max_shift ... max_shift`` frames, zero-filled."""
+    if max_shift <= 0:
+        return x
+    n, w = x.shape[0], x.shape[-1]
+    s = torch.randint(-max_shift, max_shift + 1, (n,), generator=gen)
+    xp = F.pad(x, (max_shift, max_shift))
+    idx = (torch.arange(w)[None, :] + (max_shift - s)[:, None]).view(n, 1, 1, w).expand(*x.shape)
+    return xp.gather(3, idx)
+
+
+def evaluate_net(net, x, y, batch: int = 500) -> tuple:
+    """``(accuracy, predictions)`` of ``net`` in its current mode."""
+    preds = []
+    net.eval()
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            out = net(x[i:i + batch])
+            preds.append(torch.as_tensor(np.argmax(out.detach().numpy(), axis=1)))
+    p = torch.cat(preds)
+    return float((p == y).float().mean()), p.numpy()
+
+
+def _epoch(net, opt, sched, x, y, args, gen, desc, show):
+    from tqdm import tqdm
+    net.train()
+    perm = torch.randperm(len(x), generator=gen)
+    total, correct, count = 0.0, 0, 0
+    bar = tqdm(range(0, len(x), args.batch), desc=desc, unit="batch", leave=False, disable=not show)
+    for i in bar:
+        idx = perm[i:i + args.batch]
+        xb = time_shift(x[idx], args.shift, gen)
+        out = net(xb)
+        loss = F.cross_entropy(out, y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        total += float(loss.detach()) * len(idx)
+        correct += int((out.argmax(1) == y[idx]).sum())
+        count += len(idx)
+        bar.set_postfix(loss=f"{total / count:.3f}")
+    return total / count, correct / count
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m train",
+        description="Train the spiking CNN on FSDD (float, then quantization-aware), export it as a spikeforge model "
+                    "and check it bit for bit against the golden model.")
+    p.add_argument("--data", required=True, help="directory of FSDD WAV files (see `python -m train.fsdd download`)")
+    p.add_argument("--out", default="models/fsdd_scnn", help="model directory to write (default: %(default)s)")
+    p.add_argument("--run-dir", help="checkpoints, history and metrics (default: runs/<name of --out>)")
+    p.add_argument("--name", help="model name in the manifest (default: name of --out)")
+    p.add_argument("--split", default="official", help="official or speaker:NAME (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random generator (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=80, help="float epochs (default: %(default)s)")
+    p.add_argument("--qat-epochs", type=int, default=10, help="quantization-aware epochs (default: %(default)s)")
+    p.add_argument("--batch", type=int, default=64, help="batch size (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=3e-3, help="peak one-cycle learning rate (default: %(default)s)")
+    p.add_argument("--qat-lr", type=float, default=6e-4, help="quantization-aware learning rate (default: %(default)s)")
+    p.add_argument("--qat-schedule", choices=["cosine", "constant"], default="cosine",
+                   help="quantization-aware learning rate schedule (default: %(default)s)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (default: %(default)s)")
+    p.add_argument("--shift", type=int, default=4, help="random time shift in frames (default: %(default)s)")
+    p.add_argument("--limit-train", type=int, help="use only this many training files (quick runs)")
+    p.add_argument("--cmn", action="store_true",
+                   help="per-utterance cepstral mean normalization in the front-end (stored in the manifest)")
+    g = p.add_argument_group("network")
+    g.add_argument("--channels", type=int, default=4, help="convolution output channels (default: %(default)s)")
+    g.add_argument("--kernel", type=int, default=3, help="odd square kernel, same padding (default: %(default)s)")
+    g.add_argument("--pool", type=int, nargs=2, default=[2, 4], metavar=("H", "W"),
+                   help="OR-pool window (default: 2 4)")
+    g.add_argument("--hidden", type=int, nargs="*", default=[28], help="dense LIF layer sizes (default: 28)")
+    g.add_argument("--time-steps", type=int, default=4, help="time steps T (default: %(default)s)")
+    g.add_argument("--leak-shift", type=int, default=3, help="k: beta = 1 - 2^-k (default: %(default)s)")
+    g.add_argument("--threshold", type=float, default=1.0,
+                   help="float threshold of the LIF layers (default: %(default)s)")
+    g.add_argument("--reset", choices=["subtract", "zero"], default="subtract",
+                   help="reset mechanism (default: %(default)s)")
+    g.add_argument("--slope", type=float, default=25.0, help="fast-sigmoid surrogate slope")
+    g.add_argument("--neuron", choices=["lif", "relu"], default="lif",
+                   help="relu: the non-spiking CNN control (float only, not exported)")
+    p.add_argument("--mem-margin", type=float, default=2.0,
+                   help="membrane width headroom over the largest |membrane| on the training set (default: 2)")
+    p.add_argument("--no-export", action="store_true", help="train and measure, but write no model directory")
+    p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads; results depend on it (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def _config(args, input_shape):
+    return SCNNConfig(input_shape=input_shape, channels=args.channels, kernel=args.kernel, pool=tuple(args.pool),
+                      hidden=tuple(args.hidden), time_steps=args.time_steps, leak_shift=args.leak_shift,
+                      threshold=args.threshold, reset=args.reset, slope=args.slope, neuron=args.neuron)
+
+
+def train(args) -> dict:
+    """Run the recipe described in the module docstring; returns the metrics dict (also saved)."""
+    from tqdm import tqdm
+    from .fsdd import load_dataset
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    name = args.name or out.name
+    run_dir = Path(args.run_dir or Path("runs") / name)
+    ckpt_path = run_dir / "checkpoint.pt"
+    show = not args.quiet
+    started = time.perf_counter()
+
+    seed_everything(args.seed)
+    from .features import FeatureParams
+    ds = load_dataset(args.data, args.split, FeatureParams(cmn=args.cmn), limit_train=args.limit_train,
+                      progress=show)
+    x_tr, y_tr = torch.as_tensor(ds.x_train, dtype=torch.float32), torch.as_tensor(ds.y_train)
+    x_te, y_te = torch.as_tensor(ds.x_test, dtype=torch.float32), torch.as_tensor(ds.y_test)
+    cfg = _config(args, tuple(ds.x_train.shape[1:]))
+    net = SCNN(cfg)
+    if cfg.neuron == "lif" and not args.no_export:
+        from .export import check_budget
+        check_budget(net.export(name=name))  # fail before training when the structure cannot fit
+    gen = torch.Generator().manual_seed(args.seed)
+    steps = (len(x_tr) + args.batch - 1) // args.batch
+    float_opt = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(float_opt, max_lr=args.lr, total_steps=max(1, args.epochs * steps))
+    qat_opt = qat_sched = None
+
+    def make_qat():
+        opt = torch.optim.Adam(net.parameters(), lr=args.qat_lr, weight_decay=args.weight_decay)
+        sch = None
+        if args.qat_schedule == "cosine":
+            sch = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, args.qat_epochs * steps))
+        return opt, sch
+    history, state = [], {"phase": "float", "epoch": 0, "elapsed": 0.0}
+    if args.resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, weights_only=False)
+        if ck["args"] != _ckpt_args(args):
+            raise SystemExit(f"error: {ckpt_path} was written with other options; drop --resume or use them")
+        net.load_state_dict(ck["net"])
+        cfg.mem_bits = list(ck["mem_bits"])
+        float_opt.load_state_dict(ck["float_opt"])
+        sched.load_state_dict(ck["sched"])
+        gen.set_state(ck["gen"])
+        torch.set_rng_state(ck["torch_rng"])
+        history, state = ck["history"], ck["state"]
+        if ck.get("qat_opt") is not None:
+            qat_opt, qat_sched = make_qat()
+            qat_opt.load_state_dict(ck["qat_opt"])
+            if qat_sched is not None:
+                qat_sched.load_state_dict(ck["qat_sched"])
+        print(f"resumed from {ckpt_path}: {state['phase']} epoch {state['epoch']}", file=sys.stderr)
+
+    def save_ckpt():
+        atomic_torch_save(ckpt_path, {
+            "args": _ckpt_args(args), "net": net.state_dict(), "mem_bits": list(cfg.mem_bits),
+            "float_opt": float_opt.state_dict(), "sched": sched.state_dict(),
+            "qat_opt": qat_opt.state_dict() if qat_opt is not None else None,
+            "qat_sched": qat_sched.state_dict() if qat_sched is not None else None, "gen": gen.get_state(),
+            "torch_rng": torch.get_rng_state(), "history": history, "state": state})
+
+    spiking = cfg.neuron == "lif"
+    qat_epochs = args.qat_epochs if spiking else 0
+    total_epochs = args.epochs + qat_epochs
+    bar = tqdm(total=total_epochs, initial=len(history), desc="epochs", unit="epoch", disable=not show)
+    t0 = time.perf_counter() - state["elapsed"]
+    while state["phase"] == "float" and state["epoch"] < args.epochs:
+        net.mode = "float"
+        loss, acc = _epoch(net, float_opt, sched, x_tr, y_tr, args, gen, "float", show)
+        test_acc, _ = evaluate_net(net, x_te, y_te)
+        state["epoch"] += 1
+        history.append({"phase": "float", "epoch": len(history) + 1, "loss": loss, "train_acc": acc,
+                        "test_acc": test_acc})
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", test=f"{test_acc:.3f}")
+        state["elapsed"] = time.perf_counter() - t0
+        save_ckpt()
+    if state["phase"] == "float":
+        net.mode = "float"
+        state["float_acc"], _ = evaluate_net(net, x_te, y_te)
+        state["phase"], state["epoch"] = "qat", 0
+        if spiking:
+            from .export import calibrate_mem_bits
+            cfg.mem_bits, _ = calibrate_mem_bits(net, ds.x_train, margin=args.mem_margin)
+            qat_opt, qat_sched = make_qat()
+        save_ckpt()
+    while state["phase"] == "qat" and state["epoch"] < qat_epochs:
+        net.mode = "qat"
+        loss, acc = _epoch(net, qat_opt, qat_sched, x_tr, y_tr, args, gen, "qat", show)
+        net.mode = "int"
+        test_acc, _ = evaluate_net(net, x_te, y_te)
+        state["epoch"] += 1
+        history.append({"phase": "qat", "epoch": len(history) + 1, "loss": loss, "train_acc": acc,
+                        "test_acc": test_acc})
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", test=f"{test_acc:.3f}")
+        state["elapsed"] = time.perf_counter() - t0
+        save_ckpt()
+    bar.close()
+    train_time = state["elapsed"]
+
+    metrics = {"name": name, "split": args.split, "seed": args.seed, "config": cfg.to_dict(),
+               "train_samples": len(x_tr), "test_samples": len(x_te), "float_accuracy": state["float_acc"],
+               "train_seconds": round(train_time, 2), "history": history}
+    if spiking:
+        from .export import calibrate_mem_bits, check_budget
+        cfg.mem_bits, peaks = calibrate_mem_bits(net, ds.x_train, margin=args.mem_margin)
+        metrics["membrane_peak_train"] = peaks
+        net.mode = "int"
+        metrics["int_accuracy_torch"], _ = evaluate_net(net, x_te, y_te)
+        description = (f"spiking CNN trained on FSDD ({args.split} split) by `python -m train`, seed {args.seed}; "
+                       f"float {state['float_acc']:.4f}, integer {metrics['int_accuracy_torch']:.4f} on "
+                       f"{len(x_te)} test samples")
+        model = net.export(name=name, features=ds.params.to_dict(), description=description)
+        metrics["budget"] = check_budget(model)
+        metrics["weights"] = model.weight_count
+        metrics["mem_bits"] = {l.name: l.neuron.mem_bits for l in model.layers if hasattr(l, "neuron")}
+        if not args.no_export:
+            import golden.manifest as gm
+            from .export import export_model
+            model, _ = export_model(net, out, name=name, features=ds.params.to_dict(), description=description)
+            metrics["model_dir"] = str(out)
+            metrics["model_hash"] = gm.model_hash(model)
+        from .agree import check_agreement
+        layers, _ = net.int_layers(ste=False)
+        res = check_agreement(model, ds.x_test, layers, names=ds.test_names, progress=show)
+        metrics["bit_true_accuracy"] = float(np.mean(res.classes == ds.y_test))
+        metrics["agreement"] = {"samples": res.samples, "spikes_compared": res.spikes_compared, "identical": True}
+        metrics["predictions"] = res.classes.tolist()
+    metrics["labels"] = ds.y_test.tolist()
+    metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def _ckpt_args(args):
+    keep = {k: v for k, v in vars(args).items() if k not in ("resume", "quiet", "no_export", "out",
+                                                              "run_dir", "name")}
+    return json.loads(json.dumps(keep))
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from .export import BudgetError
+    from .features import FeatureError
+    from .fsdd import FsddError
+    from .agree import AgreementError
+    try:
+        m = train(args)
+    except (BudgetError, FeatureError, FsddError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except AgreementError as e:
+        print(f"FAIL: {e}", file=sys.stderr)
+        return 1
+    summary = {k: m[k] for k in ("name", "split", "seed", "float_accuracy", "int_accuracy_torch", "bit_true_accuracy",
+                                 "weights", "train_seconds", "wall_seconds", "test_samples") if k in m}
+    print(json.dumps(summary))
+    return 0
