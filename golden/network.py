@@ -124,13 +124,27 @@ def _windows(maps, layer):
 
 
 def conv2d_current(x, layer):
-    """Conv2d currents ``b + sum w * x`` of a batch ``x`` (N, Ci, H, W): (N, Co, Ho, Wo) int64."""
-    win = _windows(np.asarray(x, dtype=np.int64), layer)
-    n, ci, ho, wo, kh, kw = win.shape
-    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, ci * kh * kw)
-    w = layer.weights.astype(np.int64).reshape(layer.out_channels, -1)
-    cur = _exact_matmul(cols, w.T) + layer.bias.astype(np.int64)
-    return cur.reshape(n, ho, wo, -1).transpose(0, 3, 1, 2)
+    """Conv2d currents ``b + sum w * x`` of a batch ``x`` (N, Ci, H, W): (N, Co, Ho, Wo) int64.
+
+    One multiply-add of a strided view per tap: each product ``w * x`` fits 15 bits, the sums are int64.
+    """
+    (ph, pw), (sh, sw), (kh, kw) = layer.padding, layer.stride, layer.kernel
+    x = np.asarray(x)
+    n, ci, h, w = x.shape
+    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    padded = np.pad(x.astype(np.int32), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    weights = layer.weights.astype(np.int32)
+    out = np.empty((n, layer.out_channels, ho, wo), dtype=np.int64)
+    for o in range(layer.out_channels):
+        acc = np.full((n, ho, wo), int(layer.bias[o]), dtype=np.int64)
+        for c in range(ci):
+            for i in range(kh):
+                for j in range(kw):
+                    if weights[o, c, i, j]:
+                        tap = padded[:, c, i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw]
+                        acc += weights[o, c, i, j] * tap
+        out[:, o] = acc
+    return out
 
 
 def conv2d_taps(x, layer):
