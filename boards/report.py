@@ -262,8 +262,11 @@ def make_report(*, board, model, clock_hz, need=None, pnr=None, log_fmax=None, y
     fmax = None
     clocks = (pnr or {}).get("fmax") or log_fmax or {}
     if clocks:
-        # the design clock is the one constrained closest to the requested frequency
-        name, entry = min(clocks.items(), key=lambda kv: abs(kv[1]["constraint"] - clock_hz / 1e6))
+        # the design clock is the one constrained closest to the requested frequency, the slowest among equals;
+        # nextpnr also times unclocked DSP registers as a clock named after the constant net: not a design clock
+        real = {name: entry for name, entry in clocks.items() if "$PACKER_GND_NET" not in name} or clocks
+        name, entry = min(real.items(), key=lambda kv: (abs(kv[1]["constraint"] - clock_hz / 1e6),
+                                                        kv[1]["achieved"]))
         fmax = {"clock": name, "achieved_mhz": entry["achieved"], "constraint_mhz": entry["constraint"]}
 
     lcs = utilization.get("ICESTORM_LC", {}).get("used")

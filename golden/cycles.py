@@ -16,7 +16,7 @@ The timeline it computes (see ``docs/hardware.md``):
   holds a whole sample, so nothing downstream ever holds it up.
 - **Back end** (dense LIF layers and the readout). Each core reads a step buffer (``hw.fifo.StepBuffer``) that holds
   spikes as words of ``row`` neurons. With ``W(t)`` the cycle the step's input marker was written, the buffer starts
-  at ``f = max(W(t) + 1, X(t-1) + 1)``; for each word holding ``c > 0`` spikes, in order, it fetches the word at
+  at ``f = max(W(t) + 3, X(t-1) + 1)`` (``BUFFER_DELAY``: the buffer registers its input, its flags and count); for each word holding ``c > 0`` spikes, in order, it fetches the word at
   ``f`` and the core takes its spikes at ``a, a + G, ..., a + (c-1) G`` with ``a = max(f + 1, ready)`` (``G`` lane
   groups, ``ready`` the core's next free cycle, then ``a_last + G``), and the next fetch is at ``a_last + 1``. The
   core takes the marker at ``X = max(f, ready)``, sweeps its ``M`` neurons in ``X+1 .. X+M``; a LIF core writes its
@@ -34,7 +34,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CycleReport", "cycles", "dense_cycles", "lower_bound", "conv_marker_times", "predict"]
+#: Cycles from a step buffer taking a step's marker to its first fetch (the buffer registers its input, then its
+#: word flags and step count).
+BUFFER_DELAY = 3
+
+__all__ = ["BUFFER_DELAY", "CycleReport", "cycles", "dense_cycles", "lower_bound", "conv_marker_times", "predict"]
 
 
 @dataclass
@@ -117,7 +121,7 @@ def _back_end(model, plan, marker_times, input_spikes):
         busy = np.zeros(n, dtype=np.int64)
         out_written = np.zeros((n, steps), dtype=np.int64)
         for t in range(steps):
-            fetch = np.maximum(written[:, t] + 1, reader)
+            fetch = np.maximum(written[:, t] + BUFFER_DELAY, reader)
             ready = free
             for k in range(lp.buffer_rows):
                 c = counts[:, t, k]

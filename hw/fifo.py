@@ -101,8 +101,10 @@ class StepBuffer(wiring.Component):
     Reading: a step is offered once its marker was written. For each flagged word, in ascending order, one cycle
     fetches it (the flag is cleared), then its spikes are offered lowest first, one per transfer, from the next cycle
     on; the cycle after the last transfer fetches the next word. When no flagged word is left the marker is offered.
-    The reader starts a step in the cycle after both the step's marker was written and the previous step's marker was
-    transferred; ``golden/cycles.py`` follows this timeline.
+    The input passes a register first (an event taken in cycle ``c`` is written in cycle ``c + 1``), and a written
+    word's flag and a written marker take effect one cycle later still, so the reader starts a step three cycles
+    after the step's marker was taken, or the cycle after the previous step's marker was transferred, whichever is
+    later; ``golden/cycles.py`` follows this timeline (``BUFFER_DELAY``).
 
     Parameters
     ----------
@@ -163,19 +165,30 @@ class StepBuffer(wiring.Component):
         has = Signal()
         cur_row = Signal(range(rows))
         cur_bits = Signal(width)
-        index = self.i.payload.index
+        # The input is registered first (the writer works on the event taken in the previous cycle), so that no
+        # path runs from the producer's output through the word arithmetic below.
+        in_valid = Signal()
+        in_index = Signal.like(self.i.payload.index)
+        in_end = Signal()
+        written = Signal()  # a marker was written in the previous cycle; its step counts as complete from now
+        # ready: fewer than ``steps`` complete steps, counting the markers still on their way in; a register formed
+        # from the next cycle's values (a retiming, so that no adder lies on the handshake path)
+        room = Signal(init=1)
+        m.d.comb += self.i.ready.eq(room)
+        m.d.sync += [in_valid.eq(self.i.valid & self.i.ready), in_index.eq(self.i.payload.index),
+                     in_end.eq(self.i.payload.end)]
+        index = in_index
         row = Signal(range(rows))
         col = Signal(range(width))
         m.d.comb += [
             row.eq(div_const(index, width, n)),
             col.eq(index - row * width),
-            self.i.ready.eq(complete != steps),
             wr.addr.eq(w_base + cur_row),
             wr.data.eq(cur_bits),
         ]
         flush = Signal()
-        with m.If(self.i.valid & self.i.ready):
-            with m.If(self.i.payload.end):
+        with m.If(in_valid):
+            with m.If(in_end):
                 m.d.comb += flush.eq(has)
                 m.d.sync += [has.eq(0), w_slot.eq(Mux(w_slot == steps - 1, 0, w_slot + 1)),
                              w_base.eq(Mux(w_slot == steps - 1, 0, w_base + rows))]
@@ -191,13 +204,23 @@ class StepBuffer(wiring.Component):
         r_base = Signal(range(steps * rows))
         loaded = Signal()
         cleared = Signal(width)
-        word_base = Signal(range(rows * width))
-        slot_flags = Signal(rows)
-        m.d.comb += slot_flags.eq(Array(flags)[r_slot])
+        word_row = Signal(range(rows))  # the word being offered (its index times ``row`` is formed at the output)
+        # The lowest flagged word of the slot being read, and whether there is one, are registers: each cycle they
+        # are formed from the flags and the slot as they will be in the next cycle (a retiming: the same values
+        # as when formed from the current ones, without the priority encoder on the paths that use them).
         next_row = Signal(range(rows))
-        for r in reversed(range(rows)):
-            with m.If(slot_flags[r]):
-                m.d.comb += next_row.eq(r)
+        any_flag = Signal()
+        r_slot_next = Signal.like(r_slot)
+        flags_next = [Signal(rows, name=f"flags_next{t}") for t in range(steps)]
+        slot_next = Signal(rows)
+        m.d.comb += slot_next.eq(Array(flags_next)[r_slot_next])
+        m.d.sync += any_flag.eq(slot_next != 0)
+        with m.Switch(slot_next):
+            for r in range(rows):
+                with m.Case("-" * (rows - 1 - r) + "1" + "0" * r):
+                    m.d.sync += next_row.eq(r)
+            with m.Default():
+                m.d.sync += next_row.eq(0)
         remaining = Signal(width)
         m.d.comb += remaining.eq(Mux(loaded, rd.data & ~cleared, 0))
         low = Signal(range(width))
@@ -210,7 +233,7 @@ class StepBuffer(wiring.Component):
         m.d.comb += [
             rd.addr.eq(r_base + next_row),
             rd.en.eq(fetch),
-            self.o.payload.index.eq(Mux(loaded, word_base + low, 0)),
+            self.o.payload.index.eq(Mux(loaded, word_row * width + low, 0)),
             self.o.payload.end.eq(~loaded),
         ]
         with m.If(active):
@@ -220,20 +243,31 @@ class StepBuffer(wiring.Component):
                     m.d.sync += cleared.eq(cleared | (Const(1, width) << low))
                     with m.If((remaining & (remaining - 1)) == 0):
                         m.d.sync += loaded.eq(0)
-            with m.Elif(slot_flags != 0):
+            with m.Elif(any_flag):
                 m.d.comb += fetch.eq(1)
-                m.d.sync += [loaded.eq(1), cleared.eq(0), word_base.eq(next_row * width)]
+                m.d.sync += [loaded.eq(1), cleared.eq(0), word_row.eq(next_row)]
             with m.Else():
                 m.d.comb += [self.o.valid.eq(1), marker_out.eq(self.o.ready)]
                 with m.If(self.o.ready):
-                    m.d.sync += [r_slot.eq(Mux(r_slot == steps - 1, 0, r_slot + 1)),
-                                 r_base.eq(Mux(r_slot == steps - 1, 0, r_base + rows))]
+                    m.d.sync += r_base.eq(Mux(r_slot == steps - 1, 0, r_base + rows))
+        m.d.comb += r_slot_next.eq(Mux(marker_out, Mux(r_slot == steps - 1, 0, r_slot + 1), r_slot))
+        m.d.sync += r_slot.eq(r_slot_next)
 
         # -- flags and the count of complete steps ---------------------------------------------------------------
+        # A flushed word's flag is set, and a taken marker counted, one cycle later, from registers: the word
+        # arithmetic of the writer and the flag encoding of the reader then never meet on one path.
+        set_valid = Signal()
+        set_slot = Signal.like(w_slot)
+        set_row = Signal.like(cur_row)
+        m.d.sync += [set_valid.eq(flush), set_slot.eq(w_slot), set_row.eq(cur_row)]
         for t in range(steps):
-            set_mask = Mux(flush & (w_slot == t), Const(1, rows) << cur_row, 0)
+            set_mask = Mux(set_valid & (set_slot == t), Const(1, rows) << set_row, 0)
             clear_mask = Mux(fetch & (r_slot == t), Const(1, rows) << next_row, 0)
-            m.d.sync += flags[t].eq((flags[t] | set_mask) & ~clear_mask)
-        written = self.i.valid & self.i.ready & self.i.payload.end
-        m.d.sync += complete.eq(complete + written - marker_out)
+            m.d.comb += flags_next[t].eq((flags[t] | set_mask) & ~clear_mask)
+            m.d.sync += flags[t].eq(flags_next[t])
+        m.d.sync += written.eq(in_valid & in_end)
+        complete_next = complete + written - marker_out
+        m.d.sync += complete.eq(complete_next)
+        taken_marker = self.i.valid & self.i.ready & self.i.payload.end
+        m.d.sync += room.eq(complete_next + (in_valid & in_end) + taken_marker < steps)
         return m

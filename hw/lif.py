@@ -20,7 +20,7 @@ from amaranth.hdl import Module, Mux, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["LIFUnit", "check_neuron"]
+__all__ = ["LIFUnit", "check_neuron", "membrane_base", "saturate"]
 
 
 def check_neuron(neuron, *, acc_bits=None):
@@ -62,6 +62,30 @@ def check_neuron(neuron, *, acc_bits=None):
     if acc_bits is not None and (not isinstance(acc_bits, int) or not 2 <= acc_bits <= 64):
         raise ValueError(f"acc_bits must be an integer from 2 to 64, not {acc_bits!r}")
     return kind
+
+
+def membrane_base(neuron, v):
+    """The part of a LIF update that depends on the previous membrane ``v`` alone, exact (not saturated).
+
+    ``subtract``: ``leak(v) - [v > theta] * theta``; ``zero``: ``[v > theta] ? 0 : leak(v)``. The new membrane is
+    ``sat_B(membrane_base(v) + I)`` and the spike ``membrane_base(v) + I > theta`` (the saturation bounds lie on
+    both sides of the threshold, so the exact sum decides the spike). A core can thus compute this part one cycle
+    ahead, from a memory's output, and leave only one addition in front of its spike. The value fits
+    ``signed(mem_bits + 1)``.
+    """
+    leaked = v - (v >> neuron.leak_shift)
+    reset = v > neuron.threshold
+    if neuron.reset == "subtract":
+        return leaked - Mux(reset, neuron.threshold, 0)
+    return Mux(reset, 0, leaked)
+
+
+def saturate(total, bits):
+    """``sat_B(total)`` for an exact signed ``total``: it fits when its bits from bit ``B - 1`` up are all equal."""
+    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    top = total[bits - 1:]
+    fits = (top == 0) | (top == (1 << len(top)) - 1)
+    return Mux(fits, total[:bits], Mux(total[-1], low, high))
 
 
 class LIFUnit(wiring.Component):

@@ -13,7 +13,7 @@ sizes); :class:`Network` builds the hardware from a model and a plan::
   (``golden/cycles.py``), and consecutive layers overlap in time (layer ``l`` works on step ``t`` while layer
   ``l-1`` works on ``t+1``).
 - **Environment stalls do not change the timeline.** The cores run under one clock enable ``run``, which drops in
-  any cycle where an output towards the environment cannot be taken (a full debug queue, a full result queue); the
+  any cycle where an output towards the environment cannot be taken (a full debug queue, a result not taken); the
   input needs no such freeze because the conv core is the only busy core while it loads the map. The cycle counter
   counts the cycles from the first input transfer of a sample to its result, leaving out the frozen cycles and the
   cycles of the load phase without input. A new sample is admitted only after the result of the previous one.
@@ -29,7 +29,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .conv import ConvLayer
-from .dense import DenseLayer, check_lanes, default_lanes, ebr_blocks
+from .dense import DenseLayer, check_lanes, default_lanes, ebr_blocks, row_stride
 from .fifo import Queue, StepBuffer
 from .layouts import CYCLES_BITS, debug_event, result_layout
 from .pool import OrPool
@@ -234,11 +234,11 @@ def plan(model, params=None):
             row = buffer_row(layers[-1], in_shape)
             rows = -(-n_in // row)
             state = Memory(f"{layer.name}.{'readout' if readout else 'membranes'}", layer.neuron.mem_bits,
-                           layer.out_features, "registers")
+                           layer.out_features, "registers" if readout else "ram")
             mems = (
                 Memory(f"{layer.name}.buffer", row, steps * rows),
                 Memory(f"{layer.name}.buffer_flags", rows, steps, "registers"),
-                Memory(f"{layer.name}.weights", 8 * lanes, n_in * groups, "rom"),
+                Memory(f"{layer.name}.weights", 8 * lanes, n_in * row_stride(groups), "rom"),
                 Memory(f"{layer.name}.accumulators", layer.acc_bits, layer.out_features, "registers"),
                 state,
             )
@@ -418,20 +418,21 @@ class Network(wiring.Component):
         in_transfer = self.i.valid & self.i.ready
         in_stall = conv.i.ready & gate & ~self.i.valid
 
+        # The readout core holds its result until it is taken, so the result goes straight to ``o`` (no queue):
+        # while the environment does not take it, everything is frozen and the counter stands still.
         readout = cores[-1]
-        m.submodules.results = results = Queue(shape=result_layout(model), depth=2)
-        wiring.connect(m, wiring.flipped(self.o), results.o)
-        count = Signal(CYCLES_BITS)
-        push = readout.o.valid & results.i.ready & run
+        count = Signal(CYCLES_BITS)  # the cycle number of the current cycle plus one: the result's value (a register)
+        env_stall = Signal()  # a debug queue cannot take an event (never while a result is offered, see below)
+        push = self.o.valid & self.o.ready
         m.d.comb += [
-            results.i.valid.eq(readout.o.valid & run),
-            results.i.payload.cls.eq(readout.o.payload.cls),
-            results.i.payload.readout.eq(readout.o.payload.readout),
-            results.i.payload.cycles.eq(count + 1),
-            readout.o.ready.eq(results.i.ready),
+            self.o.valid.eq(readout.o.valid & ~env_stall),
+            self.o.payload.cls.eq(readout.o.payload.cls),
+            self.o.payload.readout.eq(readout.o.payload.readout),
+            self.o.payload.cycles.eq(count),
+            readout.o.ready.eq(self.o.ready),
         ]
         with m.If(in_transfer & ~busy):
-            m.d.sync += [busy.eq(1), count.eq(1)]
+            m.d.sync += [busy.eq(1), count.eq(2)]
         with m.Elif(busy & run & ~in_stall):
             m.d.sync += count.eq(count + 1)
         with m.If(in_transfer):
@@ -440,7 +441,9 @@ class Network(wiring.Component):
             m.d.sync += [busy.eq(0), taken_inputs.eq(0)]
 
         # -- debug stream: one queue per LIF layer, fixed-priority merge ------------------------------------------
-        stalls = [readout.o.valid & ~results.i.ready]
+        # A debug stall needs a LIF core's spike transfer, which cannot happen while the readout offers its result
+        # (every core is done with the sample and the next one is not admitted yet), so ``o.valid`` never drops.
+        stalls = []
         if self._debug:
             layout = debug_event(model)
             queues = []
@@ -478,10 +481,11 @@ class Network(wiring.Component):
                         self.events.payload.eq(queue.o.payload),
                         queue.o.ready.eq(self.events.ready),
                     ]
-        stall = Signal()
+        any_stall = 0
         for s in stalls:
-            stall = stall | s
-        m.d.comb += run.eq(~stall)
+            any_stall = any_stall | s
+        m.d.comb += env_stall.eq(any_stall)
+        m.d.comb += run.eq(~env_stall & ~(readout.o.valid & ~self.o.ready))
 
         m.submodules.core = EnableInserter(run)(core)
         return m

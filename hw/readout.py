@@ -11,7 +11,7 @@ Timing (ideal environment), per step with ``E`` input spikes: ``E * G + 1 + M`` 
 last step for the result transfer (:func:`hw.dense.dense_step_cycles` with ``readout=True``, plus 1).
 """
 
-from amaranth.hdl import Array, Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -93,7 +93,7 @@ class Readout(wiring.Component):
         m.d.comb += [
             last.eq(step == self._steps - 1),
             acc.sel.eq(n),
-            unit.v.eq(Array(r)[n]),
+            unit.v.eq(r[0]),
             unit.current.eq(acc.current),
         ]
         best = Signal(signed(bits))
@@ -102,10 +102,9 @@ class Readout(wiring.Component):
 
         # -- sweep: integrate one value per cycle, track the argmax at the last step ------------------------------
         with m.If(acc.done & ~offer):
+            # the readout values shift down a chain, as the accumulators do: r[0] is always neuron n
             m.d.comb += acc.clear.eq(1)
-            for k in range(n_out):
-                with m.If(n == k):
-                    m.d.sync += r[k].eq(unit.v_next)
+            m.d.sync += [r[k].eq(r[k + 1]) for k in range(n_out - 1)] + [r[n_out - 1].eq(unit.v_next)]
             with m.If((n == 0) | (unit.v_next > best)):
                 m.d.sync += [best.eq(unit.v_next), best_index.eq(n)]
             with m.If(n == n_out - 1):

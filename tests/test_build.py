@@ -146,6 +146,16 @@ def test_parse_yosys_log_both_formats(tmp_path):
     assert cells["SB_LUT4"] == 1500 and cells["flip_flops"] == 30
 
 
+def test_report_ignores_the_dsp_pseudo_clock():
+    # nextpnr times unclocked SB_MAC16 registers as a clock named after the constant net, at the same constraint
+    pnr = {"utilization": NEXTPNR_REPORT["utilization"],
+           "fmax": {"$PACKER_GND_NET_$glb_clk": {"achieved": 156.0, "constraint": 24.0},
+                    "clk": {"achieved": 14.84, "constraint": 24.0}}}
+    report = make_report(board=BOARDS["icebreaker"], model=_tiny(), clock_hz=24e6, pnr=parse_nextpnr_report(pnr),
+                         baud=1_000_000, input_len=96, build_seconds=1.0)
+    assert report["fmax"]["clock"] == "clk" and report["fmax_mhz"] == pytest.approx(14.84)
+
+
 def test_report_from_parsed_figures(tmp_path):
     model = _tiny()
     board = BOARDS["icebreaker"]

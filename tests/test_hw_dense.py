@@ -63,22 +63,27 @@ def test_weight_words_layout():
     model = random_model(3, hidden=[5], pool=False, input_shape=(1, 3, 3))
     layer = model.layers[1]
     words = weight_words(layer, 2)
-    groups = 3
-    assert len(words) == layer.in_features * groups
+    groups, stride = 3, 4  # a row takes 4 words (a power of two), the last one zero
+    assert len(words) == layer.in_features * stride
     for n in range(layer.in_features):
-        for g in range(groups):
+        for g in range(stride):
             for lane in range(2):
-                out = g * 2 + lane
-                expect = int(layer.weights[out, n]) if out < 5 else 0
-                assert words[n * groups + g][lane] == expect
+                out = lane * groups + g  # lane l serves neurons l*G ... l*G+G-1
+                expect = int(layer.weights[out, n]) if out < 5 and g < groups else 0
+                assert words[n * stride + g][lane] == expect
 
 
 def test_lane_choice_fills_ebrs():
-    # 384 x 28 INT8 weights (86 kbit) need 21 EBRs at least; 14 lanes reach it with 2 groups per event.
+    # 384 x 28 INT8 weights (86 kbit) need 21 EBRs at least; 7 lanes reach it with 4 groups per event (14 lanes
+    # too, with twice the adders); a 28 x 10 readout fits one EBR with 1 or 2 lanes, and 2 take fewer cycles.
     class Layer:
         in_features, out_features = 384, 28
-    assert ebr_blocks(8 * 14, 384 * 2) == 21
-    assert default_lanes(Layer) == 14
+
+    class Readout:
+        in_features, out_features = 28, 10
+    assert ebr_blocks(8 * 14, 384 * 2) == 21 and ebr_blocks(8 * 7, 384 * 4) == 21
+    assert default_lanes(Layer) == 7
+    assert default_lanes(Readout) == 2
     assert ebr_blocks(8 * 28, 384) == 28
     assert ebr_blocks(0, 10) == 0
 
@@ -129,3 +134,19 @@ def test_dense_step_timing(lanes):
     firsts = [log[0][0]] + [c + 1 for c in markers[:-1]]
     assert [m - f + 1 for f, m in zip(firsts, markers)] == \
         [int(dense_step_cycles(e, 5, lanes)) for e in (3, 0)]
+
+
+@pytest.mark.parametrize("neurons,stall,reset", [(1, 0.0, "subtract"), (1, 0.4, "zero"), (2, 0.0, "zero"),
+                                                 (2, 0.5, "subtract"), (3, 0.3, "subtract")])
+def test_dense_tiny_layers(neurons, stall, reset):
+    """One to three neurons: the membrane memory is read ahead modulo M, where the sweep wraps onto itself."""
+    for seed in range(40):  # the first random layer whose neurons spike and also stay silent at times
+        model = random_model(seed, hidden=[neurons], pool=False, input_shape=(1, 3, 4), time_steps=4, reset=reset)
+        layer = model.layers[1]
+        rng = np.random.default_rng(seed)
+        trains = [rng.random((model.time_steps, layer.in_features)) < p for p in (0.6, 1.0, 0.0, 0.3)]
+        spikes = [end == 0 for _, end in _golden_events(layer, trains)].count(True)
+        if 0 < spikes < len(trains) * model.time_steps * neurons:
+            break
+    got, expected = _simulate(layer, model.time_steps, trains, None, seed, stall)
+    assert got == expected

@@ -112,8 +112,9 @@ def test_step_buffer_offers_a_step_only_when_complete():
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    # marker written at cycle 3; fetch of word 0 at 4, spike 1 at 5, fetch of word 1 at 6, spike 6 at 7, marker at 8
-    assert offered == [(5, 1, 0), (7, 6, 0), (8, 0, 1)]
+    # marker taken at cycle 3, written at 4 (the input is registered), counted at 5 (with the last flag); fetch of
+    # word 0 at 6, spike 1 at 7, fetch of word 1 at 8, spike 6 at 9, marker at 10
+    assert offered == [(7, 1, 0), (9, 6, 0), (10, 0, 1)]
 
 
 def test_step_buffer_refuses_bad_parameters():

@@ -8,6 +8,7 @@ from golden.manifest import save
 from golden.randmodel import random_model
 from hw.generate import main as generate_main
 from hw.bench import main as bench_main
+from hw.dense import row_stride
 from hw.network import plan
 
 
@@ -35,7 +36,7 @@ def test_generate_writes_verilog_and_summary(model_dir, tmp_path, capsys):
     assert fc1["lanes"] == p.layer("fc1").lanes and fc1["neurons"] == 5
     assert fc1["buffer"] == {"row": 12, "rows_per_step": 1, "bits": 2 * 12}
     weights = [mem for mem in fc1["memories"] if mem["name"] == "fc1.weights"][0]
-    assert weights["bits"] == 8 * p.layer("fc1").lanes * 12 * p.layer("fc1").groups
+    assert weights["bits"] == 8 * p.layer("fc1").lanes * 12 * row_stride(p.layer("fc1").groups)
     text = (out / "summary.txt").read_text()
     assert "fc1.weights" in text and "in front of fc1: 2 steps x 1 words x 12 bits = 24 bits" in text
     assert "wrote" in capsys.readouterr().out
