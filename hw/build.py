@@ -312,7 +312,6 @@ def build_auto(*, board, first_mhz=DEFAULT_CLOCK_MHZ, margin=0.97, attempts=3, *
     Takes the keyword arguments of :func:`build` (except ``clock_mhz``).
     """
     from boards import get_board
-    from boards.pll import fastest_clock
 
     board = get_board(board) if isinstance(board, str) else board
     tried = []
@@ -324,13 +323,30 @@ def build_auto(*, board, first_mhz=DEFAULT_CLOCK_MHZ, margin=0.97, attempts=3, *
             tried.append({"clock_mhz": clock, "fmax_mhz": error.fmax_mhz, "met": False})
             if attempt == attempts - 1:
                 raise
-            clock = fastest_clock(board.clock_hz, error.fmax_mhz * margin * 1e6) / 1e6
+            clock = _fastest_usable_clock(board, error.fmax_mhz * margin * 1e6, kwargs.get("baud")) / 1e6
             continue
         tried.append({"clock_mhz": clock, "fmax_mhz": result.report["fmax_mhz"], "met": True})
         result.report["clock_choice"] = tried
         (result.out / "report.json").write_text(json.dumps(result.report, indent=2) + "\n")
         return result
     raise AssertionError("unreachable")
+
+
+def _fastest_usable_clock(board, fmax_hz, baud=None):
+    """The fastest clock the board can make, not above ``fmax_hz``, on which the UART keeps its rate within
+    :data:`boards.uart.MAX_BAUD_ERROR` (19.5 MHz, say, is 2.5% off 1 Mbaud; 18 MHz is exact)."""
+    from boards.pll import PLLError, achievable_clocks
+    from boards.uart import MAX_BAUD_ERROR, uart_divisor
+
+    baud = baud or board.baud
+    for clock in reversed(achievable_clocks(board.clock_hz, high=fmax_hz)):
+        try:
+            uart_divisor(clock, baud)
+        except ValueError:
+            continue
+        return clock
+    raise PLLError(f"no clock the board can make up to the design's Fmax of {fmax_hz / 1e6:.2f} MHz runs the UART "
+                   f"at {baud:,} baud within {MAX_BAUD_ERROR:.0%}")
 
 
 def program(out, board, *, flash=False):

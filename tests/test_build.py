@@ -300,3 +300,17 @@ def test_cli_over_budget_json(monkeypatch, capsys):
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line == {"fits": False, "error": "place and route failed: the design needs 8,933 of 5,280 logic cells",
                     "logic_cells": 8933, "logic_cells_available": 5280, "ebr": 31, "ebr_available": 30}
+
+
+def test_auto_clock_skips_clocks_the_uart_cannot_use():
+    from boards import get_board
+    from boards.uart import uart_divisor
+
+    board = get_board("icebreaker")
+    # 19.5 MHz is achievable but 2.5% off 1 Mbaud; the fallback must go to a slower clock the UART can use.
+    clock = hwbuild._fastest_usable_clock(board, 19.6e6, 1_000_000)
+    assert clock <= 19.6e6 and clock != 19.5e6
+    uart_divisor(clock, 1_000_000)
+    # Up to 13 MHz only the 12 MHz reference is left: 2.7 Mbaud is 11% off from it.
+    with pytest.raises(Exception, match="runs the UART at 2,700,000 baud within 2%"):
+        hwbuild._fastest_usable_clock(board, 13e6, 2_700_000)
