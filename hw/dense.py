@@ -242,6 +242,28 @@ class SpikeAccumulator(wiring.Component):
         return m
 
 
+def check_core(core, layer, kind, what, time_steps, lanes):
+    """Validate the arguments of a spike-input core (:class:`DenseLayer`, :class:`hw.readout.Readout`).
+
+    Returns ``(layer, steps, lanes)``, ``lanes`` defaulting to :func:`default_lanes`. A refused ``core`` is marked so
+    that Amaranth does not warn about an unused elaboratable.
+
+    Raises
+    ------
+    TypeError
+        If ``layer`` is not dense with a neuron of ``kind``.
+    ValueError
+        If ``time_steps`` or ``lanes`` is out of range.
+    """
+    try:
+        if getattr(layer, "type", None) != "dense" or getattr(layer.neuron, "kind", None) != kind:
+            raise TypeError(f"{type(core).__name__} needs a dense layer with {what}, not {layer!r}")
+        return layer, check_steps(time_steps), check_lanes(layer, default_lanes(layer) if lanes is None else lanes)
+    except (TypeError, ValueError):
+        core._MustUse__silence = True
+        raise
+
+
 class DenseLayer(wiring.Component):
     """A dense layer of LIF neurons driven by spike events (zero-skipping).
 
@@ -270,15 +292,7 @@ class DenseLayer(wiring.Component):
     """
 
     def __init__(self, *, layer, time_steps, lanes=None):
-        try:
-            if getattr(layer, "type", None) != "dense" or getattr(layer.neuron, "kind", None) != "lif":
-                raise TypeError(f"DenseLayer needs a dense layer with LIF neurons, not {layer!r}")
-            self._steps = check_steps(time_steps)
-            self._lanes = check_lanes(layer, default_lanes(layer) if lanes is None else lanes)
-        except (TypeError, ValueError):
-            self._MustUse__silence = True  # refused: not an unused elaboratable
-            raise
-        self._layer = layer
+        self._layer, self._steps, self._lanes = check_core(self, layer, "lif", "LIF neurons", time_steps, lanes)
         super().__init__({
             "i": In(stream.Signature(spike_event(bits_for_count(layer.in_features)))),
             "o": Out(stream.Signature(spike_event(bits_for_count(layer.out_features)))),

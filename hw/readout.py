@@ -15,7 +15,7 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .dense import SpikeAccumulator, check_lanes, check_steps, default_lanes
+from .dense import SpikeAccumulator, check_core
 from .layouts import bits_for_count, spike_event
 from .lif import LIFUnit
 
@@ -58,15 +58,8 @@ class Readout(wiring.Component):
     """
 
     def __init__(self, *, layer, time_steps, lanes=None):
-        try:
-            if getattr(layer, "type", None) != "dense" or getattr(layer.neuron, "kind", None) != "integrate":
-                raise TypeError(f"Readout needs a dense layer with the integrating neuron, not {layer!r}")
-            self._steps = check_steps(time_steps)
-            self._lanes = check_lanes(layer, default_lanes(layer) if lanes is None else lanes)
-        except (TypeError, ValueError):
-            self._MustUse__silence = True  # refused: not an unused elaboratable
-            raise
-        self._layer = layer
+        self._layer, self._steps, self._lanes = check_core(self, layer, "integrate", "the integrating neuron",
+                                                           time_steps, lanes)
         super().__init__({
             "i": In(stream.Signature(spike_event(bits_for_count(layer.in_features)))),
             "o": Out(stream.Signature(readout_layout(layer))),
