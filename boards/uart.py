@@ -67,7 +67,20 @@ def _check_divisor(divisor, component):
         raise ValueError(f"UART divisor must be an integer of at least {MIN_DIVISOR}, not {divisor!r}")
 
 
-class UARTReceiver(wiring.Component):
+class _UARTPart(wiring.Component):
+    """What the receiver and the transmitter share: a checked ``divisor`` (clock cycles per bit)."""
+
+    def __init__(self, *, divisor):
+        _check_divisor(divisor, self)
+        self._divisor = divisor
+        super().__init__()
+
+    @property
+    def divisor(self):
+        return self._divisor
+
+
+class UARTReceiver(_UARTPart):
     """UART receiver (8N1) with a byte stream output.
 
     Parameters
@@ -97,15 +110,6 @@ class UARTReceiver(wiring.Component):
     o: Out(stream.Signature(8))
     frame_error: Out(1)
     overrun: Out(1)
-
-    def __init__(self, *, divisor):
-        _check_divisor(divisor, self)
-        self._divisor = divisor
-        super().__init__()
-
-    @property
-    def divisor(self):
-        return self._divisor
 
     def elaborate(self, platform):
         m = Module()
@@ -161,7 +165,7 @@ class UARTReceiver(wiring.Component):
         return m
 
 
-class UARTTransmitter(wiring.Component):
+class UARTTransmitter(_UARTPart):
     """UART transmitter (8N1) with a byte stream input.
 
     Parameters
@@ -187,15 +191,6 @@ class UARTTransmitter(wiring.Component):
     i: In(stream.Signature(8))
     tx: Out(1, init=1)
     busy: Out(1)
-
-    def __init__(self, *, divisor):
-        _check_divisor(divisor, self)
-        self._divisor = divisor
-        super().__init__()
-
-    @property
-    def divisor(self):
-        return self._divisor
 
     def elaborate(self, platform):
         m = Module()

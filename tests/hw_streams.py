@@ -45,3 +45,24 @@ def spike_train_events(train):
         events += [(int(k), 0) for k in np.flatnonzero(step)]
         events.append((0, 1))
     return events
+
+
+def run_stream(dut, payloads, count, *, rng=None, stall=0.0, until):
+    """Simulate ``dut``: put ``payloads`` into ``dut.i`` and take ``count`` payloads from ``dut.o``, both with
+    random stalls, for ``until`` seconds of a 1 MHz clock. Returns the payloads taken."""
+    from amaranth.sim import Simulator
+
+    got = []
+
+    async def producer(ctx):
+        await stream_put(ctx, dut.i, payloads, rng=rng, stall=stall)
+
+    async def consumer(ctx):
+        got.extend(await stream_get(ctx, dut.o, count, rng=rng, stall=stall))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.run_until(until)
+    return got

@@ -9,7 +9,7 @@ from golden.randmodel import random_model
 from hw.dense import DenseLayer, default_lanes, dense_step_cycles, ebr_blocks, weight_words
 from hw.layouts import bits_for_count, pack_spike_event, unpack_spike_event
 
-from hw_streams import spike_train_events, stream_get, stream_put
+from hw_streams import run_stream, spike_train_events
 
 
 def _golden_events(layer, trains):
@@ -29,20 +29,9 @@ def _simulate(layer, steps, trains, lanes, seed, stall):
     in_bits, out_bits = bits_for_count(layer.in_features), bits_for_count(layer.out_features)
     events = [e for train in trains for e in spike_train_events(train)]
     expected = _golden_events(layer, trains)
-    rng = np.random.default_rng(seed)
-    got = []
-
-    async def producer(ctx):
-        await stream_put(ctx, dut.i, [pack_spike_event(k, end, in_bits) for k, end in events], rng=rng, stall=stall)
-
-    async def consumer(ctx):
-        got.extend(await stream_get(ctx, dut.o, len(expected), rng=rng, stall=stall))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run_until(1e-6 * (len(events) * 40 + len(expected) * 8 + 2000))
+    got = run_stream(dut, [pack_spike_event(k, end, in_bits) for k, end in events], len(expected),
+                     rng=np.random.default_rng(seed), stall=stall,
+                     until=1e-6 * (len(events) * 40 + len(expected) * 8 + 2000))
     return [unpack_spike_event(p, out_bits) for p in got], expected
 
 

@@ -7,7 +7,7 @@ from amaranth.sim import Simulator
 from hw.fifo import LATENCY, Queue, StepBuffer
 from hw.layouts import pack_spike_event, spike_event, unpack_spike_event
 
-from hw_streams import stream_get, stream_put
+from hw_streams import run_stream, stream_get, stream_put
 
 
 @pytest.mark.parametrize("depth,stall_in,stall_out", [(2, 0.0, 0.0), (3, 0.5, 0.1), (5, 0.1, 0.6), (16, 0.3, 0.3)])
@@ -77,19 +77,8 @@ def test_step_buffer_reorders_and_clears(neurons, row, steps, rate, stall):
     bits = max(1, (neurons - 1).bit_length())
     rng = np.random.default_rng(neurons)
     sent, expected = _step_events(rng, neurons, row, steps, 3, rate)
-    got = []
-
-    async def producer(ctx):
-        await stream_put(ctx, dut.i, [pack_spike_event(k, e, bits) for k, e in sent], rng=rng, stall=stall)
-
-    async def consumer(ctx):
-        got.extend(await stream_get(ctx, dut.o, len(expected), rng=rng, stall=stall))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run_until(1e-6 * (len(sent) * 6 + len(expected) * 6 + 500))
+    got = run_stream(dut, [pack_spike_event(k, e, bits) for k, e in sent], len(expected), rng=rng, stall=stall,
+                     until=1e-6 * (len(sent) * 6 + len(expected) * 6 + 500))
     assert [unpack_spike_event(p, bits) for p in got] == expected
 
 
