@@ -124,9 +124,13 @@ def _layer_logic(lp, layer):
     if lp.kind == "conv2d":
         kh, kw = layer.kernel
         taps = layer.in_channels * kh * kw
-        # one 8x8 multiplier (~70 LUTs without DSPs) per tap and lane, an adder tree, the LIF units
+        # one 8x8 multiplier (~70 LUTs without DSPs) per tap and lane, an adder tree, the LIF units or the
+        # comparators of the spike table
         cells += lp.lanes * (taps * 70 + taps * layer.acc_bits)
-        cells += lp.lif_units * 3 * layer.neuron.mem_bits
+        if lp.breakpoints is None:
+            cells += lp.lif_units * 3 * layer.neuron.mem_bits
+        else:
+            cells += lp.lanes * lp.breakpoints * layer.acc_bits
     elif lp.kind in ("dense", "readout"):
         # per lane: an adder of acc_bits and the multiplexer at the lane's end of the accumulator chain (the rest of
         # the chain is flip-flops only); the step buffer's word flags need set and clear logic per bit

@@ -2,9 +2,11 @@
 
 :class:`ConvLayer` turns one INT8 input map into the spike events of the first layer (docs/arithmetic.md sections 3
 and 5). Direct encoding presents the same map at every step, so a neuron's current is the same at every step and its
-whole spike train depends on that current alone. The core therefore runs each neuron's ``T`` LIF steps back to
-back, in a pipeline of ``T`` :class:`hw.lif.LIFUnit` per lane, and keeps no membrane memory (the membrane of a neuron
-lives only in the pipeline registers); the spikes go into one bitmap per step that is read out step by step.
+whole spike train depends on that current alone. The core therefore forms all ``T`` spikes of a neuron at once and
+keeps no membrane memory: by default from a table of current thresholds (:mod:`hw.spiketable`, derived from the
+golden LIF update over every current), or with ``spike_logic="pipeline"`` in a pipeline of ``T``
+:class:`hw.lif.LIFUnit` per lane (the membrane lives only in the pipeline registers). The spikes go into one bitmap
+per step that is read out step by step.
 
 Phases of one sample
 --------------------
@@ -17,12 +19,13 @@ Phases of one sample
    raster order through a :class:`hw.linebuffer.LineBuffer`, one cell per cycle: ``Hn = (Ho-1)*Sh + Kh`` rows of
    ``Wn = (Wo-1)*Sw + Kw`` cells, zero padding injected as cells; a streaming first pass scans ``Hs x Ws`` cells,
    the grid widened to hold every pixel of the map. At every output position each lane forms the exact current
-   ``b[o] + sum w * x`` (``C*Kh*Kw`` multipliers per lane) and runs ``T`` LIF updates from a zero membrane, one
-   pipeline stage per step (the reset flag of step ``t`` is the spike of step ``t - 1``), writing the spike of step
-   ``t`` into the bitmap of step ``t``. The pipeline after the scan is ``T + 2`` stages deep (line memory read and
-   window, current, ``T`` LIF stages); the model counts two more cycles here for the registers of the emit phase
-   (below), so the phase takes ``passes * Hn * Wn + T + 4`` cycles without input stalls
-   (``Hs*Ws + (passes-1)*Hn*Wn + T + 4`` when streaming).
+   ``b[o] + sum w * x`` (``C*Kh*Kw`` multipliers per lane) and the spikes of its ``T`` steps from a zero membrane:
+   with the spike table in one stage, or with ``T`` LIF updates, one pipeline stage per step (the reset flag of
+   step ``t`` is the spike of step ``t - 1``), writing the spike of step ``t`` into the bitmap of step ``t``. The
+   pipeline after the scan is ``S + 2`` stages deep (line memory read and window, current, ``S`` spike stages:
+   ``S = 1`` with the table, ``T`` without); the model counts two more cycles here for the registers of the emit
+   phase (below), so the phase takes ``passes * Hn * Wn + S + 4`` cycles without input stalls
+   (``Hs*Ws + (passes-1)*Hn*Wn + S + 4`` when streaming).
 3. **emit**: for ``t = 0 .. T-1``, the bitmap words of step ``t`` are read in flat order (``word_bits`` neurons
    each) and their set bits are sent on ``o`` in ascending flat index ``(o*Ho + y)*Wo + x``, then one end-of-step
    marker. One cycle fetches the first word; then a word with ``p`` spikes takes ``max(1, p)`` cycles and a marker
@@ -38,7 +41,8 @@ The core's timeline is thus fixed by the model and the input (the spikes), indep
 Cost
 ----
 Per lane: ``C*Kh*Kw`` multipliers (8 x 8 bits; the first ``dsp_multipliers`` of the core are left to DSP
-inference, the others are built from adders) and ``T`` LIF units. Memories, with the default model (1x16x48 input,
+inference, the others are built from adders) and a comparator per breakpoint of the spike table (or ``T`` LIF
+units). Memories, with the default model (1x16x48 input,
 4 output channels 3x3 with padding 1, ``T = 4``, ``lanes = 1``, 16-bit bitmap words) as the example:
 
 - input memory: ``H*W`` words of ``C`` bytes (768 x 8 = 6,144 bits), block RAM or ``ceil(C/2)`` SPRAMs;
@@ -48,9 +52,10 @@ inference, the others are built from adders) and ``T`` LIF units. Memories, with
 - weight ROM: ``ceil(Co/lanes)`` words of ``lanes*C*Kh*Kw`` bytes (288 bits); bias ROM: ``lanes`` biases per word.
 
 Measured for that example (``lanes = 1``, ``input_memory="spram"``, Yosys ``synth_ice40 -dsp`` and nextpnr for the
-iCE40UP5K, the core alone): 1,571 logic cells, 8 SB_MAC16, 5 block RAMs, 1 SPRAM, about 29 MHz.
+iCE40UP5K, the core alone, with the LIF pipeline): 1,571 logic cells, 8 SB_MAC16, 5 block RAMs, 1 SPRAM, about 29 MHz.
 
-Cycles per sample for the default model with ``lanes = 1`` (streaming): 1 (load) + 4 * 18 * 50 + 4 + 4 = 3,608
+Cycles per sample for the default model with ``lanes = 1`` (streaming, spike table): 1 (load) + 4 * 18 * 50 + 1 + 4
+= 3,605
 (compute, the other 767 input values arrive during its first pass) + the emit phase (per step one cycle per empty
 16-neuron word, one per spike, one for the marker: 192 words per step).
 """
@@ -66,6 +71,7 @@ from amaranth.lib.wiring import In, Out
 from hw.layouts import bits_for_count, spike_event
 from hw.lif import LIFUnit, check_neuron
 from hw.linebuffer import LineBuffer
+from hw.spiketable import SpikeTable, prefer_table, spike_table, table_spikes
 from hw.spram import SPRAM, SPRAM_DEPTH
 
 __all__ = ["ConvGeometry", "ConvLayer", "conv_schedule", "conv_cycles", "geometry", "shift_add_multiply"]
@@ -104,6 +110,9 @@ class ConvGeometry:
     stream_height, stream_width : int
         Rows and columns of the grid scanned by a streaming first pass (``Hs``, ``Ws``: the grid ``Hn x Wn``
         widened to hold every pixel of the map).
+    table : hw.spiketable.SpikeTable or None
+        The spike train of a current as a table of thresholds (``spike_logic="table"``), or ``None`` for a
+        pipeline of ``T`` LIF units per lane.
     """
     channels: int
     height: int
@@ -122,6 +131,7 @@ class ConvGeometry:
     streaming: bool
     stream_height: int
     stream_width: int
+    table: SpikeTable | None = None
 
     @property
     def neurons(self):
@@ -141,10 +151,15 @@ class ConvGeometry:
         return cells + self.drain_cycles
 
     @property
+    def spike_stages(self):
+        """Pipeline stages from a current to its spikes: ``T`` LIF stages, or 1 with a spike table."""
+        return 1 if self.table is not None else self.time_steps
+
+    @property
     def drain_cycles(self):
-        """Cycles of the compute phase after the last scanned cell: ``T + 4`` (the pipeline, and the two
-        registers that every event passes on its way out, counted here once)."""
-        return self.time_steps + PIPELINE_DEPTH + 2
+        """Cycles of the compute phase after the last scanned cell: :attr:`spike_stages` + 4 (the pipeline, and
+        the two registers that every event passes on its way out, counted here once)."""
+        return self.spike_stages + PIPELINE_DEPTH + 2
 
     @property
     def multipliers(self):
@@ -165,7 +180,7 @@ def _check_int(name, value, low, high=None):
     return int(value)
 
 
-def geometry(layer, in_shape, time_steps, lanes=None, word_bits=16):
+def geometry(layer, in_shape, time_steps, lanes=None, word_bits=16, spike_logic=None):
     """Validate the parameters of a conv core and derive its sizes.
 
     Parameters
@@ -178,6 +193,10 @@ def geometry(layer, in_shape, time_steps, lanes=None, word_bits=16):
         Output channels computed in parallel (1 ... Co); default 1.
     word_bits : int
         Neurons per spike bitmap word (1 ... 64); default 16 (an iCE40 block RAM is 256 x 16).
+    spike_logic : str, optional
+        ``"table"``: the spikes of a current from a :class:`hw.spiketable.SpikeTable` (one stage);
+        ``"pipeline"``: ``T`` LIF units per lane; default: the table where it is the smaller circuit
+        (:func:`hw.spiketable.prefer_table`).
 
     Returns
     -------
@@ -211,8 +230,18 @@ def geometry(layer, in_shape, time_steps, lanes=None, word_bits=16):
     streaming = c == 1 and hs * ws < hn * wn + h * w
     if not streaming:
         hs, ws = hn, wn
+    if spike_logic not in (None, "table", "pipeline"):
+        raise ValueError(f"layer {layer.name}: spike_logic must be 'table' or 'pipeline', not {spike_logic!r}")
+    table = None
+    if spike_logic != "pipeline":
+        table = spike_table(layer.neuron, layer.acc_bits, time_steps)
+        if spike_logic == "table" and table is None:
+            raise ValueError(f"layer {layer.name}: a spike table of {time_steps} steps over {layer.acc_bits}-bit "
+                             f"currents is too large to enumerate (time_steps * 2**acc_bits above 2**25)")
+        if spike_logic is None and not prefer_table(table, layer.neuron):
+            table = None
     return ConvGeometry(c, h, w, co, ho, wo, hn, wn, lanes, passes, word_bits, -(-(ho * wo) // word_bits),
-                        time_steps, kh * kw, streaming, hs, ws)
+                        time_steps, kh * kw, streaming, hs, ws, table)
 
 
 def conv_schedule(geom, spikes):
@@ -329,6 +358,8 @@ class ConvLayer(wiring.Component):
         How many of the ``lanes * C * Kh * Kw`` products are written as ``*`` (which Yosys maps to DSP blocks when
         DSP inference is on); the others are built from adders by :func:`shift_add_multiply`. Default 8, the
         iCE40UP5K's count of SB_MAC16.
+    spike_logic : str, optional
+        ``"table"`` or ``"pipeline"`` (see :func:`geometry`); default: whichever is smaller.
 
     Members
     -------
@@ -344,8 +375,8 @@ class ConvLayer(wiring.Component):
     """
 
     def __init__(self, *, layer, in_shape, time_steps, lanes=None, word_bits=16, input_memory="bram",
-                 dsp_multipliers=8):
-        self._geom = geometry(layer, in_shape, time_steps, lanes, word_bits)
+                 dsp_multipliers=8, spike_logic=None):
+        self._geom = geometry(layer, in_shape, time_steps, lanes, word_bits, spike_logic)
         self._dsp = _check_int("dsp_multipliers", dsp_multipliers, 0)
         if input_memory not in ("bram", "spram"):
             raise ValueError(f"input_memory must be 'bram' or 'spram', not {input_memory!r}")
@@ -512,7 +543,7 @@ class ConvLayer(wiring.Component):
         y_wait = Signal(range(max(2, kh, sh)), init=kh - 1)
         x_wait = Signal(range(max(2, kw, sw)), init=kw - 1)
         scanning = Signal()
-        pipeline_drain = steps + PIPELINE_DEPTH            # the model's drain_cycles adds the output register
+        pipeline_drain = g.spike_stages + PIPELINE_DEPTH   # the model's drain_cycles adds the output register
         drain = Signal(range(pipeline_drain + 1))
         m.d.comb += scanning.eq(computing & (drain == 0))
 
@@ -621,32 +652,22 @@ class ConvLayer(wiring.Component):
                 with m.Else():
                     m.d.sync += bit.eq(bit + 1)
 
-        # -- stages 3 .. 2+T: one LIF update per stage, the spike of step t written at stage 3+t ------------------
-        membranes = [Const(0, signed(layer.neuron.mem_bits))] * lanes
-        fired = [Const(0, 1)] * lanes
-        for t in range(steps):
+        # -- stage 3: the spikes of all T steps at once, from the table of current thresholds -------------------
+        if g.table is not None:
             for lane in range(lanes):
-                unit = LIFUnit(layer.neuron, layer.acc_bits, fired_input=True)
-                m.submodules[f"lif_{lane}_{t}"] = unit
-                m.d.comb += [unit.v.eq(membranes[lane]), unit.current.eq(currents[lane]), unit.fired.eq(fired[lane])]
-                wr, _ = bitmaps[lane, t]
-                m.d.comb += [
-                    wr.addr.eq(stage_word),
-                    wr.data.eq(Mux(unit.spike, (1 << wb) - 1, 0)),
-                    wr.en.eq(Mux(stage_valid, Const(1, wb) << stage_bit, 0)),
-                ]
-                if t < steps - 1:
-                    v = Signal(signed(layer.neuron.mem_bits), name=f"v{lane}_{t + 1}", reset_less=True)
-                    current = Signal(signed(layer.acc_bits), name=f"current{lane}_{t + 1}", reset_less=True)
-                    spiked = Signal(name=f"spike{lane}_{t}", reset_less=True)
-                    m.d.sync += [v.eq(unit.v_next), current.eq(currents[lane]), spiked.eq(unit.spike)]
-                    membranes[lane], currents[lane], fired[lane] = v, current, spiked
-            if t < steps - 1:
-                valid = Signal()
-                word_q = Signal.like(word, reset_less=True)
-                bit_q = Signal.like(bit, reset_less=True)
-                m.d.sync += [valid.eq(stage_valid), word_q.eq(stage_word), bit_q.eq(stage_bit)]
-                stage_valid, stage_word, stage_bit = valid, word_q, bit_q
+                train = Signal(steps, name=f"train{lane}")
+                m.d.comb += train.eq(table_spikes(g.table, currents[lane]))
+                for t in range(steps):
+                    wr, _ = bitmaps[lane, t]
+                    m.d.comb += [
+                        wr.addr.eq(stage_word),
+                        wr.data.eq(Mux(train[t], (1 << wb) - 1, 0)),
+                        wr.en.eq(Mux(stage_valid, Const(1, wb) << stage_bit, 0)),
+                    ]
+
+        # -- or stages 3 .. 2+T: one LIF update per stage, the spike of step t written at stage 3+t --------------
+        else:
+            self._lif_pipeline(m, currents, bitmaps, stage_valid, stage_word, stage_bit)
 
         # -- emit: bitmap words of each step in flat order, then a marker -----------------------------------------
         # Three stages: fetch (the read of the next item is issued), current (the item being emitted, its bits in a
@@ -749,3 +770,34 @@ class ConvLayer(wiring.Component):
                 with m.Else():
                     m.d.sync += ew.eq(ew + 1)
         return m
+
+    def _lif_pipeline(self, m, currents, bitmaps, stage_valid, stage_word, stage_bit):
+        """``T`` LIF units per lane in a pipeline; the spike of step ``t`` is written ``t`` cycles after the current."""
+        g, layer = self._geom, self._layer
+        lanes, steps, wb = g.lanes, g.time_steps, g.word_bits
+        currents = list(currents)
+        membranes = [Const(0, signed(layer.neuron.mem_bits))] * lanes
+        fired = [Const(0, 1)] * lanes
+        for t in range(steps):
+            for lane in range(lanes):
+                unit = LIFUnit(layer.neuron, layer.acc_bits, fired_input=True)
+                m.submodules[f"lif_{lane}_{t}"] = unit
+                m.d.comb += [unit.v.eq(membranes[lane]), unit.current.eq(currents[lane]), unit.fired.eq(fired[lane])]
+                wr, _ = bitmaps[lane, t]
+                m.d.comb += [
+                    wr.addr.eq(stage_word),
+                    wr.data.eq(Mux(unit.spike, (1 << wb) - 1, 0)),
+                    wr.en.eq(Mux(stage_valid, Const(1, wb) << stage_bit, 0)),
+                ]
+                if t < steps - 1:
+                    v = Signal(signed(layer.neuron.mem_bits), name=f"v{lane}_{t + 1}", reset_less=True)
+                    current = Signal(signed(layer.acc_bits), name=f"current{lane}_{t + 1}", reset_less=True)
+                    spiked = Signal(name=f"spike{lane}_{t}", reset_less=True)
+                    m.d.sync += [v.eq(unit.v_next), current.eq(currents[lane]), spiked.eq(unit.spike)]
+                    membranes[lane], currents[lane], fired[lane] = v, current, spiked
+            if t < steps - 1:
+                valid = Signal()
+                word_q = Signal.like(stage_word, reset_less=True)
+                bit_q = Signal.like(stage_bit, reset_less=True)
+                m.d.sync += [valid.eq(stage_valid), word_q.eq(stage_word), bit_q.eq(stage_bit)]
+                stage_valid, stage_word, stage_bit = valid, word_q, bit_q

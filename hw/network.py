@@ -89,7 +89,9 @@ class LayerPlan:
     groups : int or None
         Cycles per input spike (dense, readout): ``ceil(out_features / lanes)``.
     lif_units : int
-        Neuron update units of the core.
+        Neuron updates per cycle of the core (conv2d: ``lanes * T``, by LIF units or by a spike table).
+    breakpoints : int or None
+        conv2d: comparators of the spike table (:mod:`hw.spiketable`), ``None`` with a pipeline of LIF units.
     buffer_row : int or None
         Neurons per word of the step buffer in front of this core (back-end cores only).
     buffer_rows : int or None
@@ -99,7 +101,7 @@ class LayerPlan:
         Neurons per spike bitmap word of the conv core.
     options : tuple of (str, object)
         Keyword arguments of the core's constructor that the plan overrides (conv2d: ``lanes``, ``word_bits``,
-        ``input_memory``, ``dsp_multipliers``).
+        ``input_memory``, ``dsp_multipliers``, ``spike_logic``).
     """
     index: int
     name: str
@@ -110,6 +112,7 @@ class LayerPlan:
     lanes: int | None = None
     groups: int | None = None
     lif_units: int = 0
+    breakpoints: int | None = None
     buffer_row: int | None = None
     buffer_rows: int | None = None
     memories: tuple = field(default_factory=tuple)
@@ -163,6 +166,10 @@ def _count(shape):
     return total
 
 
+#: Parameters of a conv2d layer that ``params`` may set (keyword arguments of :class:`hw.conv.ConvLayer`).
+CONV_OPTIONS = ("lanes", "word_bits", "input_memory", "dsp_multipliers", "spike_logic")
+
+
 def _check_params(model, params):
     params = dict(params or {})
     names = {layer.name: layer for layer in model.layers}
@@ -171,7 +178,7 @@ def _check_params(model, params):
             raise ValueError(f"params: model {model.name} has no layer {name!r} (layers: {', '.join(names)})")
         if not isinstance(value, dict):
             raise ValueError(f"params[{name!r}] must be a dict such as {{'lanes': 4}}, not {value!r}")
-        known = {"conv2d": {"lanes", "word_bits", "input_memory", "dsp_multipliers"}, "dense": {"lanes"},
+        known = {"conv2d": set(CONV_OPTIONS), "dense": {"lanes"},
                  "pool": set()}[names[name].type]
         unknown = set(value) - known
         if unknown:
@@ -216,6 +223,7 @@ def plan(model, params=None):
             geom = conv.geometry
             layers.append(LayerPlan(index, layer.name, "conv2d", tuple(in_shape), tuple(out_shape), n_out,
                                     lanes=geom.lanes, lif_units=geom.lanes * steps,
+                                    breakpoints=None if geom.table is None else len(geom.table.breakpoints),
                                     memories=_conv_memories(layer, conv), word_bits=geom.word_bits,
                                     options=tuple(sorted(_conv_options(opts).items()))))
             front = 1
@@ -281,7 +289,7 @@ def default_input_memory(in_shape):
 
 
 def _conv_options(opts):
-    return {key: opts[key] for key in ("lanes", "word_bits", "input_memory", "dsp_multipliers") if key in opts}
+    return {key: opts[key] for key in CONV_OPTIONS if key in opts}
 
 
 def _conv_memories(layer, conv):

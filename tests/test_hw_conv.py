@@ -12,10 +12,12 @@ from hw.conv import ConvLayer, conv_cycles, conv_schedule, geometry, shift_add_m
 
 
 def simulate(layer, in_shape, time_steps, inputs, *, lanes=None, word_bits=16, input_memory="bram",
-             dsp_multipliers=8, seed=0, stall_in=0.0, stall_out=0.0):
+             dsp_multipliers=8, spike_logic=None, seed=0, stall_in=0.0, stall_out=0.0):
     """Run ``inputs`` (N, C, H, W) back to back; return per sample the events per step and the busy cycles."""
     dut = ConvLayer(layer=layer, in_shape=in_shape, time_steps=time_steps, lanes=lanes, word_bits=word_bits,
-                    input_memory=input_memory, dsp_multipliers=dsp_multipliers)
+                    input_memory=input_memory, dsp_multipliers=dsp_multipliers, spike_logic=spike_logic)
+    if spike_logic is not None:
+        assert (dut.geometry.table is not None) == (spike_logic == "table")
     rng = np.random.default_rng(seed)
     n = len(inputs)
     events = [[[] for _ in range(time_steps)] for _ in range(n)]
@@ -97,22 +99,25 @@ def check(model, inputs, layer=None, **kwargs):
     return spikes
 
 
-@pytest.mark.parametrize("seed,lanes,word_bits,memory,stall_in,stall_out", [
-    (1, None, 16, "bram", 0.0, 0.0),
-    (2, 2, 4, "spram", 0.3, 0.3),
-    (3, 1, 8, "bram", 0.0, 0.5),
-    (4, 3, 16, "spram", 0.5, 0.0),
-    (5, 2, 1, "bram", 0.2, 0.2),
-    (6, 1, 5, "spram", 0.2, 0.4),
-    (1, 2, 8, "spram", 0.4, 0.3),
+@pytest.mark.parametrize("seed,lanes,word_bits,memory,stall_in,stall_out,logic", [
+    (1, None, 16, "bram", 0.0, 0.0, "table"),
+    (1, None, 16, "bram", 0.0, 0.0, "pipeline"),
+    (2, 2, 4, "spram", 0.3, 0.3, "table"),
+    (3, 1, 8, "bram", 0.0, 0.5, "pipeline"),
+    (4, 3, 16, "spram", 0.5, 0.0, "table"),
+    (5, 2, 1, "bram", 0.2, 0.2, "pipeline"),
+    (6, 1, 5, "spram", 0.2, 0.4, "table"),
+    (1, 2, 8, "spram", 0.4, 0.3, "pipeline"),
 ])
-def test_random_models(seed, lanes, word_bits, memory, stall_in, stall_out):
+def test_random_models(seed, lanes, word_bits, memory, stall_in, stall_out, logic):
+    """Both ways of forming the spikes: the spike table (one stage) and the pipeline of T LIF units."""
     model = random_model(seed)
     co = model.layers[0].out_channels
     lanes = None if lanes is None else min(lanes, co)
     inputs = random_inputs(model, 3, np.random.default_rng(seed))
     spikes = check(model, inputs, lanes=lanes, word_bits=word_bits, input_memory=memory,
-                   dsp_multipliers=seed % 3 * 4, seed=seed, stall_in=stall_in, stall_out=stall_out)
+                   dsp_multipliers=seed % 3 * 4, spike_logic=logic, seed=seed, stall_in=stall_in,
+                   stall_out=stall_out)
     assert spikes.any(), "the test model should spike"
 
 
@@ -155,7 +160,9 @@ def test_saturating_membranes():
                    neuron=LIF(leak_shift=1, threshold=20, reset="subtract", mem_bits=6))
     model = random_model(2, input_shape=(1, 4, 4), out_channels=2, kernel=(2, 2), time_steps=3)
     inputs = rng.choice([-128, 127, 0, -1, 1], size=(3, 1, 4, 4)).astype(np.int8)
-    spikes = check(model, inputs, layer=layer, lanes=2, word_bits=3, dsp_multipliers=0, seed=1, stall_out=0.3)
+    spikes = check(model, inputs, layer=layer, lanes=2, word_bits=3, dsp_multipliers=0, seed=1, stall_out=0.3,
+                   spike_logic="pipeline")
+    check(model, inputs, layer=layer, lanes=1, word_bits=5, seed=2, stall_in=0.2, spike_logic="table")
     current = conv2d_current(inputs, layer)
     assert current.max() > 31 * 2 and current.min() < -32 * 2, "the currents should saturate the membranes"
     assert spikes.any() and not spikes.all()
@@ -166,9 +173,11 @@ def test_default_geometry():
     model = random_model(21, input_shape=(1, 16, 48), out_channels=4, kernel=(3, 3), stride=(1, 1),
                          padding=(1, 1), time_steps=4, pool=(2, 4), hidden=[6], classes=3)
     inputs = random_inputs(model, 1, np.random.default_rng(0))
-    check(model, inputs, lanes=4, dsp_multipliers=36)
-    geom = geometry(model.layers[0], model.input_shape, 4, lanes=4)
-    assert geom.compute_cycles == 18 * 50 + 4 + 4
+    check(model, inputs, lanes=4, dsp_multipliers=36, spike_logic="table")
+    check(model, inputs, lanes=2, dsp_multipliers=18, spike_logic="pipeline")
+    pipeline = geometry(model.layers[0], model.input_shape, 4, lanes=4, spike_logic="pipeline")
+    table = geometry(model.layers[0], model.input_shape, 4, lanes=4, spike_logic="table")
+    assert pipeline.compute_cycles == 18 * 50 + 4 + 4 and table.compute_cycles == 18 * 50 + 1 + 4
 
 
 def test_shift_add_multiply():
@@ -195,7 +204,7 @@ def test_shift_add_multiply():
 def test_schedule_counts_words():
     model = random_model(1, input_shape=(1, 3, 4), out_channels=2, kernel=(1, 1), stride=(1, 1), padding=(0, 0),
                          time_steps=2)
-    geom = geometry(model.layers[0], model.input_shape, 2, word_bits=8)
+    geom = geometry(model.layers[0], model.input_shape, 2, word_bits=8, spike_logic="pipeline")
     spikes = np.zeros((2, 24), dtype=bool)
     spikes[0, [0, 1, 9]] = True
     s = conv_schedule(geom, spikes)
@@ -216,6 +225,11 @@ def test_refuses_bad_parameters():
         ConvLayer(layer=layer, in_shape=(1, 4, 4), time_steps=2)
     with pytest.raises(ValueError, match="input_memory must be 'bram' or 'spram'"):
         ConvLayer(layer=layer, in_shape=(2, 4, 4), time_steps=2, input_memory="flash")
+    with pytest.raises(ValueError, match="spike_logic must be 'table' or 'pipeline', not 'lut'"):
+        ConvLayer(layer=layer, in_shape=(2, 4, 4), time_steps=2, spike_logic="lut")
+    with pytest.raises(ValueError, match="a spike table of 1024 steps over .*-bit currents is too large to "
+                                         r"enumerate \(time_steps \* 2\*\*acc_bits above 2\*\*25\)"):
+        ConvLayer(layer=layer, in_shape=(2, 4, 4), time_steps=1024, spike_logic="table")
     big = random_model(1, input_shape=(1, 130, 130), out_channels=1, kernel=(1, 1), pool=False, hidden=[])
     with pytest.raises(ValueError, match="input map of 1x130x130 needs 1 SPRAMs of 16,900 words; the iCE40UP5K "
                                          "has 4 SPRAMs of 16,384 words"):
