@@ -13,9 +13,23 @@
 
 So no byte sequence can leave it waiting: every state other than the sync search either consumes a byte, counts
 towards the timeout, or waits for the network or the transmitter, which always finish.
+
+The engine is sized for a small FPGA: its registers do double duty, its counters end on the carry out of their
+adder, and each reply byte is assembled from gated sources rather than picked by a byte multiplexer.
+
+- One CRC register checks the received frame and then computes the CRC of the reply as it goes out.
+- The inter-byte timer restarts from one value after every received byte and overflows when the timeout is reached.
+  While a reply goes out it numbers the reply's bytes (the *reply index*, which starts from the same value; the
+  identify reply's indices have their top bit flipped). The payload counter also ends on its overflow.
+- A reply byte is the OR of its sources, each gated by an enable, and goes through a register: the identify frame
+  comes from 16-entry tables indexed by the low bits of the reply index; the headers and the fields in front of the
+  readout values of result and error replies are marked by a one-hot slot register that walks along their first
+  bytes; the readout values of the network's result (read in place) are selected by a one-hot ring that steps at
+  every 4-byte field; the CRC comes from the CRC register. The selected readout value and the few enables decoded
+  from the reply index are registered, so a byte is loaded only once the index has been stable for a cycle.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -39,7 +53,9 @@ def crc16_step(m, crc, byte, *, name="crc_next"):
     return result
 
 
-_KIND_IDENTIFY, _KIND_RESULT, _KIND_ERROR = range(3)
+#: Bytes at the start of a result or an error reply that the slot register marks: the header, then the class and the
+#: cycle count of a result, or the error code, the type, the expected length and the CRC of an error.
+_SLOTS = protocol.HEADER_BYTES + 6
 
 
 class ProtocolEngine(wiring.Component):
@@ -135,109 +151,132 @@ class ProtocolEngine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        n_classes = self.n_classes
-        reply_lens = {
-            _KIND_IDENTIFY: len(self._identity),
-            _KIND_RESULT: self.result_payload_len,
-            _KIND_ERROR: 4,
-        }
-        reply_types = {_KIND_IDENTIFY: protocol.IDENTIFY_REPLY, _KIND_RESULT: protocol.RESULT,
-                       _KIND_ERROR: protocol.ERROR}
+        input_len = self._input_len
+        timeout = self._timeout
+
+        # The timer restarts from the same value after every received byte and at the start of a reply (so its
+        # adder needs no other input), and overflows after timeout - 1 steps. Replies are numbered from there: byte
+        # n of a result or an error reply has the reply index restart + n, byte n of the identify reply the same
+        # with the top bit of the index flipped; the index is wide enough for these ranges not to overlap.
+        id_table = protocol.encode_frame(protocol.IDENTIFY_REPLY, self._identity)[:-2]
+        longest = max(len(id_table) + 2, self.result_payload_len + protocol.OVERHEAD_BYTES)
+        index_width = (longest - 1).bit_length() + 1
+        timer_width = max((timeout - 1).bit_length(), index_width)
+        restart = 2 ** timer_width - (timeout - 1)
+        start_index = restart % 2 ** index_width
 
         byte = self.i.payload
         take = self.i.valid & self.i.ready
 
-        mtype = Signal(8)
-        length_lo = Signal(8)
-        count = Signal(16)
-        crc = Signal(16)
-        crc_lo = Signal(8)
-        timer = Signal(range(self._timeout))
+        # -- registers: only the state machine and the outputs are reset, the others are written before they are read
+        mtype = Signal(8, reset_less=True)
+        err_code = Signal(3, reset_less=True)   # 0 unless the frame has failed: its result is dropped, this is sent
+        len_ok = Signal(reset_less=True)        # the low byte of the length fits the type
+        crc_ok = Signal(reset_less=True)        # the low byte of the CRC matches
+        crc = Signal(16, reset_less=True)
+        count_width = (input_len - 1).bit_length()
+        count = Signal(count_width, reset_less=True)
+        count_inc = Signal(count_width + 1)
+        m.d.comb += count_inc.eq(count + 1)
+        timer = Signal(timer_width, reset_less=True)
+        timer_inc = Signal(timer_width + 1)
+        m.d.comb += timer_inc.eq(timer + 1)
+        expire = Signal(reset_less=True)        # the timer has run out
+        is_identify = Signal(reset_less=True)   # the reply being sent is the identify reply
+        is_error = Signal(reset_less=True)      # the reply being sent is an error reply
+        out_byte = Signal(8, reset_less=True)
+        out_full = Signal()
+        out_body = Signal(reset_less=True)      # out_byte is covered by the reply's CRC
+        out_last = Signal(reset_less=True)
+        settled = Signal(reset_less=True)       # the reply index has not moved in the last cycle
+
+        is_infer = Signal()
+        m.d.comb += is_infer.eq(mtype == protocol.INFER)
         timed_out = Signal()
-        discard = Signal()
+        m.d.comb += timed_out.eq(~self.i.valid & expire)
 
-        kind = Signal(range(3))
-        err_code = Signal(8)
-        expected_len = Signal(16)
-        m.d.comb += expected_len.eq(Mux(mtype == protocol.INFER, self._input_len, 0))
+        # -- register updates, driven by the state machine -------------------------------------------------------
+        sending = Signal()
+        crc_init = Signal()
+        crc_update = Signal()
+        count_load = Signal()
+        count_step = Signal()
+        frame_start = Signal()
+        mtype_load = Signal()
+        set_error = Signal()
+        error_code = Signal(3)
+        start = Signal()                        # a reply starts
+        start_identify = Signal()
+        advance = Signal()                      # the next reply byte goes into out_byte
 
-        # -- inter-byte timeout while inside a frame -------------------------------------------------------------
-        m.d.comb += timed_out.eq(~self.i.valid & (timer == self._timeout - 1))
+        crc_in = Signal(8)
+        m.d.comb += crc_in.eq(Mux(sending, out_byte, byte))
+        crc_next = crc16_step(m, crc, crc_in)
+        with m.If(crc_init):
+            m.d.sync += crc.eq(0xFFFF)
+        with m.Elif(crc_update):
+            m.d.sync += crc.eq(crc_next)
 
-        def reply_error(code):
-            m.d.sync += [kind.eq(_KIND_ERROR), err_code.eq(code)]
-            m.d.comb += self.error.eq(1)
-            m.next = "SEND"
+        with m.If(take | start):
+            m.d.sync += [timer.eq(restart), expire.eq(0)]
+        with m.Elif(Mux(sending, advance, ~self.i.valid)):
+            m.d.sync += [timer.eq(timer_inc), expire.eq(timer_inc[-1])]
+        index = Cat(timer[:index_width - 1], timer[index_width - 1] ^ is_identify)
 
-        # -- reply serializer: per reply kind, a case per byte position (no arithmetic on positions) -------------
-        # The identify reply is a constant frame (CRC included); result and error replies take their payload from
-        # the network's held result and the error registers, and their CRC from tx_crc, computed as they go out.
-        identify_frame = protocol.encode_frame(protocol.IDENTIFY_REPLY, self._identity)
-        total = max(len(identify_frame), max(reply_lens.values()) + protocol.OVERHEAD_BYTES)
-        idx = Signal(range(total))
-        tx_crc = Signal(16, init=0xFFFF)
-        out_byte = Signal(8)
-        last = Signal()      # idx is the last byte of the reply
-        in_body = Signal()   # idx is a byte covered by the CRC (type, length, payload)
+        with m.If(count_load):
+            m.d.sync += count.eq(2 ** count_width - input_len)
+        with m.Elif(count_step):
+            m.d.sync += count.eq(count_inc)
+        last_feature = count_inc[-1]
 
-        result = self.result.payload  # held by the network until the reply has been sent
-        fields = [Signal(8, name="result_cls"), Signal(32, name="result_cycles")]
-        fields += [Signal(signed(32), name=f"result_readout{k}") for k in range(n_classes)]
-        m.d.comb += [fields[0].eq(result.cls), fields[1].eq(result.cycles)]
-        m.d.comb += [fields[2 + k].eq(result.readout[k]) for k in range(n_classes)]
-        result_bytes = Cat(*fields)
-        error_bytes = Cat(err_code, mtype, expected_len)
+        with m.If(frame_start):
+            m.d.sync += [mtype.eq(0), err_code.eq(0)]
+        with m.Else():
+            with m.If(mtype_load):
+                m.d.sync += mtype.eq(byte)
+            with m.If(set_error):
+                m.d.sync += err_code.eq(error_code)
 
-        def header(kind_):
-            body_len = reply_lens[kind_]
-            return [protocol.SYNC[0], protocol.SYNC[1], reply_types[kind_], body_len & 0xFF, body_len >> 8]
+        m.d.sync += settled.eq(~(start | advance))
+        error_reply = set_error | (err_code != 0)
+        m.d.sync += [self.error.eq(start & error_reply), self.answered.eq(start & ~error_reply & ~start_identify)]
+        with m.If(start):
+            m.d.sync += [is_identify.eq(start_identify), is_error.eq(error_reply), out_full.eq(0)]
+        with m.Elif(advance):
+            m.d.sync += out_full.eq(1)
+        with m.Elif(self.o.ready):
+            m.d.sync += out_full.eq(0)
+        m.d.comb += self.o.payload.eq(out_byte)
 
-        with m.Switch(kind):
-            with m.Case(_KIND_IDENTIFY):
-                with m.Switch(idx):
-                    for index, value in enumerate(identify_frame):
-                        with m.Case(index):
-                            m.d.comb += out_byte.eq(value)
-                m.d.comb += last.eq(idx == len(identify_frame) - 1)
-            for kind_, source in ((_KIND_RESULT, result_bytes), (_KIND_ERROR, error_bytes)):
-                with m.Case(kind_):
-                    body_len = reply_lens[kind_]
-                    with m.Switch(idx):
-                        for index, value in enumerate(header(kind_)):
-                            with m.Case(index):
-                                m.d.comb += out_byte.eq(value)
-                        for index in range(body_len):
-                            with m.Case(protocol.HEADER_BYTES + index):
-                                m.d.comb += out_byte.eq(source.word_select(index, 8))
-                        with m.Case(protocol.HEADER_BYTES + body_len):
-                            m.d.comb += out_byte.eq(tx_crc[:8])
-                        with m.Case(protocol.HEADER_BYTES + body_len + 1):
-                            m.d.comb += [out_byte.eq(tx_crc[8:]), last.eq(1)]
-                    m.d.comb += in_body.eq((idx >= 2) & (idx < protocol.HEADER_BYTES + body_len))
-
-        rx_crc_next = crc16_step(m, crc, byte, name="rx_crc_next")
-        tx_crc_next = crc16_step(m, tx_crc, out_byte, name="tx_crc_next")
+        reply_byte, in_body, is_last = self._reply_byte(
+            m, index=index, start_index=start_index, advance=advance, start=start, start_identify=start_identify,
+            is_error=is_error, is_infer=is_infer, err_code=err_code, mtype=mtype, crc=crc, id_table=id_table)
+        with m.If(advance):
+            m.d.sync += [out_byte.eq(reply_byte), out_body.eq(in_body), out_last.eq(is_last)]
 
         # -- parser and responder ----------------------------------------------------------------------------------
+        def reply_error(code):
+            m.d.comb += [set_error.eq(1), error_code.eq(code)]
+            send()
+
+        def send():
+            m.d.comb += [start.eq(1), crc_init.eq(1)]
+            m.next = "SEND"
+
+        def drop_sample(code):
+            m.d.comb += [set_error.eq(1), error_code.eq(code)]
+
         with m.FSM():
             with m.State("HUNT"):
                 m.d.comb += self.i.ready.eq(1)
                 with m.If(take & (byte == protocol.SYNC[0])):
-                    m.d.sync += timer.eq(0)
                     m.next = "SYNC1"
-
-            def count_timer():
-                with m.If(take):
-                    m.d.sync += timer.eq(0)
-                with m.Elif(~self.i.valid):
-                    m.d.sync += timer.eq(timer + 1)
 
             with m.State("SYNC1"):
                 m.d.comb += self.i.ready.eq(1)
-                count_timer()
                 with m.If(take):
                     with m.If(byte == protocol.SYNC[1]):
-                        m.d.sync += crc.eq(0xFFFF)
+                        m.d.comb += [crc_init.eq(1), frame_start.eq(1)]
                         m.next = "TYPE"
                     with m.Elif(byte != protocol.SYNC[0]):
                         m.next = "HUNT"
@@ -246,36 +285,33 @@ class ProtocolEngine(wiring.Component):
 
             with m.State("TYPE"):
                 m.d.comb += self.i.ready.eq(1)
-                count_timer()
                 with m.If(take):
-                    m.d.sync += [mtype.eq(byte), crc.eq(rx_crc_next)]
+                    m.d.comb += [mtype_load.eq(1), crc_update.eq(1)]
                     m.next = "LEN0"
                 with m.Elif(timed_out):
-                    m.d.sync += mtype.eq(0)
                     reply_error(protocol.TIMEOUT)
 
             with m.State("LEN0"):
                 m.d.comb += self.i.ready.eq(1)
-                count_timer()
                 with m.If(take):
-                    m.d.sync += [length_lo.eq(byte), crc.eq(rx_crc_next)]
+                    m.d.sync += len_ok.eq(byte == Mux(is_infer, input_len & 0xFF, 0))
+                    m.d.comb += crc_update.eq(1)
                     m.next = "LEN1"
                 with m.Elif(timed_out):
                     reply_error(protocol.TIMEOUT)
 
             with m.State("LEN1"):
                 m.d.comb += self.i.ready.eq(1)
-                count_timer()
                 with m.If(take):
-                    m.d.sync += crc.eq(rx_crc_next)
+                    m.d.comb += crc_update.eq(1)
                     with m.If(mtype == protocol.IDENTIFY):
-                        with m.If(Cat(length_lo, byte) == 0):
+                        with m.If(len_ok & (byte == 0)):
                             m.next = "CRC0"
                         with m.Else():
                             reply_error(protocol.BAD_LENGTH)
-                    with m.Elif(mtype == protocol.INFER):
-                        with m.If(Cat(length_lo, byte) == self._input_len):
-                            m.d.sync += count.eq(self._input_len)
+                    with m.Elif(is_infer):
+                        with m.If(len_ok & (byte == input_len >> 8)):
+                            m.d.comb += count_load.eq(1)
                             m.next = "PAYLOAD"
                         with m.Else():
                             reply_error(protocol.BAD_LENGTH)
@@ -290,51 +326,48 @@ class ProtocolEngine(wiring.Component):
                     self.features.valid.eq(self.i.valid),
                     self.features.payload.eq(byte),
                 ]
-                count_timer()
                 with m.If(take):
-                    m.d.sync += [crc.eq(rx_crc_next), count.eq(count - 1)]
-                    with m.If(count == 1):
+                    m.d.comb += [crc_update.eq(1), count_step.eq(1)]
+                    with m.If(last_feature):
                         m.next = "CRC0"
                 with m.Elif(timed_out):
-                    m.d.sync += [discard.eq(1), err_code.eq(protocol.TIMEOUT)]
+                    drop_sample(protocol.TIMEOUT)
                     m.next = "PAD"
 
             with m.State("PAD"):
                 m.d.comb += [self.features.valid.eq(1), self.features.payload.eq(0)]
                 with m.If(self.features.ready):
-                    m.d.sync += count.eq(count - 1)
-                    with m.If(count == 1):
+                    m.d.comb += count_step.eq(1)
+                    with m.If(last_feature):
                         m.next = "WAIT"
 
             with m.State("CRC0"):
                 m.d.comb += self.i.ready.eq(1)
-                count_timer()
                 with m.If(take):
-                    m.d.sync += crc_lo.eq(byte)
+                    m.d.sync += crc_ok.eq(byte == crc[:8])
                     m.next = "CRC1"
                 with m.Elif(timed_out):
-                    with m.If(mtype == protocol.INFER):
-                        m.d.sync += [discard.eq(1), err_code.eq(protocol.TIMEOUT)]
+                    with m.If(is_infer):
+                        drop_sample(protocol.TIMEOUT)
                         m.next = "WAIT"
                     with m.Else():
                         reply_error(protocol.TIMEOUT)
 
             with m.State("CRC1"):
                 m.d.comb += self.i.ready.eq(1)
-                count_timer()
-                good = Cat(crc_lo, byte) == crc
+                good = crc_ok & ((crc[8:] ^ crc_in) == 0)
                 with m.If(take):
-                    with m.If(mtype == protocol.INFER):
-                        m.d.sync += [discard.eq(~good), err_code.eq(protocol.BAD_CRC)]
+                    with m.If(is_infer):
+                        m.d.comb += [set_error.eq(~good), error_code.eq(protocol.BAD_CRC)]
                         m.next = "WAIT"
                     with m.Elif(good):
-                        m.d.sync += kind.eq(_KIND_IDENTIFY)
-                        m.next = "SEND"
+                        m.d.comb += start_identify.eq(1)
+                        send()
                     with m.Else():
                         reply_error(protocol.BAD_CRC)
                 with m.Elif(timed_out):
-                    with m.If(mtype == protocol.INFER):
-                        m.d.sync += [discard.eq(1), err_code.eq(protocol.TIMEOUT)]
+                    with m.If(is_infer):
+                        drop_sample(protocol.TIMEOUT)
                         m.next = "WAIT"
                     with m.Else():
                         reply_error(protocol.TIMEOUT)
@@ -342,25 +375,112 @@ class ProtocolEngine(wiring.Component):
             with m.State("WAIT"):
                 # a result to drop is taken at once; a result to send stays in the network's output (its payload
                 # is the reply's source) and is taken with the reply's last byte
+                discard = err_code != 0
                 m.d.comb += self.result.ready.eq(discard)
                 with m.If(self.result.valid):
-                    with m.If(discard):
-                        m.d.sync += kind.eq(_KIND_ERROR)
-                        m.d.comb += self.error.eq(1)
-                    with m.Else():
-                        m.d.sync += [kind.eq(_KIND_RESULT), self.last_class.eq(self.result.payload.cls)]
-                        m.d.comb += self.answered.eq(1)
-                    m.next = "SEND"
+                    with m.If(~discard):
+                        m.d.sync += self.last_class.eq(self.result.payload.cls)
+                    send()
 
             with m.State("SEND"):
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(out_byte)]
-                with m.If(self.o.ready):
-                    m.d.sync += idx.eq(idx + 1)
-                    with m.If(in_body):
-                        m.d.sync += tx_crc.eq(tx_crc_next)
-                    with m.If(last):
-                        m.d.sync += [idx.eq(0), tx_crc.eq(0xFFFF), discard.eq(0)]
-                        m.d.comb += self.result.ready.eq(kind == _KIND_RESULT)
+                m.d.comb += [sending.eq(1), self.o.valid.eq(out_full), advance.eq(~out_full & settled)]
+                with m.If(out_full & self.o.ready):
+                    m.d.comb += crc_update.eq(out_body)
+                    with m.If(out_last):
+                        m.d.comb += self.result.ready.eq(~is_error & is_infer)
                         m.next = "HUNT"
 
         return m
+
+    def _reply_byte(self, m, *, index, start_index, advance, start, start_identify, is_error, is_infer, err_code,
+                    mtype, crc, id_table):
+        """Reply byte at ``index``, as the OR of its gated sources.
+
+        Returns
+        -------
+        (Signal(8), Value, Value)
+            The byte, whether it is covered by the reply's CRC, and whether it ends the reply.
+        """
+        result = self.result.payload
+        res_len = self.result_payload_len
+        size = 2 ** len(index)
+        s = start_index
+        id_start = start_index ^ (size >> 1)
+
+        def enable(name, value):
+            reg = Signal(name=name, reset_less=True)
+            m.d.sync += reg.eq(value)
+            return reg
+
+        def at(*positions):
+            return Cat(*[index == position % size for position in positions]).any()
+
+        # bytes s ... s + _SLOTS - 1 of a result or an error reply are due while slot[0] ... slot[_SLOTS - 1] is set
+        slot = Signal(_SLOTS, reset_less=True)
+        with m.If(start):
+            m.d.sync += slot.eq(~start_identify)
+        with m.Elif(advance):
+            m.d.sync += slot.eq(slot << 1)
+
+        # readout value k is sent as the 4-byte field s + 10 + 4k ... s + 13 + 4k, while field[k] is set
+        n_classes = self.n_classes
+        first = (s + protocol.HEADER_BYTES + 5) % size
+        field = Signal(n_classes, reset_less=True)
+        with m.If(start):
+            m.d.sync += field.eq(0)
+        with m.Elif(advance & (index[:2] == (first - 1) % 4)):
+            m.d.sync += field.eq(Cat(~is_error & at(first - 1), field[:-1]))
+        width = len(result.readout[0])
+        readout = Signal(width, reset_less=True)
+        m.d.sync += readout.eq(Cat(*[Cat(*[result.readout[k][bit] & field[k] for k in range(n_classes)]).any()
+                                     for bit in range(width)]))
+        readout_word = Signal(32)
+        m.d.comb += readout_word.eq(readout.as_signed())
+        readout_byte = readout_word.word_select((index[:2] - first) % 4, 8)
+
+        crc_at = s + protocol.HEADER_BYTES + res_len
+        crc_lo = enable("crc_lo", at(crc_at, id_start + len(id_table))) | (is_error & slot[9])
+        crc_hi = enable("crc_hi", at(crc_at + 1, id_start + len(id_table) + 1)) | (is_error & slot[10])
+        sync_bytes = Signal(2, reset_less=True)     # the sync is not covered by the CRC
+        with m.If(start):
+            m.d.sync += sync_bytes.eq(0b11)
+        with m.Elif(advance):
+            m.d.sync += sync_bytes.eq(sync_bytes >> 1)
+
+        table = {(id_start + n) % size: value for n, value in enumerate(id_table)}
+        pairs = sorted({position >> 5 for position in table})
+        in_pair = {pair: enable(f"identify{pair}", index[5:] == pair) for pair in pairs}
+
+        headers = ([*protocol.SYNC, protocol.RESULT, res_len & 0xFF, res_len >> 8],
+                   [*protocol.SYNC, protocol.ERROR, 4, 0])
+        expected_len = Signal(16)
+        m.d.comb += expected_len.eq(Mux(is_infer, self._input_len, 0))
+        cycles = Signal(32)
+        cls = Signal(8)
+        code = Signal(8)
+        m.d.comb += [cycles.eq(result.cycles), cls.eq(result.cls), code.eq(err_code)]
+        bits = []
+        for j in range(8):
+            terms = [
+                readout_byte[j],
+                slot[5] & Mux(is_error, code[j], cls[j]),
+                slot[6] & Mux(is_error, mtype[j], cycles[j]),
+                slot[7] & Mux(is_error, expected_len[j], cycles[8 + j]),
+                slot[8] & Mux(is_error, expected_len[8 + j], cycles[16 + j]),
+                slot[9] & ~is_error & cycles[24 + j],
+                (crc_lo & crc[j]) | (crc_hi & crc[8 + j]),
+            ]
+            for n, (res_byte, err_byte) in enumerate(zip(*headers)):
+                res_bit, err_bit = (res_byte >> j) & 1, (err_byte >> j) & 1
+                if res_bit or err_bit:
+                    terms.append(slot[n] & (1 if res_bit and err_bit else ~is_error if res_bit else is_error))
+            for pair in pairs:
+                halves = []
+                for block in (2 * pair, 2 * pair + 1):
+                    column = sum(((table.get(16 * block + a, 0) >> j) & 1) << a for a in range(16))
+                    halves.append(Const(column, 16).bit_select(index[:4], 1))
+                terms.append(in_pair[pair] & Mux(index[4], halves[1], halves[0]))
+            bits.append(Cat(*terms).any())
+        reply_byte = Signal(8)
+        m.d.comb += reply_byte.eq(Cat(*bits))
+        return reply_byte, ~sync_bytes[0] & ~crc_lo & ~crc_hi, crc_hi

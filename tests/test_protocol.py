@@ -3,7 +3,7 @@
 import random
 
 import pytest
-from amaranth.hdl import Elaboratable, Module, Signal, signed, unsigned
+from amaranth.hdl import Elaboratable, Module, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
@@ -304,6 +304,130 @@ def test_engine_fuzz_garbage_then_valid_frame(seed):
     replies = run_engine(chunks, seed=seed, max_cycles=8000)
     assert replies[-1] == reference(values)
     assert all(isinstance(r, P.ErrorReply) for r in replies[:-1])
+
+
+class SumNetwork(wiring.Component):
+    """Consumes ``input_len`` signed bytes, then offers a result computed as :func:`sum_reference`."""
+
+    def __init__(self, layout, input_len):
+        self._layout = layout
+        self._input_len = input_len
+        super().__init__({"i": In(stream.Signature(signed(8))), "o": Out(stream.Signature(layout))})
+
+    def elaborate(self, platform):
+        m = Module()
+        total = Signal(signed(24))
+        count = Signal(range(self._input_len + 1))
+        with m.FSM():
+            with m.State("IN"):
+                m.d.comb += self.i.ready.eq(1)
+                with m.If(self.i.valid):
+                    m.d.sync += [total.eq(total + self.i.payload), count.eq(count + 1)]
+                    with m.If(count == self._input_len - 1):
+                        m.next = "OUT"
+            with m.State("OUT"):
+                readout = self.o.payload.readout
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.cls.eq(total), self.o.payload.cycles.eq(total)]
+                m.d.comb += [readout[k].eq(total * (k + 1) - k) for k in range(len(readout))]
+                with m.If(self.o.ready):
+                    m.d.sync += [total.eq(0), count.eq(0)]
+                    m.next = "IN"
+        return m
+
+
+def sum_reference(layout, values):
+    """The result reply :class:`SumNetwork` leads to for one input map."""
+    total = sum(values)
+    readout = layout.members["readout"]
+    width = readout.elem_shape.width
+
+    def wrap(value):
+        value &= (1 << width) - 1
+        return value - (1 << width) if value >> (width - 1) else value
+
+    cls = total & ((1 << Shape.cast(layout.members["cls"]).width) - 1)
+    cycles = total & ((1 << Shape.cast(layout.members["cycles"]).width) - 1)
+    result = P.Result(cls, cycles, tuple(wrap(total * (k + 1) - k) for k in range(readout.length)))
+    return P.encode_frame(P.RESULT, P.encode_result(result))
+
+
+@pytest.mark.parametrize("input_len, n_classes, readout_width, cls_width, cycles_width, timeout, identity_len", [
+    (1, 1, 8, 1, 16, 2, 1),          # the smallest of everything
+    (300, 40, 32, 6, 32, 300, 58),   # a result reply longer than 128 bytes, a length with two non-zero bytes
+    (5, 2, 9, 2, 20, 17, 90),        # an identify reply longer than the result reply
+])
+def test_engine_other_sizes(input_len, n_classes, readout_width, cls_width, cycles_width, timeout, identity_len):
+    """Every reply of engines of other sizes, byte for byte: identify, result, errors, timeout with padding."""
+    layout = data.StructLayout({
+        "cls": unsigned(cls_width),
+        "cycles": unsigned(cycles_width),
+        "readout": data.ArrayLayout(signed(readout_width), n_classes),
+    })
+    rng = random.Random(input_len)
+    identity = bytes(rng.randrange(256) for _ in range(identity_len))
+    engine = ProtocolEngine(input_len=input_len, result_layout=layout, identity=identity, timeout_cycles=timeout)
+    network = SumNetwork(layout, input_len)
+    m = Module()
+    m.submodules.engine = engine
+    m.submodules.network = network
+    wiring.connect(m, engine.features, network.i)
+    wiring.connect(m, network.o, engine.result)
+
+    maps = [[rng.randrange(-128, 128) for _ in range(input_len)] for _ in range(2)]
+    chunks = [
+        P.encode_frame(P.IDENTIFY),
+        P.encode_infer(maps[0]),
+        P.encode_frame(P.INFER, bytes(input_len + 1)),
+        P.encode_frame(0x77),
+        P.encode_infer(maps[1])[:-1], timeout + 5,   # the CRC cut short: the result is dropped
+        P.encode_infer(maps[1])[:6], timeout + 5,    # the payload cut short: padded, the result is dropped
+        b"\xa5\x5a\x01\x00", timeout + 5,            # the header cut short
+        P.encode_infer(maps[1]),
+    ]
+    expected = [
+        P.encode_frame(P.IDENTIFY_REPLY, identity),
+        sum_reference(layout, maps[0]),
+        P.encode_frame(P.ERROR, P.encode_error(P.ErrorReply(P.BAD_LENGTH, P.INFER, input_len))),
+        P.encode_frame(P.ERROR, P.encode_error(P.ErrorReply(P.UNKNOWN_TYPE, 0x77, 0))),
+        P.encode_frame(P.ERROR, P.encode_error(P.ErrorReply(P.TIMEOUT, P.INFER, input_len))),
+        P.encode_frame(P.ERROR, P.encode_error(P.ErrorReply(P.TIMEOUT, P.INFER, input_len))),
+        P.encode_frame(P.ERROR, P.encode_error(P.ErrorReply(P.TIMEOUT, P.IDENTIFY, 0))),
+        sum_reference(layout, maps[1]),
+    ]
+    received = bytearray()
+
+    async def producer(ctx):
+        for chunk in chunks:
+            if isinstance(chunk, int):
+                await ctx.tick().repeat(chunk)
+                continue
+            for value in chunk:
+                ctx.set(engine.i.valid, 1)
+                ctx.set(engine.i.payload, value)
+                await ctx.tick().until(engine.i.ready)
+                ctx.set(engine.i.valid, 0)
+                if timeout > 8 and rng.random() < 0.2:
+                    await ctx.tick().repeat(1 + rng.randrange(3))
+
+    async def consumer(ctx):
+        frames = []
+        decoder = P.FrameDecoder()
+        for _ in range(40000):
+            ready = rng.random() < 0.6
+            ctx.set(engine.o.ready, ready)
+            _, _, valid, payload = await ctx.tick().sample(engine.o.valid, engine.o.payload)
+            if valid and ready:
+                received.append(payload)
+                frames += decoder.feed(bytes([payload]))
+                if len(frames) == len(expected):
+                    break
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(producer, background=True)
+    sim.add_testbench(consumer)
+    sim.run()
+    assert bytes(received) == b"".join(expected)
 
 
 def test_engine_refuses_bad_parameters():
