@@ -133,8 +133,8 @@ def _layer_logic(lp, layer):
             cells += lp.lanes * lp.breakpoints * layer.acc_bits
     elif lp.kind in ("dense", "readout"):
         # per lane: an adder of acc_bits and the multiplexer at the lane's end of the accumulator chain (the rest of
-        # the chain is flip-flops only); the step buffer's word flags need set and clear logic per bit
-        flags = sum(mem.bits for mem in lp.memories if mem.name.endswith(".buffer_flags"))
+        # the chain is flip-flops only); the step buffer's registers (word flags or list counts) need logic per bit
+        flags = sum(mem.bits for mem in lp.memories if mem.name.endswith(".buffer_registers"))
         cells += lp.lanes * 2 * layer.acc_bits + flags
         cells += lp.lif_units * 3 * layer.neuron.mem_bits
     elif lp.kind == "pool":

@@ -243,9 +243,11 @@ def plan(model, params=None):
             rows = -(-n_in // row)
             state = Memory(f"{layer.name}.{'readout' if readout else 'membranes'}", layer.neuron.mem_bits,
                            layer.out_features, "registers" if readout else "ram")
+            buffer = StepBuffer(neurons=n_in, row=row, time_steps=steps)
+            buffer._MustUse__silence = True  # only asked for its layout
             mems = (
-                Memory(f"{layer.name}.buffer", row, steps * rows),
-                Memory(f"{layer.name}.buffer_flags", rows, steps, "registers"),
+                Memory(f"{layer.name}.buffer", buffer.word_bits, steps * rows),
+                Memory(f"{layer.name}.buffer_registers", buffer.register_bits // steps, steps, "registers"),
                 Memory(f"{layer.name}.weights", 8 * lanes, n_in * row_stride(groups), "rom"),
                 Memory(f"{layer.name}.accumulators", layer.acc_bits, layer.out_features, "registers"),
                 state,
