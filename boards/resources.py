@@ -24,15 +24,15 @@ LOGIC_WARN = 0.8
 SMALL_MEMORY_BITS = 1024
 
 #: Ratio of nextpnr's logic cells to the per-core sum of :func:`_layer_logic`, measured on real builds of this
-#: network generator (synth_ice40 -dsp). Recalibrated after the dense cores' accumulators became a chain and fc1's
-#: membranes a block RAM: models/fsdd_scnn on the iCEBreaker needs 5,068 to 5,241 logic cells in all (the latter
-#: with the registers added for timing), about 4,270 to 4,440 for the network against 2,559 estimated before scaling
-#: (1.67 to 1.74). Slightly low, so that the check does not refuse a model that would fit.
-LOGIC_CALIBRATION = 1.7
+#: network generator (synth_ice40 -dsp). Recalibrated after the conv core's spike table, the step buffer's list
+#: layout and the smaller protocol engine: models/fsdd_scnn on the iCEBreaker places in 4,008 logic cells in all,
+#: about 3,410 for the network against 2,328 estimated before scaling (1.46). Slightly low, so that the check does
+#: not refuse a model that would fit.
+LOGIC_CALIBRATION = 1.45
 
 #: Logic cells of the board logic around the network (UART, receive FIFO, protocol engine, power-on reset, LEDs);
-#: measured with yosys (synth_ice40: 795 LUT4, 283 flip-flops, 1 EBR) on the board core with a minimal network.
-BOARD_LOGIC = 800
+#: measured with yosys (python -m hw.area: engine 432, UART and receive FIFO 100 LUT4s; 210 flip-flops).
+BOARD_LOGIC = 600
 
 
 @dataclasses.dataclass(frozen=True)
