@@ -255,16 +255,24 @@ class ProtocolEngine(wiring.Component):
             m.d.sync += [out_byte.eq(reply_byte), out_body.eq(in_body), out_last.eq(is_last)]
 
         # -- parser and responder ----------------------------------------------------------------------------------
-        def reply_error(code):
+        def mark_error(code):
             m.d.comb += [set_error.eq(1), error_code.eq(code)]
+
+        def reply_error(code):
+            mark_error(code)
             send()
 
         def send():
             m.d.comb += [start.eq(1), crc_init.eq(1)]
             m.next = "SEND"
 
-        def drop_sample(code):
-            m.d.comb += [set_error.eq(1), error_code.eq(code)]
+        def time_out_after_payload():
+            # an infer frame's sample is in the network: its result is dropped and the error sent in its place
+            with m.If(is_infer):
+                mark_error(protocol.TIMEOUT)
+                m.next = "WAIT"
+            with m.Else():
+                reply_error(protocol.TIMEOUT)
 
         with m.FSM():
             with m.State("HUNT"):
@@ -331,7 +339,7 @@ class ProtocolEngine(wiring.Component):
                     with m.If(last_feature):
                         m.next = "CRC0"
                 with m.Elif(timed_out):
-                    drop_sample(protocol.TIMEOUT)
+                    mark_error(protocol.TIMEOUT)
                     m.next = "PAD"
 
             with m.State("PAD"):
@@ -347,11 +355,7 @@ class ProtocolEngine(wiring.Component):
                     m.d.sync += crc_ok.eq(byte == crc[:8])
                     m.next = "CRC1"
                 with m.Elif(timed_out):
-                    with m.If(is_infer):
-                        drop_sample(protocol.TIMEOUT)
-                        m.next = "WAIT"
-                    with m.Else():
-                        reply_error(protocol.TIMEOUT)
+                    time_out_after_payload()
 
             with m.State("CRC1"):
                 m.d.comb += self.i.ready.eq(1)
@@ -366,11 +370,7 @@ class ProtocolEngine(wiring.Component):
                     with m.Else():
                         reply_error(protocol.BAD_CRC)
                 with m.Elif(timed_out):
-                    with m.If(is_infer):
-                        drop_sample(protocol.TIMEOUT)
-                        m.next = "WAIT"
-                    with m.Else():
-                        reply_error(protocol.TIMEOUT)
+                    time_out_after_payload()
 
             with m.State("WAIT"):
                 # a result to drop is taken at once; a result to send stays in the network's output (its payload

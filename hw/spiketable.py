@@ -48,7 +48,7 @@ class SpikeTable:
     breakpoints: tuple
 
     def train(self, current):
-        """The train of an integer current, from the table (for tests and the cost model)."""
+        """The train of an integer current, read from the table (a reference for checks)."""
         bits = self.base
         for b, delta in self.breakpoints:
             if current >= b:

@@ -84,13 +84,14 @@ def test_step_buffer_reorders_and_clears(neurons, row, steps, rate, stall):
     assert [unpack_spike_event(p, bits) for p in got] == expected
 
 
-def test_step_buffer_offers_a_step_only_when_complete():
-    dut = StepBuffer(neurons=8, row=4, time_steps=2)
+def _offers(dut, events):
+    """Drive ``(index, end)`` per cycle (``(None, None)``: idle) with ``o.ready`` high; return the offers of ``o``
+    as ``(cycle, index, end)``."""
     offered = []
 
     async def bench(ctx):
         ctx.set(dut.o.ready, 1)
-        for cycle, (index, end) in enumerate([(1, 0), (6, 0), (None, None), (0, 1)] + [(None, None)] * 8):
+        for cycle, (index, end) in enumerate(events):
             ctx.set(dut.i.valid, index is not None)
             if index is not None:
                 ctx.set(dut.i.payload.index, index)
@@ -103,6 +104,12 @@ def test_step_buffer_offers_a_step_only_when_complete():
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
+    return offered
+
+
+def test_step_buffer_offers_a_step_only_when_complete():
+    dut = StepBuffer(neurons=8, row=4, time_steps=2)
+    offered = _offers(dut, [(1, 0), (6, 0), (None, None), (0, 1)] + [(None, None)] * 8)
     # marker taken at cycle 3, written at 4 (the input is registered), counted at 5 (with the last flag); fetch of
     # word 0 at 6, spike 1 at 7, fetch of word 1 at 8, spike 6 at 9, marker at 10
     assert offered == [(7, 1, 0), (9, 6, 0), (10, 0, 1)]
@@ -235,24 +242,7 @@ def test_step_buffer_layouts_reorder_and_clear(neurons, row, steps, listed):
 @pytest.mark.parametrize("listed", [False, True])
 def test_step_buffer_layouts_offer_a_step_only_when_complete(listed):
     dut = StepBuffer(neurons=12, row=4, time_steps=2, listed=listed)
-    offered = []
-
-    async def bench(ctx):
-        ctx.set(dut.o.ready, 1)
-        events = [(1, 0), (11, 0), (None, None), (0, 1), (None, None), (0, 1)] + [(None, None)] * 10
-        for cycle, (index, end) in enumerate(events):
-            ctx.set(dut.i.valid, index is not None)
-            if index is not None:
-                ctx.set(dut.i.payload.index, index)
-                ctx.set(dut.i.payload.end, end)
-            if ctx.get(dut.o.valid):
-                offered.append((cycle, ctx.get(dut.o.payload.index), ctx.get(dut.o.payload.end)))
-            await ctx.tick()
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    offered = _offers(dut, [(1, 0), (11, 0), (None, None), (0, 1), (None, None), (0, 1)] + [(None, None)] * 10)
     # marker taken at cycle 3, counted at 5; word 0 fetched at 6 (its spike at 7), word 2 at 8 (spike 11 at 9), the
     # marker at 10; the empty second step (marker taken at 5, counted at 7) follows at once: its marker at 11
     assert offered == [(7, 1, 0), (9, 11, 0), (10, 0, 1), (11, 0, 1)]

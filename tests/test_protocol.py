@@ -179,6 +179,24 @@ class Bench(Elaboratable):
         return m
 
 
+def feed(engine, chunks, rng, *, pause=0.3, longest=4):
+    """A testbench that sends ``chunks`` to ``engine.i``: bytes objects, or ints for idle cycles; after a byte it
+    pauses for 1 ... ``longest`` cycles with probability ``pause``."""
+    async def producer(ctx):
+        for chunk in chunks:
+            if isinstance(chunk, int):
+                await ctx.tick().repeat(chunk)
+                continue
+            for value in chunk:
+                ctx.set(engine.i.valid, 1)
+                ctx.set(engine.i.payload, value)
+                await ctx.tick().until(engine.i.ready)
+                ctx.set(engine.i.valid, 0)
+                if pause and rng.random() < pause:
+                    await ctx.tick().repeat(1 + rng.randrange(longest))
+    return producer
+
+
 def run_engine(chunks, *, expect_frames=None, seed=0, max_cycles=20000):
     """Send ``chunks`` (bytes, or an int = idle cycles) to the engine; return the decoded reply frames.
 
@@ -190,18 +208,7 @@ def run_engine(chunks, *, expect_frames=None, seed=0, max_cycles=20000):
     rng = random.Random(seed)
     received = bytearray()
 
-    async def producer(ctx):
-        for chunk in chunks:
-            if isinstance(chunk, int):
-                await ctx.tick().repeat(chunk)
-                continue
-            for value in chunk:
-                ctx.set(engine.i.valid, 1)
-                ctx.set(engine.i.payload, value)
-                await ctx.tick().until(engine.i.ready)
-                ctx.set(engine.i.valid, 0)
-                if rng.random() < 0.3:
-                    await ctx.tick().repeat(1 + rng.randrange(4))
+    producer = feed(engine, chunks, rng)
 
     async def consumer(ctx):
         decoder = P.FrameDecoder()
@@ -396,18 +403,7 @@ def test_engine_other_sizes(input_len, n_classes, readout_width, cls_width, cycl
     ]
     received = bytearray()
 
-    async def producer(ctx):
-        for chunk in chunks:
-            if isinstance(chunk, int):
-                await ctx.tick().repeat(chunk)
-                continue
-            for value in chunk:
-                ctx.set(engine.i.valid, 1)
-                ctx.set(engine.i.payload, value)
-                await ctx.tick().until(engine.i.ready)
-                ctx.set(engine.i.valid, 0)
-                if timeout > 8 and rng.random() < 0.2:
-                    await ctx.tick().repeat(1 + rng.randrange(3))
+    producer = feed(engine, chunks, rng, pause=0.2 if timeout > 8 else 0.0, longest=3)
 
     async def consumer(ctx):
         frames = []
