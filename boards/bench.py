@@ -53,7 +53,7 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object last")
     args = parser.parse_args(argv)
 
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="spikeforge-bench-")) / "build"
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="spikesmith-bench-")) / "build"
     started = time.monotonic()
     report = None
     try:

@@ -1,4 +1,4 @@
-"""What a spikeforge board top needs to know about a board: a small description on top of an amaranth-boards platform.
+"""What a spikesmith board top needs to know about a board: a small description on top of an amaranth-boards platform.
 
 A board is data (as in ``amaranth_boards``): the platform class, the clock pin and how it reaches the PLL, the UART
 pins, the LEDs, the default serial rate and the device's resource budget. :mod:`boards.top` turns a

@@ -119,7 +119,7 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(
         prog="python -m boards.host",
-        description="Classify WAV files on a spikeforge board: makes the input map as the trainer does, sends it "
+        description="Classify WAV files on a spikesmith board: makes the input map as the trainer does, sends it "
                     "over the UART (docs/protocol.md) and prints the class and the latency.")
     parser.add_argument("wav", nargs="+", help="WAV file(s) to classify")
     parser.add_argument("--port", required=True, help="serial port of the board (e.g. /dev/ttyUSB1, COM5)")

@@ -213,9 +213,9 @@ class FrameDecoder:
 # -- messages --------------------------------------------------------------------------------------------------------
 
 def gateware_version():
-    """The spikeforge version as ``(major, minor, patch)`` (from the installed package metadata; zeros if absent)."""
+    """The spikesmith version as ``(major, minor, patch)`` (from the installed package metadata; zeros if absent)."""
     try:
-        text = importlib.metadata.version("spikeforge")
+        text = importlib.metadata.version("spikesmith")
     except importlib.metadata.PackageNotFoundError:
         return (0, 0, 0)
     parts = []
@@ -237,7 +237,7 @@ class Identity:
     protocol : int
         Protocol version (:data:`PROTOCOL_VERSION`).
     version : tuple of int
-        spikeforge version ``(major, minor, patch)`` the bitstream was built with.
+        spikesmith version ``(major, minor, patch)`` the bitstream was built with.
     clock_hz : int
         Clock of the design, in Hz.
     baud : int

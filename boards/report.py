@@ -354,7 +354,7 @@ def _md_table(header, rows):
 
 
 def _reference_rows(report):
-    own = ("spikeforge (this build)", report["device"], _fmt(report["logic_cells"]), _fmt(report["ebr"]),
+    own = ("spikesmith (this build)", report["device"], _fmt(report["logic_cells"]), _fmt(report["ebr"]),
            _fmt(report["dsp"]), _fmt(report["spram"]), _fmt(report["clock_mhz"]),
            "-" if report["latency_us_median"] is None else f"median latency {report['latency_us_median']:.1f} us")
     rows = [own]

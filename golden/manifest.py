@@ -1,4 +1,4 @@
-"""The model manifest: load, validate and atomically save a spikeforge model directory.
+"""The model manifest: load, validate and atomically save a spikesmith model directory.
 
 The format is specified in ``docs/manifest.md``; the arithmetic its parameters control in ``docs/arithmetic.md``.
 A model is a :class:`Model` holding a list of layers (:class:`Conv2d`, :class:`Pool`, :class:`Dense`) with their
@@ -28,7 +28,7 @@ __all__ = [
     "signed_range",
 ]
 
-FORMAT = "spikeforge-model"
+FORMAT = "spikesmith-model"
 VERSION = 1
 MAX_TIME_STEPS = 1024
 MANIFEST = "manifest.json"
@@ -38,7 +38,7 @@ LAYER_TYPES = ("conv2d", "pool", "dense")
 
 
 class ManifestError(ValueError):
-    """A model that spikeforge refuses: the message names the field or file and the bound."""
+    """A model that spikesmith refuses: the message names the field or file and the bound."""
 
 
 def signed_range(bits):
@@ -563,10 +563,10 @@ def load(path):
     if not isinstance(doc, dict):
         raise ManifestError(f"{MANIFEST}: the top level must be an object")
     if doc.get("format") != FORMAT:
-        raise ManifestError(f"{MANIFEST}: format is {doc.get('format')!r}, {FORMAT!r} expected")
+        raise ManifestError(f"{MANIFEST}: field 'format' is {doc.get('format')!r}; expected {FORMAT!r}")
     version = _get(doc, "version", MANIFEST)
     if version != VERSION:
-        raise ManifestError(f"{MANIFEST}: version {version} is not supported (this spikeforge reads version "
+        raise ManifestError(f"{MANIFEST}: version {version} is not supported (this spikesmith reads version "
                             f"{VERSION})")
     if _get(doc, "input_bits", MANIFEST) != 8:
         raise ManifestError(f"{MANIFEST}: input_bits is {doc['input_bits']}; version 1 supports 8")

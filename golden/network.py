@@ -1,4 +1,4 @@
-"""The bit-true NumPy model of a spikeforge network: the executable form of docs/arithmetic.md.
+"""The bit-true NumPy model of a spikesmith network: the executable form of docs/arithmetic.md.
 
 :func:`run` takes a :class:`golden.manifest.Model` and a batch of INT8 input maps and returns, per sample, the class,
 the readout values, the spike train of every LIF and pool layer, and operation counts. Everything is integer

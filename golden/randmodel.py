@@ -1,4 +1,4 @@
-"""Seeded generator of small random valid models, for the tests of every part of spikeforge.
+"""Seeded generator of small random valid models, for the tests of every part of spikesmith.
 
 :func:`random_model` draws the structure (input shape, conv geometry, pooling, hidden layers, classes, time steps),
 the widths (bias, membrane, readout) and the neuron parameters (leak shift, reset mode), then INT8 weights, and

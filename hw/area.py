@@ -85,7 +85,7 @@ def area(*, board, model_dir=None, params=None, progress=True):
     env = toolchain_env()
     from tqdm import tqdm
 
-    with tempfile.TemporaryDirectory(prefix="spikeforge-area-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="spikesmith-area-") as tmp:
         work = Path(tmp)
         plan.extract(work)
         cores = _cores(module_names((work / "top.il").read_text()))

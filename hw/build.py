@@ -363,7 +363,7 @@ def program(out, board, *, flash=False):
     loader = os.environ.get("OPENFPGALOADER") or shutil.which("openFPGALoader")
     if loader is None:
         raise BuildError("openFPGALoader is not installed: install it (https://github.com/trabucayre/openFPGALoader, "
-                         "or `pip install spikeforge[program]` where a build exists) or program "
+                         "or `pip install spikesmith[program]` where a build exists) or program "
                          f"{Path(out) / (NAME + '.bin')} with your own tool")
     args = [loader, *board.programmer, *(["-f"] if flash else []), str(Path(out) / f"{NAME}.bin")]
     done = subprocess.run(args)
@@ -378,7 +378,7 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(
         prog="python -m hw.build",
-        description="Build an iCE40 bitstream of a spikeforge model for a board (Yosys, nextpnr-ice40, icepack "
+        description="Build an iCE40 bitstream of a spikesmith model for a board (Yosys, nextpnr-ice40, icepack "
                     "from PyPI), and write resource, timing and latency reports.")
     parser.add_argument("--board", required=True, choices=sorted(BOARDS), help="target board")
     parser.add_argument("--model", metavar="DIR", help=f"model directory (default: {default_model_dir()})")

@@ -19,7 +19,7 @@ __all__ = ["summary", "summary_text", "generate", "main"]
 
 
 def _top_name(model):
-    return "spikeforge_" + "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in model.name)
+    return "spikesmith_" + "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in model.name)
 
 
 def summary(model, plan, *, debug=True):
@@ -54,7 +54,7 @@ def summary(model, plan, *, debug=True):
 
 def summary_text(data):
     """Human-readable form of :func:`summary`."""
-    lines = [f"spikeforge design {data['top']} (model {data['model']}, T = {data['time_steps']}, "
+    lines = [f"spikesmith design {data['top']} (model {data['model']}, T = {data['time_steps']}, "
              f"input {'x'.join(map(str, data['input_shape']))}, debug stream {'on' if data['debug'] else 'off'})",
              ""]
     head = f"{'layer':<10} {'kind':<8} {'in':>10} {'out':>10} {'neurons':>8} {'lanes':>6} {'cyc/spike':>9} {'LIF':>4}"
@@ -125,7 +125,7 @@ def generate(model, out_dir, *, params=None, debug=True):
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m hw.generate",
-        description="Generate the Verilog of a spikeforge model's accelerator and a summary of the design "
+        description="Generate the Verilog of a spikesmith model's accelerator and a summary of the design "
                     "(per layer: neurons, lanes, memories and their bits, step buffers).")
     parser.add_argument("--model", required=True, metavar="DIR", help="model directory (holds manifest.json)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (created if missing)")

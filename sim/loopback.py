@@ -6,7 +6,7 @@ backpressure on ``ready``, and reports whether every payload came out once, in o
 the stream rules. The design can be built with a deliberate fault, so that the tests can show that a broken design
 is caught (a testbench that passes a broken design verifies nothing).
 
-The job file (JSON, path in ``$SPIKEFORGE_SIM_JOB``) holds ``count``, ``seed``, ``gap``, ``stall``; the report
+The job file (JSON, path in ``$SPIKESMITH_SIM_JOB``) holds ``count``, ``seed``, ``gap``, ``stall``; the report
 holds ``sent``, ``received``, ``mismatches`` (first ones, as text), ``protocol_errors``, ``cycles`` (the cycle of
 the last transfer out).
 """

@@ -21,9 +21,9 @@ from .build import TIMESCALE, SimBuild
 __all__ = ["JOB_ENV", "REPORT_ENV", "SimulationError", "TestRun", "run_test"]
 
 #: Environment variable that holds the path of the job file.
-JOB_ENV = "SPIKEFORGE_SIM_JOB"
+JOB_ENV = "SPIKESMITH_SIM_JOB"
 #: Environment variable that holds the path the report is written to.
-REPORT_ENV = "SPIKEFORGE_SIM_REPORT"
+REPORT_ENV = "SPIKESMITH_SIM_REPORT"
 
 
 class SimulationError(RuntimeError):

@@ -13,7 +13,7 @@ module. The single test, :func:`network`, wires:
 It runs until every result has come (or a cycle limit), lets a few more cycles pass so that surplus transfers show
 up, and writes a JSON report; the test fails on any mismatch.
 
-Job file (JSON, path in ``$SPIKEFORGE_SIM_JOB``): ``expect`` (the ``.npz`` of an Expectation), ``inputs``
+Job file (JSON, path in ``$SPIKESMITH_SIM_JOB``): ``expect`` (the ``.npz`` of an Expectation), ``inputs``
 (``.npy``, int8 (N, C*H*W) in raster order), ``seed``, ``gap``, ``stall`` (``{"o": p, "events": p}``),
 ``max_cycles``, ``drain_cycles``, ``period_ns``, ``result_fields`` and ``event_fields`` (from
 :func:`describe_layout`), and ``record`` (keep every received spike event as ``(layer, step, neuron, cycle)`` rows

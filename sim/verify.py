@@ -35,7 +35,7 @@ DEFAULT_GAP = 0.2
 #: Default probabilities of backpressure on the outputs.
 DEFAULT_STALL = {"o": 0.3, "events": 0.2}
 
-_TOPLEVEL = "spikeforge_net"
+_TOPLEVEL = "spikesmith_net"
 
 
 @dataclass

@@ -25,7 +25,7 @@ def test_generate_writes_verilog_and_summary(model_dir, tmp_path, capsys):
     path, model = model_dir
     out = tmp_path / "out"
     assert generate_main(["--model", str(path), "--out", str(out)]) == 0
-    verilog = (out / "spikeforge_random_41.v").read_text()
+    verilog = (out / "spikesmith_random_41.v").read_text()
     for port in ("i__payload", "i__valid", "i__ready", "o__payload", "o__valid", "o__ready",
                  "events__payload", "events__valid", "events__ready", "clk", "rst"):
         assert port in verilog
@@ -47,7 +47,7 @@ def test_generate_without_debug_has_no_event_port(model_dir, tmp_path):
     path, _ = model_dir
     assert generate_main(["--model", str(path), "--out", str(tmp_path), "--no-debug",
                           "--params", '{"fc1": {"lanes": 1}}']) == 0
-    verilog = (tmp_path / "spikeforge_random_41.v").read_text()
+    verilog = (tmp_path / "spikesmith_random_41.v").read_text()
     assert "events__payload" not in verilog and "o__payload" in verilog
     assert json.loads((tmp_path / "summary.json").read_text())["layers"][2]["lanes"] == 1
 

@@ -115,8 +115,9 @@ def test_interrupted_save_keeps_the_old_model(saved, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("change,msg", [
-    (lambda d: d.update(version=2), r"version 2 is not supported \(this spikeforge reads version 1\)"),
-    (lambda d: d.update(format="other"), "format is 'other'"),
+    (lambda d: d.update(version=2), r"version 2 is not supported \(this spikesmith reads version 1\)"),
+    (lambda d: d.update(format="other"), "field 'format' is 'other'; expected 'spikesmith-model'"),
+    (lambda d: d.pop("format"), "field 'format' is None; expected 'spikesmith-model'"),
     (lambda d: d.pop("time_steps"), "field 'time_steps' is missing"),
     (lambda d: d.update(time_steps=5000), r"time_steps is 5000; it must be in 1 ... 1024"),
     (lambda d: d.update(input_bits=16), "input_bits is 16"),

@@ -1,4 +1,4 @@
-"""spikeforge's trainer: FSDD data, MFCC front-end, snnTorch spiking CNN with an exact integer mode, export.
+"""spikesmith's trainer: FSDD data, MFCC front-end, snnTorch spiking CNN with an exact integer mode, export.
 
 Modules (one concept each):
 

@@ -28,7 +28,7 @@ __all__ = ["bench_training", "bench_inference", "main"]
 def bench_training(data_dir, *, seed: int = 0) -> dict:
     """Train the default model once (no export); return its times and accuracies."""
     from .trainer import build_parser, train
-    with tempfile.TemporaryDirectory(prefix="spikeforge-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="spikesmith-bench-") as tmp:
         args = build_parser().parse_args(["--data", str(data_dir), "--out", f"{tmp}/model", "--run-dir",
                                           f"{tmp}/run", "--seed", str(seed), "--no-export", "--quiet"])
         t0 = time.perf_counter()

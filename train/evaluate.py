@@ -69,7 +69,7 @@ def evaluate(model_dir, data_dir, split: str = "official", *, progress: bool = T
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m train.evaluate",
-        description="Bit-true accuracy of a spikeforge model on FSDD, computed by the golden model.")
+        description="Bit-true accuracy of a spikesmith model on FSDD, computed by the golden model.")
     parser.add_argument("--model", default="models/fsdd_scnn", help="model directory (default: %(default)s)")
     parser.add_argument("--data", required=True, help="directory of FSDD WAV files")
     parser.add_argument("--split", default="official", help="official or speaker:NAME (default: %(default)s)")

@@ -82,7 +82,7 @@ def _epoch(net, opt, sched, x, y, args, gen, desc, show):
 def build_parser():
     p = argparse.ArgumentParser(
         prog="python -m train",
-        description="Train the spiking CNN on FSDD (float, then quantization-aware), export it as a spikeforge model "
+        description="Train the spiking CNN on FSDD (float, then quantization-aware), export it as a spikesmith model "
                     "and check it bit for bit against the golden model.")
     p.add_argument("--data", required=True, help="directory of FSDD WAV files (see `python -m train.fsdd download`)")
     p.add_argument("--out", default="models/fsdd_scnn", help="model directory to write (default: %(default)s)")
