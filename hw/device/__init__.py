@@ -1,0 +1,122 @@
+"""FPGA families as data: what the plan, the fit check, the build and the reports need to know about a device.
+
+One module per family (:mod:`hw.device.ice40` now). A module describes its parts as :class:`Device` values and
+registers them in :data:`DEVICES`; a board names its device by ``Device.name``. Nothing here imports Amaranth: the plan
+is pure Python, and the gateware that a family needs (its PLL, its SPRAM primitive) lives beside the cores that use it.
+"""
+
+from dataclasses import dataclass, field
+
+__all__ = ["BlockRam", "WideRam", "Dsp", "Device", "DEVICES", "get"]
+
+
+@dataclass(frozen=True)
+class BlockRam:
+    """The device's block RAM: ``count`` blocks of ``bits``, each usable as one of ``modes`` (width, depth).
+
+    ``initialized``: the bitstream sets its contents (so it can hold ROMs). ``primitive``: the synthesis cell;
+    ``cell``: nextpnr's name for it in the utilization report.
+    """
+    count: int
+    bits: int
+    modes: tuple
+    primitive: str
+    cell: str
+    initialized: bool = True
+
+    def blocks(self, width, depth):
+        """Blocks a ``width`` x ``depth`` memory needs in its best mode (0 when empty)."""
+        if width <= 0 or depth <= 0:
+            return 0
+        return min(-(-width // w) * -(-depth // d) for w, d in self.modes)
+
+
+@dataclass(frozen=True)
+class WideRam:
+    """Large single-port RAMs (iCE40 SPRAM): ``count`` blocks of ``width`` x ``depth``, not initialized at
+    configuration."""
+    count: int
+    width: int
+    depth: int
+    primitive: str
+    cell: str
+    initialized: bool = False
+
+    @property
+    def bits(self):
+        return self.width * self.depth
+
+
+@dataclass(frozen=True)
+class Dsp:
+    """Hard multipliers: ``count`` blocks of ``width`` x ``width`` bits."""
+    count: int
+    width: int
+    primitive: str
+    cell: str
+
+
+@dataclass(frozen=True)
+class Device:
+    """One FPGA part in one package.
+
+    Members
+    -------
+    family, name, package : str
+        ``"ice40"``, ``"iCE40UP5K"``, ``"SG48"``.
+    logic_cells : int
+        LUT + flip-flop cells, and ``logic_cell``: nextpnr's name for them.
+    block_ram : BlockRam
+    wide_ram : WideRam or None
+    dsp : Dsp or None
+    io, pll, global_buffers : int
+    logic_calibration : float
+        Ratio of the placed logic cells to the plan's per-core estimate, measured on real builds.
+    board_logic : int
+        Logic cells of the board logic around the network (UART, protocol engine, reset, LEDs).
+    small_rom_words : int
+        ROMs of at most this many words become logic, not block RAM.
+    tools : dict of str to str
+        Environment variable of each tool of the Amaranth build script and the PyPI (YoWASP) command it defaults to.
+    report_cells : dict of str to str
+        nextpnr's cell names and the label each gets in the reports.
+    """
+    family: str
+    name: str
+    package: str
+    logic_cells: int
+    logic_cell: str
+    block_ram: BlockRam
+    wide_ram: WideRam | None
+    dsp: Dsp | None
+    io: int
+    pll: int
+    global_buffers: int
+    logic_calibration: float
+    board_logic: int
+    small_rom_words: int
+    tools: dict = field(default_factory=dict)
+    report_cells: dict = field(default_factory=dict)
+
+    def __str__(self):
+        return self.name
+
+
+#: Every device known, by name (filled by the family modules).
+DEVICES = {}
+
+
+def register(device):
+    DEVICES[device.name] = device
+    return device
+
+
+def get(name):
+    """The :class:`Device` called ``name``."""
+    try:
+        return DEVICES[name]
+    except KeyError:
+        raise ValueError(f"unknown device {name!r} (known: {', '.join(sorted(DEVICES))})") from None
+
+
+from . import ice40  # noqa: E402,F401  (registers its devices)
