@@ -12,6 +12,11 @@ import dataclasses
 import importlib.metadata
 import struct
 
+from amaranth.hdl import signed, unsigned
+from amaranth.lib import data
+
+from hw.layouts import pack, unpack
+
 __all__ = [
     "SYNC", "PROTOCOL_VERSION", "HEADER_BYTES", "OVERHEAD_BYTES", "MAX_PAYLOAD",
     "IDENTIFY", "INFER", "IDENTIFY_REPLY", "RESULT", "ERROR", "MESSAGE_NAMES",
@@ -19,7 +24,7 @@ __all__ = [
     "ProtocolError", "crc16", "crc16_update", "encode_frame", "decode_frame", "Frame", "FrameDecoder",
     "Identity", "Result", "ErrorReply", "gateware_version",
     "encode_identify", "decode_identify", "encode_infer", "encode_result", "decode_result",
-    "encode_error", "decode_error", "decode_reply",
+    "encode_error", "decode_error", "decode_reply", "IDENTITY_LAYOUT", "ERROR_LAYOUT", "result_reply_layout",
 ]
 
 SYNC = b"\xa5\x5a"
@@ -225,7 +230,44 @@ def gateware_version():
     return tuple(parts + [0] * (3 - len(parts)))
 
 
-_IDENTITY = struct.Struct("<B3BIII3HHBB32s")
+# -- reply payloads as Amaranth layouts: fields from the least significant bit, sent least significant byte first --
+
+#: Payload of an identify reply (58 bytes).
+IDENTITY_LAYOUT = data.StructLayout({
+    "protocol": unsigned(8),
+    "version": data.ArrayLayout(unsigned(8), 3),
+    "clock_hz": unsigned(32),
+    "baud": unsigned(32),
+    "timeout_us": unsigned(32),
+    "input_shape": data.ArrayLayout(unsigned(16), 3),
+    "time_steps": unsigned(16),
+    "n_classes": unsigned(8),
+    "readout_bits": unsigned(8),
+    "model_hash": data.ArrayLayout(unsigned(8), 32),
+})
+
+#: Payload of an error reply (4 bytes).
+ERROR_LAYOUT = data.StructLayout({"code": unsigned(8), "msg_type": unsigned(8), "expected_length": unsigned(16)})
+
+
+def result_reply_layout(n_classes):
+    """Payload of a result reply for ``n_classes`` classes: class byte, 32-bit cycle count, 32-bit readout values
+    (the network's ``hw.layouts.result_layout`` with every field widened to whole bytes)."""
+    return data.StructLayout({"cls": unsigned(8), "cycles": unsigned(32),
+                              "readout": data.ArrayLayout(signed(32), n_classes)})
+
+
+def _encode(layout, fields, what):
+    try:
+        return pack(layout, fields).to_bytes(layout.size // 8, "little")
+    except ValueError as error:
+        raise ProtocolError(f"{what} does not fit its reply: {error}") from None
+
+
+def _decode(layout, payload, what):
+    if len(payload) != layout.size // 8:
+        raise ProtocolError(f"{what} has {len(payload)} payload bytes, expected {layout.size // 8}")
+    return unpack(layout, int.from_bytes(payload, "little"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -282,29 +324,22 @@ class Identity:
 
 
 def encode_identify(identity):
-    """Payload bytes of an identify reply."""
+    """Payload bytes of an identify reply (:data:`IDENTITY_LAYOUT`)."""
     try:
         digest = bytes.fromhex(identity.model_hash)
     except ValueError:
         raise ProtocolError(f"model hash {identity.model_hash!r} is not hexadecimal") from None
     if len(digest) != 32:
         raise ProtocolError(f"model hash has {len(digest)} bytes, a SHA-256 has 32")
-    try:
-        return _IDENTITY.pack(identity.protocol, *identity.version, identity.clock_hz, identity.baud,
-                              identity.timeout_us, *identity.input_shape, identity.time_steps, identity.n_classes,
-                              identity.readout_bits, digest)
-    except struct.error as error:
-        raise ProtocolError(f"identity does not fit the identify reply: {error}") from None
+    fields = {name: getattr(identity, name) for name in IDENTITY_LAYOUT.members if name != "model_hash"}
+    return _encode(IDENTITY_LAYOUT, fields | {"model_hash": list(digest)}, "identity")
 
 
 def decode_identify(payload):
     """Decode an identify reply's payload into an :class:`Identity`."""
-    if len(payload) != _IDENTITY.size:
-        raise ProtocolError(f"identify reply has {len(payload)} payload bytes, expected {_IDENTITY.size}")
-    (protocol, v0, v1, v2, clock_hz, baud, timeout_us, c, h, w, steps, n_classes, readout_bits,
-     digest) = _IDENTITY.unpack(payload)
-    return Identity(protocol, (v0, v1, v2), clock_hz, baud, timeout_us, (c, h, w), steps, n_classes, readout_bits,
-                    digest.hex())
+    fields = _decode(IDENTITY_LAYOUT, payload, "identify reply")
+    return Identity(**(fields | {"version": tuple(fields["version"]), "input_shape": tuple(fields["input_shape"]),
+                                 "model_hash": bytes(fields["model_hash"]).hex()}))
 
 
 def encode_infer(features):
@@ -334,8 +369,8 @@ class Result:
 
 
 def encode_result(result):
-    """Payload bytes of a result reply."""
-    return struct.pack(f"<BI{len(result.readout)}i", result.cls, result.cycles, *result.readout)
+    """Payload bytes of a result reply (:func:`result_reply_layout`)."""
+    return _encode(result_reply_layout(len(result.readout)), dataclasses.asdict(result), "result")
 
 
 def decode_result(payload, n_classes=None):
@@ -345,8 +380,8 @@ def decode_result(payload, n_classes=None):
     count = (len(payload) - 5) // 4
     if n_classes is not None and count != n_classes:
         raise ProtocolError(f"result reply holds {count} readout values, the model has {n_classes} classes")
-    cls, cycles, *readout = struct.unpack(f"<BI{count}i", payload)
-    return Result(cls, cycles, tuple(readout))
+    fields = _decode(result_reply_layout(count), payload, "result reply")
+    return Result(fields["cls"], fields["cycles"], tuple(fields["readout"]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -366,15 +401,13 @@ class ErrorReply:
 
 
 def encode_error(error):
-    """Payload bytes of an error reply."""
-    return struct.pack("<BBH", error.code, error.msg_type, error.expected_length)
+    """Payload bytes of an error reply (:data:`ERROR_LAYOUT`)."""
+    return _encode(ERROR_LAYOUT, dataclasses.asdict(error), "error")
 
 
 def decode_error(payload):
     """Decode an error reply's payload into an :class:`ErrorReply`."""
-    if len(payload) != 4:
-        raise ProtocolError(f"error reply has {len(payload)} payload bytes, expected 4")
-    return ErrorReply(*struct.unpack("<BBH", payload))
+    return ErrorReply(**_decode(ERROR_LAYOUT, payload, "error reply"))
 
 
 def decode_reply(frame, n_classes=None):

@@ -89,10 +89,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from golden.manifest import ManifestError, load
+    from hw.params import ParamsError, parse_params
     try:
-        params = json.loads(args.params) if args.params is not None else None
-    except json.JSONDecodeError as e:
-        print(f"error: --params is not valid JSON: {e}", file=sys.stderr)
+        params = parse_params(args.params)
+    except ParamsError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     if args.samples is not None and args.samples < 1:
         print(f"error: --samples must be at least 1, not {args.samples}", file=sys.stderr)

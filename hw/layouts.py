@@ -7,14 +7,16 @@ here, so that each field is defined exactly once:
   spike events of that step (``end = 0``, ``index`` = flat neuron index, row-major ``(c, y, x)`` as in
   ``docs/arithmetic.md``) followed by exactly one end-of-step marker (``end = 1``, ``index = 0``).
 - :func:`debug_event`: one spike of one LIF layer (``layer`` = index of the layer in ``model.layers``).
-- :func:`result_layout`: the result of one inference (class, cycle count, readout values).
+- :func:`readout_layout`: the readout core's result (class, readout values); :func:`result_layout`: the network's,
+  the same with the cycle count of the inference.
 
-The pure-Python helpers :func:`pack` and :func:`unpack` convert between these payloads and plain integers (the flat
-bit vector that Amaranth's Verilog backend puts on a ``*__payload`` port, fields from the least significant bit in
-declaration order).
+:func:`pack` and :func:`unpack` convert between these payloads and plain integers (the flat bit vector that
+Amaranth's Verilog backend puts on a ``*__payload`` port, fields from the least significant bit in declaration order)
+with Amaranth's own ``Layout.const(...).as_bits()`` and ``Layout.from_bits()``; ``pack`` reads its result back and
+refuses a value that a field would truncate.
 """
 
-from amaranth.hdl import Shape, signed, unsigned
+from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "bits_for_count",
     "spike_event",
     "debug_event",
+    "readout_layout",
     "result_layout",
     "lif_layer_indices",
     "pack",
@@ -129,8 +132,26 @@ def debug_event(model):
     })
 
 
+def readout_layout(layer):
+    """Layout of the readout core's result: ``{"cls": unsigned(..), "readout": ArrayLayout(signed(B), M)}``.
+
+    Parameters
+    ----------
+    layer : golden.manifest.Dense
+        The readout layer (``M = out_features`` classes, ``B`` its neuron's ``mem_bits``).
+
+    Returns
+    -------
+    amaranth.lib.data.StructLayout
+    """
+    return data.StructLayout({
+        "cls": unsigned(bits_for_count(layer.out_features)),
+        "readout": data.ArrayLayout(signed(layer.neuron.mem_bits), layer.out_features),
+    })
+
+
 def result_layout(model):
-    """Layout of the result of one inference of ``model``.
+    """Layout of the result of one inference of ``model``: :func:`readout_layout` with the cycle count.
 
     ``{"cls": unsigned(..), "cycles": unsigned(32), "readout": ArrayLayout(signed(B), n_classes)}`` where ``B`` is
     the ``mem_bits`` of the readout layer (the last layer).
@@ -143,82 +164,73 @@ def result_layout(model):
     -------
     amaranth.lib.data.StructLayout
     """
-    readout = model.layers[-1]
-    n_classes = readout.out_features
-    return data.StructLayout({
-        "cls": unsigned(bits_for_count(n_classes)),
-        "cycles": unsigned(CYCLES_BITS),
-        "readout": data.ArrayLayout(signed(readout.neuron.mem_bits), n_classes),
-    })
+    readout = readout_layout(model.layers[-1]).members
+    return data.StructLayout({"cls": readout["cls"], "cycles": unsigned(CYCLES_BITS), "readout": readout["readout"]})
 
 
-# -- packing helpers -----------------------------------------------------------------------------------------------
+# -- the codec: Amaranth's own constants, checked by a round trip ---------------------------------------------------
 
-def _size(shape):
-    return Shape.cast(shape).width
-
-
-def _check_fits(path, shape, value):
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"field {path}: expected an integer, not {value!r}")
-    if shape.signed:
-        low, high = -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
-    else:
-        low, high = 0, (1 << shape.width) - 1
-    if not low <= value <= high:
-        raise ValueError(f"field {path}: value {value} does not fit {shape} ({low} ... {high})")
-
-
-def _pack(layout, value, path):
-    if isinstance(layout, data.StructLayout):
-        if not isinstance(value, dict):
-            raise TypeError(f"field {path or 'payload'}: expected a dict, not {value!r}")
-        unknown = set(value) - set(layout.members)
-        if unknown:
-            raise KeyError(f"field {path or 'payload'}: unknown fields {sorted(unknown)} "
-                           f"(known: {list(layout.members)})")
-        bits = 0
-        for name, field in layout:
-            if name not in value:
-                raise KeyError(f"field {path + '.' if path else ''}{name} is missing")
-            bits |= _pack(field.shape, value[name], f"{path}.{name}" if path else name) << field.offset
-        return bits
+def _plain(const):
+    """A ``data.Const`` as nested dicts (structs) and lists (arrays) of Python ints."""
+    if not isinstance(const, data.Const):
+        return int(const)
+    layout = const.shape()
     if isinstance(layout, data.ArrayLayout):
-        values = list(value)
-        if len(values) != layout.length:
-            raise ValueError(f"field {path}: expected {layout.length} elements, not {len(values)}")
-        bits = 0
-        width = _size(layout.elem_shape)
-        for index, element in enumerate(values):
-            bits |= _pack(layout.elem_shape, int(element), f"{path}[{index}]") << (index * width)
-        return bits
-    shape = layout if not isinstance(layout, data.Layout) else layout.as_shape()
-    _check_fits(path, shape, value)
-    return value & ((1 << shape.width) - 1)
+        return [_plain(const[index]) for index in range(layout.length)]
+    return {name: _plain(const[name]) for name, _ in layout}
 
 
-def _unpack(layout, bits):
-    if isinstance(layout, data.StructLayout):
-        return {name: _unpack(field.shape, (bits >> field.offset) & ((1 << _size(field.shape)) - 1))
-                for name, field in layout}
-    if isinstance(layout, data.ArrayLayout):
-        width = _size(layout.elem_shape)
-        mask = (1 << width) - 1
-        return [_unpack(layout.elem_shape, (bits >> (index * width)) & mask) for index in range(layout.length)]
-    shape = layout if not isinstance(layout, data.Layout) else layout.as_shape()
-    if shape.signed and bits >> (shape.width - 1):
-        return bits - (1 << shape.width)
-    return bits
+def _normal(value):
+    """``value`` with NumPy arrays and scalars and tuples turned into lists and ints (what ``Layout.const`` takes)."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {name: _normal(item) for name, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_normal(item) for item in value]
+    return value
+
+
+def _difference(want, got, path):
+    """The first field where ``want`` (what the caller gave) and ``got`` (its round trip) differ, as a message."""
+    where = path or "payload"
+    if isinstance(got, dict):
+        if not isinstance(want, dict):
+            return f"field {where}: expected a dict of {list(got)}, not {want!r}"
+        for name in got:
+            if name not in want:
+                return f"field {path + '.' if path else ''}{name} is missing"
+            found = _difference(want[name], got[name], f"{path}.{name}" if path else name)
+            if found:
+                return found
+        return None
+    if isinstance(got, list):
+        if not isinstance(want, list) or len(want) != len(got):
+            return f"field {where}: expected {len(got)} elements, not {want!r}"
+        for index, (w, g) in enumerate(zip(want, got)):
+            found = _difference(w, g, f"{where}[{index}]")
+            if found:
+                return found
+        return None
+    if isinstance(want, bool) or not isinstance(want, int):
+        return f"field {where}: expected an integer, not {want!r}"
+    if want != got:
+        return f"field {where}: value {want} does not fit its field (it would read back as {got})"
+    return None
 
 
 def pack(layout, value):
     """Pack a nested dict/list ``value`` into the flat integer of ``layout``.
 
+    The bits are Amaranth's own (``layout.const(value).as_bits()``); the value is read back with
+    ``layout.from_bits`` and compared, so that a missing field or a value that does not fit is refused rather than
+    truncated as ``Layout.const`` alone would.
+
     Parameters
     ----------
-    layout : amaranth.lib.data.StructLayout or ArrayLayout
+    layout : amaranth.lib.data.Layout
     value : dict or list
-        One entry per field (lists for array layouts); every field is required.
+        One entry per field (lists for array layouts, NumPy arrays accepted); every field is required.
 
     Returns
     -------
@@ -227,26 +239,24 @@ def pack(layout, value):
 
     Raises
     ------
-    KeyError
-        If a field is missing or unknown.
     ValueError
-        If a value does not fit its field.
+        If a field is missing or unknown, or a value does not fit its field (the message names the field).
     """
-    return _pack(layout, value, "")
+    want = _normal(value)
+    try:
+        bits = layout.const(want).as_bits()
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"payload {value!r} does not match {layout!r}: {error}") from None
+    problem = _difference(want, _plain(layout.from_bits(bits)), "")
+    if problem:
+        raise ValueError(problem)
+    return bits
 
 
 def unpack(layout, bits):
-    """Unpack the flat integer ``bits`` of ``layout`` into nested dicts/lists of Python ints.
+    """Unpack the flat integer ``bits`` of ``layout`` (``layout.from_bits``) into nested dicts/lists of ints.
 
-    Parameters
-    ----------
-    layout : amaranth.lib.data.StructLayout or ArrayLayout
-    bits : int
-        Non-negative bit vector of at most ``layout.size`` bits.
-
-    Returns
-    -------
-    dict or list
+    An array field is always a list, also of one element.
 
     Raises
     ------
@@ -256,7 +266,7 @@ def unpack(layout, bits):
     bits = int(bits)
     if bits < 0 or bits >> layout.size:
         raise ValueError(f"payload {bits:#x} does not fit the {layout.size}-bit layout")
-    return _unpack(layout, bits)
+    return _plain(layout.from_bits(bits))
 
 
 def pack_spike_event(index, end, index_bits):

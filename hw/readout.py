@@ -11,23 +11,15 @@ Timing (ideal environment), per step with ``E`` input spikes: ``E * G + 1 + M`` 
 last step for the result transfer (:func:`hw.dense.dense_step_cycles` with ``readout=True``, plus 1).
 """
 
-from amaranth.hdl import Module, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .dense import SpikeAccumulator, check_core
-from .layouts import bits_for_count, spike_event
+from .layouts import bits_for_count, readout_layout, spike_event
 from .lif import LIFUnit
 
 __all__ = ["Readout", "readout_layout"]
-
-
-def readout_layout(layer):
-    """Payload of a :class:`Readout` result: ``{"cls": unsigned(..), "readout": ArrayLayout(signed(B), M)}``."""
-    return data.StructLayout({
-        "cls": unsigned(bits_for_count(layer.out_features)),
-        "readout": data.ArrayLayout(signed(layer.neuron.mem_bits), layer.out_features),
-    })
 
 
 class Readout(wiring.Component):

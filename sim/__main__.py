@@ -113,10 +113,11 @@ def main(argv=None) -> int:
     except (ManifestError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from hw.params import ParamsError, parse_params
     try:
-        params = json.loads(args.params) if args.params else None
-    except json.JSONDecodeError as exc:
-        print(f"error: --params is not JSON: {exc}", file=sys.stderr)
+        params = parse_params(args.params)
+    except ParamsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     data = args.data
     if data is not None and not data.is_dir():

@@ -25,7 +25,7 @@ def test_spike_event_layout():
     assert unpack_spike_event(layout.const({"index": 17, "end": 1}).as_bits(), 9) == (17, 1)
     with pytest.raises(ValueError, match="spike event index width must be a positive integer, not 0"):
         spike_event(0)
-    with pytest.raises(ValueError, match=r"field index: value 512 does not fit unsigned\(9\)"):
+    with pytest.raises(ValueError, match=r"^field index: value 512 does not fit its field \(it would read back as 0\)$"):
         pack_spike_event(512, 0, 9)
 
 
@@ -50,14 +50,38 @@ def test_model_layouts():
 
 def test_pack_refuses_bad_values():
     layout = data.StructLayout({"a": unsigned(3), "b": data.ArrayLayout(signed(4), 2)})
-    with pytest.raises(KeyError, match="field b is missing"):
+    with pytest.raises(ValueError, match="^field b is missing$"):
         pack(layout, {"a": 1})
-    with pytest.raises(KeyError, match=r"unknown fields \['c'\]"):
+    with pytest.raises(ValueError, match="refers to key 'c', which is not a part of the layout"):
         pack(layout, {"a": 1, "b": [0, 0], "c": 2})
-    with pytest.raises(ValueError, match=r"field b\[1\]: value 8 does not fit signed\(4\) \(-8 ... 7\)"):
+    with pytest.raises(ValueError, match=r"^field b\[1\]: value 8 does not fit its field \(it would read back as -8\)$"):
         pack(layout, {"a": 1, "b": [0, 8]})
+    with pytest.raises(ValueError, match=r"^field b: expected 2 elements, not \[0\]$"):
+        pack(layout, {"a": 1, "b": [0]})
+    with pytest.raises(ValueError, match="'float' object cannot be interpreted as an integer"):
+        pack(layout, {"a": 1.5, "b": [0, 0]})
+    assert pack(layout, {"a": np.int64(5), "b": np.array([-8, 7])}) == layout.const({"a": 5, "b": [-8, 7]}).as_bits()
     with pytest.raises(ValueError, match="does not fit the 11-bit layout"):
         unpack(layout, 1 << 11)
     rng = np.random.default_rng(0)
     for bits in rng.integers(0, 1 << 11, 50):
         assert pack(layout, unpack(layout, int(bits))) == int(bits)
+
+
+def test_one_element_array_stays_a_list():
+    """A model with one class: the readout is a list of one value, not a scalar."""
+    layout = data.StructLayout({"cls": unsigned(1), "readout": data.ArrayLayout(signed(6), 1)})
+    bits = pack(layout, {"cls": 0, "readout": [-3]})
+    assert unpack(layout, bits) == {"cls": 0, "readout": [-3]}
+
+
+def test_result_layout_extends_the_readout_core_layout():
+    from hw.layouts import readout_layout
+    from hw.readout import readout_layout as core_layout
+
+    model = random_model(4, input_shape=(1, 6, 6), hidden=[5], classes=3)
+    assert core_layout is readout_layout
+    readout = readout_layout(model.layers[-1])
+    result = result_layout(model)
+    assert result.members == {"cls": readout.members["cls"], "cycles": unsigned(32),
+                              "readout": readout.members["readout"]}
