@@ -3,7 +3,7 @@
     python -m boards.bench                          # the shipped model on the iCEBreaker at 24 MHz
     python -m boards.bench --board upduino_v3 --model models/tiny --clock 16
 
-Runs :func:`hw.build.build` (Yosys, nextpnr-ice40, icepack), then prints the build's wall time and a table of the
+Runs the board build (:func:`flow.build.build`: Yosys, nextpnr-ice40, icepack), then prints the build's wall time and a table of the
 targets for the default model on the iCEBreaker: at most 80% of the logic cells, Fmax of at least 24 MHz, median
 latency of at most 500 microseconds. A build that misses the clock is still measured (its files are kept in
 ``OUT.failed``); the table then shows the miss. This is a benchmark, not a test: it prints figures and exits 0 unless
@@ -41,16 +41,20 @@ def check_targets(report):
 
 
 def main(argv=None):
-    from hw.build import DEFAULT_CLOCK_MHZ, BuildError, build, build_auto
+    """``python -m boards.bench``; return the exit status."""
+    from flow.build import DEFAULT_CLOCK_MHZ, BuildError, build, build_auto
+
+    from . import BOARDS
 
     parser = argparse.ArgumentParser(prog="python -m boards.bench", description=__doc__.split("\n\n")[2])
-    parser.add_argument("--board", default="icebreaker")
+    parser.add_argument("--board", default="icebreaker", choices=sorted(BOARDS), help="target board")
     parser.add_argument("--model", metavar="DIR", help="model directory (default: the shipped model)")
     parser.add_argument("--clock", default=str(DEFAULT_CLOCK_MHZ), metavar="MHZ",
                         help="clock in MHz, or 'auto' (see python -m hw.build --help)")
     parser.add_argument("--data", metavar="DIR", help="FSDD recordings for the latency figures")
     parser.add_argument("--out", metavar="DIR", help="build directory (default: a temporary one)")
-    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object last")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object last (no progress)")
     args = parser.parse_args(argv)
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="spikesmith-bench-")) / "build"
@@ -58,17 +62,24 @@ def main(argv=None):
     report = None
     try:
         common = dict(board=args.board, model_dir=args.model, out=out, data_dir=args.data,
-                      progress=sys.stderr.isatty())
+                      progress=not (args.quiet or args.json))
         if args.clock == "auto":
             report = build_auto(**common).report
         else:
-            report = build(clock_mhz=float(args.clock), **common).report
+            try:
+                clock = float(args.clock)
+            except ValueError:
+                raise ValueError(f"--clock must be a frequency in MHz or 'auto', not {args.clock!r}") from None
+            report = build(clock_mhz=clock, **common).report
     except BuildError as error:
         failed = out.with_name(out.name + ".failed") / "report.json"
         print(f"build: {error}", file=sys.stderr)
         if not failed.is_file():
             return 1
         report = json.loads(failed.read_text())
+    except (ValueError, FileNotFoundError) as error:  # a model, a clock or a fit the build refuses
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     wall = time.monotonic() - started
     print(f"board {report['board']}, model {report['model']}, clock {report['clock_mhz']:g} MHz")
     print(f"build wall time: {wall:.1f} s (tools: {report.get('build_seconds') or 0:.1f} s)")

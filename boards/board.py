@@ -1,11 +1,14 @@
 """What a spikesmith board top needs to know about a board: a small description on top of an amaranth-boards platform.
 
-A board is data (as in ``amaranth_boards``): the platform class, the clock pin and how it reaches the PLL, the UART
-pins, the LEDs, the default serial rate and the device's resource budget. :mod:`boards.top` turns a
+A board is data (as in ``amaranth_boards``): the platform class, its device (``hw.device``: the FPGA family's facts
+for the plan, the fit check, the build and the reports), the clock pin and how it reaches the PLL, the UART pins,
+the LEDs and the default serial rate. :mod:`boards.top` turns a
 :class:`Board` and a model into a design; :mod:`hw.build` looks boards up by name in :data:`boards.BOARDS`.
 """
 
 import dataclasses
+
+from hw.device import Device
 
 from .resources import Budget
 
@@ -56,8 +59,10 @@ class Board:
     baud : int
         Default UART bit rate.
     leds : LEDMap
+    device : hw.device.Device
+        The FPGA on the board.
     budget : resources.Budget
-        The device's resources.
+        The device's resources as the fit check of ``boards.resources`` takes them.
     extra_resources : tuple
         Resources to add to the platform (``platform.add_resources``) before requesting pins.
     notes : str
@@ -75,13 +80,14 @@ class Board:
     uart: str
     baud: int
     leds: LEDMap
+    device: Device
     budget: Budget
     extra_resources: tuple = ()
     notes: str = ""
     programmer: tuple = ()
 
     def __repr__(self):
-        return f"Board({self.name!r}: {self.title}, {self.budget.device}-{self.budget.package})"
+        return f"Board({self.name!r}: {self.title}, {self.device.name}-{self.device.package})"
 
     def make_platform(self):
         """A fresh platform instance with :attr:`extra_resources` added."""

@@ -1,37 +1,21 @@
-"""Build reports: resources and timing from nextpnr, latency from the cycle model, reference figures.
+"""Build reports: resources and timing from nextpnr, reference figures, rendered as Markdown, a table and JSON.
 
 The figures come from the tools' own outputs, never from estimates:
 
-- :func:`parse_nextpnr_report` reads the JSON that ``nextpnr-ice40 --report`` writes (utilization per cell type,
+- :func:`parse_nextpnr_report` reads the JSON that ``nextpnr --report`` writes (utilization per cell type,
   achieved and constrained frequency per clock); :func:`parse_nextpnr_log` reads the same frequencies from the log
   (``--log``), for builds without the JSON; :func:`parse_yosys_log` reads the flip-flop count from the final cell
-  statistics of ``synth_ice40``.
-- :func:`latency` runs the golden model and the cycle model (``golden.cycles``) over input maps (the FSDD test split
-  when the data is there) and gives min / median / max cycles, microseconds at the clock, inferences per second,
-  and per layer the synaptic operations and the sparsity.
-- :func:`make_report` puts them together with the reference designs of ``REFERENCES``; :func:`to_markdown` and
-  :func:`to_table` render it.
+  statistics of the synthesis.
+- :func:`make_report` puts them together with the latency of the cycle model (``flow.timing.latency``), the
+  device's cell names and counts (``hw.device.Device.report_cells``) and the reference designs of ``REFERENCES``;
+  :func:`to_markdown` and :func:`to_table` render it.
 """
 
 import json
 import re
 
-import numpy as np
-
-__all__ = ["REFERENCES", "RESOURCE_NAMES", "parse_nextpnr_report", "parse_nextpnr_log", "parse_nextpnr_utilization",
-           "parse_yosys_log",
-           "latency", "make_report", "to_markdown", "to_table", "summary"]
-
-#: nextpnr-ice40 cell types and how the report names them.
-RESOURCE_NAMES = {
-    "ICESTORM_LC": "logic cells",
-    "ICESTORM_RAM": "block RAM (EBR)",
-    "ICESTORM_SPRAM": "SPRAM",
-    "ICESTORM_DSP": "DSP (SB_MAC16)",
-    "SB_IO": "IO",
-    "SB_GB": "global buffers",
-    "ICESTORM_PLL": "PLL",
-}
+__all__ = ["REFERENCES", "parse_nextpnr_report", "parse_nextpnr_log", "parse_nextpnr_utilization",
+           "parse_yosys_log", "over_budget", "make_report", "to_markdown", "to_table", "summary"]
 
 #: Published figures to compare with (from docs/FACTS: the seed paper and SYNtzulu on the same device).
 REFERENCES = [
@@ -130,7 +114,7 @@ _CELL_OLD = re.compile(r"^\s*(SB_\w+|\$\w+)\s+(\d+)\s*$")       # yosys < 0.52: 
 _CELL_NEW = re.compile(r"^\s*(\d+)\s+(SB_\w+|\$\w+)\s*$")       # newer: "     123   SB_LUT4"
 
 
-def parse_yosys_log(path):
+def parse_yosys_log(path, flip_flop_prefix="SB_DFF"):
     """Cell counts of the last cell statistics in a Yosys log (``synth_ice40`` ends with one).
 
     Both the older (``SB_LUT4 123``) and the newer (``123 SB_LUT4``) layouts of ``stat`` are read; the last
@@ -139,7 +123,8 @@ def parse_yosys_log(path):
     Returns
     -------
     dict
-        Cell type to count, plus ``"flip_flops"``: the sum of the ``SB_DFF*`` cells.
+        Cell type to count, plus ``"flip_flops"``: the sum of the cells whose names start with
+        ``flip_flop_prefix`` (the device's ``flip_flop_prefix``; iCE40: ``SB_DFF*``).
     """
     with open(path, errors="replace") as f:
         lines = f.read().splitlines()
@@ -156,64 +141,16 @@ def parse_yosys_log(path):
         match = _CELL_NEW.match(line)
         if match:
             cells[match.group(2)] = int(match.group(1))
-    cells["flip_flops"] = sum(count for name, count in cells.items() if name.startswith("SB_DFF"))
+    cells["flip_flops"] = sum(count for name, count in cells.items() if name.startswith(flip_flop_prefix))
     return cells
 
 
-def latency(model, x, clock_hz, *, params=None, labels=None):
-    """Latency and workload of ``model`` on the input maps ``x`` from the golden and the cycle model.
-
-    Parameters
-    ----------
-    model : golden.manifest.Model
-    x : ndarray (N, C, H, W) int
-    clock_hz : float
-    params : dict, optional
-        Overrides for ``hw.network.plan``.
-    labels : ndarray (N,), optional
-        True classes, for the accuracy of the integer model.
-
-    Returns
-    -------
-    dict
-        ``samples``, ``cycles`` (min/median/max/mean), ``us`` (the same in microseconds), ``inferences_per_s`` (at
-        the median), ``accuracy`` (or None), and ``layers``: per layer ``dense_ops``, ``event_ops`` (mean),
-        ``sparsity`` (1 - event/dense), ``spike_rate`` (mean fraction of neurons spiking per step).
-    """
-    from golden.cycles import cycles as cycle_model
-    from golden.network import run
-    from hw.network import plan as make_plan
-
-    x = np.asarray(x)
-    result = run(model, x)
-    total = np.asarray(cycle_model(model, make_plan(model, params), result.spikes).total, dtype=np.int64)
-    stats = {"min": int(total.min()), "median": float(np.median(total)), "max": int(total.max()),
-             "mean": float(total.mean())}
-    us = {key: value / clock_hz * 1e6 for key, value in stats.items()}
-    layers = []
-    for layer in model.layers:
-        ops = result.ops.get(layer.name, {"dense_ops": 0, "event_ops": [0]})
-        dense_ops = int(ops["dense_ops"])
-        event = float(np.mean(ops["event_ops"]))
-        entry = {"layer": layer.name, "dense_ops": dense_ops, "event_ops": event,
-                 "sparsity": (1.0 - event / dense_ops) if dense_ops else None, "spike_rate": None}
-        spikes = result.spikes.get(layer.name)
-        if spikes is not None and spikes.size:
-            entry["spike_rate"] = float(spikes.mean())
-        layers.append(entry)
-    accuracy = None
-    if labels is not None:
-        accuracy = float(np.mean(np.asarray(result.classes) == np.asarray(labels)))
-    return {
-        "samples": int(len(total)),
-        "cycles": stats,
-        "us": us,
-        "inferences_per_s": clock_hz / stats["median"],
-        "synaptic_ops_per_inference": float(sum(entry["event_ops"] for entry in layers)),
-        "dense_ops_per_inference": int(sum(entry["dense_ops"] for entry in layers)),
-        "accuracy": accuracy,
-        "layers": layers,
-    }
+def over_budget(utilization, device):
+    """``": the design needs 8,927 of 5,280 logic cells, ..."`` for the cells over the device in a nextpnr
+    utilization (:func:`parse_nextpnr_utilization`), or ``""`` when none is over."""
+    over = [f"{u['used']:,} of {u['available']:,} {device.report_cells.get(cell, cell)}"
+            for cell, u in utilization.items() if u["used"] > u["available"]]
+    return f": the design needs {', '.join(over)}" if over else ""
 
 
 def make_report(*, board, model, clock_hz, need=None, pnr=None, log_fmax=None, yosys=None, lat=None,
@@ -235,7 +172,7 @@ def make_report(*, board, model, clock_hz, need=None, pnr=None, log_fmax=None, y
     yosys : dict, optional
         :func:`parse_yosys_log` output.
     lat : dict, optional
-        :func:`latency` output.
+        ``flow.timing.latency`` output.
     latency_source : str, optional
         Where the latency inputs came from.
     build_seconds : float, optional
@@ -244,20 +181,19 @@ def make_report(*, board, model, clock_hz, need=None, pnr=None, log_fmax=None, y
     """
     from golden.manifest import model_hash
 
-    budget = board.budget
+    device = board.device
+    counts = device.cell_counts()
     resources = []
     utilization = (pnr or {}).get("utilization", {})
-    for cell, label in RESOURCE_NAMES.items():
+    for cell, label in device.report_cells.items():
         used = utilization.get(cell, {}).get("used")
         available = utilization.get(cell, {}).get("available")
         if available is None:
-            available = {"ICESTORM_LC": budget.logic_cells, "ICESTORM_RAM": budget.ebr,
-                         "ICESTORM_SPRAM": budget.spram, "ICESTORM_DSP": budget.dsp, "SB_IO": budget.io,
-                         "ICESTORM_PLL": budget.pll, "SB_GB": budget.global_buffers}.get(cell)
+            available = counts.get(cell)
         resources.append({"resource": label, "cell": cell, "used": used, "available": available})
     flip_flops = (yosys or {}).get("flip_flops") if yosys else None
-    resources.insert(1, {"resource": "flip-flops", "cell": "SB_DFF*", "used": flip_flops,
-                         "available": budget.logic_cells})
+    resources.insert(1, {"resource": "flip-flops", "cell": f"{device.flip_flop_prefix}*", "used": flip_flops,
+                         "available": device.logic_cells})
 
     fmax = None
     clocks = (pnr or {}).get("fmax") or log_fmax or {}
@@ -269,10 +205,13 @@ def make_report(*, board, model, clock_hz, need=None, pnr=None, log_fmax=None, y
                                                         kv[1]["achieved"]))
         fmax = {"clock": name, "achieved_mhz": entry["achieved"], "constraint_mhz": entry["constraint"]}
 
-    lcs = utilization.get("ICESTORM_LC", {}).get("used")
+    lcs = utilization.get(device.logic_cell, {}).get("used")
+    ebr_cell = device.block_ram.cell
+    spram_cell = device.wide_ram.cell if device.wide_ram is not None else None
+    dsp_cell = device.dsp.cell if device.dsp is not None else None
     report = {
         "board": board.name,
-        "device": f"{budget.device}-{budget.package}",
+        "device": f"{device.name}-{device.package}",
         "model": model.name,
         "model_hash": model_hash(model),
         "clock_mhz": clock_hz / 1e6,
@@ -288,15 +227,15 @@ def make_report(*, board, model, clock_hz, need=None, pnr=None, log_fmax=None, y
         "references": REFERENCES,
         # the summary fields (also the last line of --json)
         # placed: nextpnr's count; otherwise the pre-synthesis check (which refuses a model that cannot fit)
-        "fits": (bool(lcs <= budget.logic_cells) if lcs is not None
+        "fits": (bool(lcs <= device.logic_cells) if lcs is not None
                  else None if need is None
-                 else bool(need.logic_cells <= budget.logic_cells and need.ebr <= budget.ebr)),
+                 else bool(need.logic_cells <= device.logic_cells and need.ebr <= device.block_ram.count)),
         "fits_source": "nextpnr" if lcs is not None else ("estimate" if need is not None else None),
         "logic_cells": lcs,
-        "logic_cells_available": budget.logic_cells,
-        "ebr": utilization.get("ICESTORM_RAM", {}).get("used"),
-        "spram": utilization.get("ICESTORM_SPRAM", {}).get("used"),
-        "dsp": utilization.get("ICESTORM_DSP", {}).get("used"),
+        "logic_cells_available": device.logic_cells,
+        "ebr": utilization.get(ebr_cell, {}).get("used"),
+        "spram": utilization.get(spram_cell, {}).get("used"),
+        "dsp": utilization.get(dsp_cell, {}).get("used"),
         "flip_flops": flip_flops,
         "fmax_mhz": None if fmax is None else fmax["achieved_mhz"],
         "latency_cycles_median": None if lat is None else lat["cycles"]["median"],
@@ -376,8 +315,9 @@ def to_markdown(report):
             parts.append(_md_table(["part", "logic cells (estimate)", "EBR"],
                                    [(n, f"{c:,}", e) for n, c, e in report["estimate"]["breakdown"]]))
             parts.append("")
-    parts += ["## Resources (nextpnr)", "", _md_table(["resource", "used", "available", "share"],
-                                                       _resource_rows(report)), ""]
+    if report["placed"]:
+        parts += ["## Resources (nextpnr)", "", _md_table(["resource", "used", "available", "share"],
+                                                           _resource_rows(report)), ""]
     if report["fmax"]:
         f = report["fmax"]
         verdict = "meets" if f["achieved_mhz"] >= f["constraint_mhz"] else "FAILS"
@@ -409,8 +349,9 @@ def to_table(report):
         e = report["estimate"]
         lines.append(f"  {'estimate (no place and route)':<{width}} about {e['logic_cells']:,} logic cells, "
                      f"{e['ebr']} block RAMs: {'fits' if report['fits'] else 'does NOT fit'}")
-    for name, used, available, share in _resource_rows(report):
-        lines.append(f"  {name:<{width}} {used:>8} / {available:<8} {share:>5}")
+    if report["placed"]:
+        for name, used, available, share in _resource_rows(report):
+            lines.append(f"  {name:<{width}} {used:>8} / {available:<8} {share:>5}")
     if report["fmax"]:
         f = report["fmax"]
         lines.append(f"  {'Fmax (MHz)':<{width}} {f['achieved_mhz']:>8.2f} / {f['constraint_mhz']:<8.2f} "

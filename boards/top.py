@@ -16,12 +16,13 @@ from amaranth.lib import io, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
+from . import pll
 from .engine import ProtocolEngine
-from .pll import PLLDomain, pll_config
 from .protocol import Identity, encode_identify
 from .uart import UARTReceiver, UARTTransmitter, uart_divisor
 
-__all__ = ["BoardCore", "BoardTop", "DEFAULT_TIMEOUT_US", "RX_FIFO_DEPTH", "FLASH_MS"]
+__all__ = ["BoardCore", "BoardTop", "board_clock", "check_core_options", "DEFAULT_TIMEOUT_US", "RX_FIFO_DEPTH",
+           "FLASH_MS"]
 
 #: A frame is abandoned after this long without a byte inside it (see docs/protocol.md).
 DEFAULT_TIMEOUT_US = 10_000
@@ -30,6 +31,36 @@ DEFAULT_TIMEOUT_US = 10_000
 RX_FIFO_DEPTH = 4
 #: How long the result and error LEDs stay on after an event.
 FLASH_MS = 50
+
+
+def check_core_options(clock_hz, baud, timeout_us):
+    """Check the serial options of a :class:`BoardCore` before it is built; return the UART divisor.
+
+    Raises
+    ------
+    ValueError
+        If ``baud`` cannot be made from ``clock_hz`` or the timeout is not positive.
+    """
+    divisor = uart_divisor(clock_hz, baud)
+    if not timeout_us > 0:
+        raise ValueError(f"timeout must be positive, not {timeout_us!r} us")
+    return divisor
+
+
+def board_clock(board, clock_mhz, baud=None, timeout_us=DEFAULT_TIMEOUT_US):
+    """The clock of a :class:`BoardTop`, checked before anything is built: ``(PLL setting, baud rate)``.
+
+    Raises
+    ------
+    boards.pll.PLLError
+        If the board's PLL cannot make ``clock_mhz``.
+    ValueError
+        If the UART rate cannot be made from the clock.
+    """
+    config = pll.for_device(board.device).pll_config(board.clock_hz, clock_mhz * 1e6)
+    baud = board.baud if baud is None else baud
+    check_core_options(config.f_out, baud, timeout_us)
+    return config, baud
 
 
 class BoardCore(wiring.Component):
@@ -76,16 +107,10 @@ class BoardCore(wiring.Component):
     error_led: Out(1)
 
     def __init__(self, model, *, clock_hz, baud, timeout_us=DEFAULT_TIMEOUT_US, params=None, network=None):
+        self._divisor = check_core_options(clock_hz, baud, timeout_us)
         self._model = model
         self._clock_hz = float(clock_hz)
         self._baud = baud
-        try:
-            self._divisor = uart_divisor(clock_hz, baud)
-            if not timeout_us > 0:
-                raise ValueError(f"timeout must be positive, not {timeout_us!r} us")
-        except ValueError:
-            self._MustUse__silence = True  # refused, not an unused design
-            raise
         self._timeout_us = timeout_us
         self._timeout_cycles = max(2, int(round(timeout_us * 1e-6 * clock_hz)))
         self._flash_cycles = max(2, int(round(FLASH_MS * 1e-3 * clock_hz)))
@@ -180,6 +205,11 @@ class BoardTop(wiring.Component):
     timeout_us : float
     params : dict, optional
         Overrides for ``hw.network.plan``.
+    network : wiring.Component, optional
+        The network, built by the caller (see :class:`BoardCore`).
+
+    The options are checked by :func:`board_clock` before anything is built; call it first to refuse a clock or a
+    rate without making a design.
 
     Raises
     ------
@@ -189,16 +219,13 @@ class BoardTop(wiring.Component):
         If the baud rate cannot be made from the clock.
     """
 
-    def __init__(self, board, model, *, clock_mhz, baud=None, timeout_us=DEFAULT_TIMEOUT_US, params=None):
+    def __init__(self, board, model, *, clock_mhz, baud=None, timeout_us=DEFAULT_TIMEOUT_US, params=None,
+                 network=None):
+        self._pll, self._baud = board_clock(board, clock_mhz, baud, timeout_us)
         self._board = board
-        self._baud = board.baud if baud is None else baud
-        try:
-            self._pll = pll_config(board.clock_hz, clock_mhz * 1e6)
-            self._core = BoardCore(model, clock_hz=self._pll.f_out, baud=self._baud, timeout_us=timeout_us,
-                                   params=params)
-        except ValueError:
-            self._MustUse__silence = True  # refused, not an unused design
-            raise
+        self._clocks = pll.for_device(board.device)
+        self._core = BoardCore(model, clock_hz=self._pll.f_out, baud=self._baud, timeout_us=timeout_us,
+                               params=params, network=network)
         super().__init__({})
 
     @property
@@ -230,7 +257,7 @@ class BoardTop(wiring.Component):
             m.submodules.clk_buf = clk_buf = io.Buffer("i", clk_pin)
             source = clk_buf.i
         m.domains.sync = ClockDomain()  # its frequency reaches nextpnr as --freq (see hw.build)
-        m.submodules.pll = PLLDomain(config=self._pll, source=source, primitive=board.pll_primitive)
+        m.submodules.pll = self._clocks.PLLDomain(config=self._pll, source=source, primitive=board.pll_primitive)
 
         m.submodules.core = core = self._core
 

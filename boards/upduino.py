@@ -13,6 +13,8 @@ from amaranth.build import Attrs
 from amaranth_boards.resources import UARTResource
 from amaranth_boards.upduino_v3 import UpduinoV3Platform
 
+from hw.device.ice40 import ICE40UP5K
+
 from .board import Board, LEDMap
 from .resources import ICE40UP5K_SG48
 
@@ -28,6 +30,7 @@ UPDUINO_V3 = Board(
     uart="uart",
     baud=1_000_000,
     leds=LEDMap(class_leds=(("rgb_led", 0, "r"), ("rgb_led", 0, "g"), ("rgb_led", 0, "b"))),
+    device=ICE40UP5K,
     budget=ICE40UP5K_SG48,
     extra_resources=(UARTResource(0, rx="4", tx="3", attrs=Attrs(IO_STANDARD="SB_LVCMOS", PULLUP=1)),),
     notes="Connect a 3.3 V USB-serial adapter: its TX to FPGA pin 4, its RX to FPGA pin 3, and GND. "

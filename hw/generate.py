@@ -8,6 +8,7 @@ is written to a temporary name and renamed into place, so an interrupted run lea
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -98,8 +99,19 @@ def _write_atomic(path, text):
         raise
 
 
-def generate(model, out_dir, *, params=None, debug=True):
+def generate(model, out_dir, *, params=None, debug=True, progress=None):
     """Write the Verilog and the summary of ``model`` into ``out_dir`` (created if missing).
+
+    Parameters
+    ----------
+    model : golden.manifest.Model
+    out_dir : path
+    params : dict, optional
+        Hardware overrides per layer (``hw.params.parse_params``).
+    debug : bool
+        Include the debug spike stream.
+    progress : flow.progress.Progress, optional
+        Told about the two long parts: building the network, converting it to Verilog.
 
     Returns
     -------
@@ -109,9 +121,13 @@ def generate(model, out_dir, *, params=None, debug=True):
     from amaranth.back import verilog
 
     from .network import Network
-    network = Network(model, params=params, debug=debug)
-    data = summary(model, network.plan, debug=debug)
-    text = verilog.convert(network, name=data["top"], emit_src=False)
+
+    stage = progress.step if progress is not None else _no_progress
+    with stage("plan and build the network"):
+        network = Network(model, params=params, debug=debug)
+        data = summary(model, network.plan, debug=debug)
+    with stage("convert to Verilog (elaborate, Yosys)"):
+        text = verilog.convert(network, name=data["top"], emit_src=False)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     verilog_path = out_dir / f"{data['top']}.v"
@@ -122,7 +138,15 @@ def generate(model, out_dir, *, params=None, debug=True):
     return data
 
 
+@contextlib.contextmanager
+def _no_progress(title):
+    yield
+
+
 def main(argv=None):
+    """``python -m hw.generate``; return the exit status."""
+    from .params import add_params_argument, parse_params
+
     parser = argparse.ArgumentParser(
         prog="python -m hw.generate",
         description="Generate the Verilog of a spikesmith model's accelerator and a summary of the design "
@@ -130,8 +154,8 @@ def main(argv=None):
     parser.add_argument("--model", required=True, metavar="DIR", help="model directory (holds manifest.json)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (created if missing)")
     parser.add_argument("--no-debug", action="store_true", help="leave out the debug spike stream (board builds)")
-    parser.add_argument("--params", metavar="JSON", default=None,
-                        help='overrides per layer, e.g. \'{"conv1": {"lanes": 2}, "fc1": {"lanes": 7}}\'')
+    add_params_argument(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
 
     from golden.manifest import ManifestError, load
@@ -143,23 +167,17 @@ def main(argv=None):
     if out.exists() and not out.is_dir():
         print(f"error: output {out} exists and is not a directory", file=sys.stderr)
         return 2
-    params = None
-    if args.params is not None:
-        try:
-            params = json.loads(args.params)
-        except json.JSONDecodeError as e:
-            print(f"error: --params is not valid JSON: {e}", file=sys.stderr)
-            return 2
-        if not isinstance(params, dict):
-            print("error: --params must be a JSON object such as '{\"fc1\": {\"lanes\": 7}}'", file=sys.stderr)
-            return 2
+    from flow.progress import Progress
+
     try:
+        params = parse_params(args.params)
         model = load(model_dir)
-        data = generate(model, out, params=params, debug=not args.no_debug)
+        data = generate(model, out, params=params, debug=not args.no_debug,
+                        progress=Progress(enabled=not args.quiet, prefix="generate: "))
     except ManifestError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except ValueError as e:
+    except ValueError as e:  # the params parser's and the plan's refusals name the layer and the bound
         print(f"error: model {model_dir}: {e}", file=sys.stderr)
         return 2
     print(summary_text(data), end="")

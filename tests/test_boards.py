@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Tests of the board descriptions, the PLL divider computation, the fit check and the board top."""
 
 from pathlib import Path
@@ -253,8 +254,12 @@ def test_board_end_to_end_fsdd(tmp_path):
 
 
 def test_board_top_refuses_baud_the_clock_cannot_make():
-    from boards.top import BoardTop
+    from boards.top import BoardTop, board_clock
 
-    with pytest.raises(ValueError, match=r"UART at 1,000,000 baud needs at least 4 clock cycles per bit; a 3 MHz "
-                                         r"clock gives 3\.00"):
+    message = r"UART at 1,000,000 baud needs at least 4 clock cycles per bit; a 3 MHz clock gives 3\.00"
+    with pytest.raises(ValueError, match=message):
+        board_clock(BOARDS["icebreaker"], 3)  # before anything is built
+    with pytest.raises(ValueError, match=message):
         BoardTop(BOARDS["icebreaker"], _tiny(), clock_mhz=3)
+    config, baud = board_clock(BOARDS["icebreaker"], 24, 115_200)
+    assert config.f_out == 24e6 and baud == 115_200

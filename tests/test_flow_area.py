@@ -1,8 +1,9 @@
-"""hw.area: the modules it picks from a board top, and (slow) a real per-core synthesis of the tiny model."""
+"""flow.area (python -m hw.area): the modules it picks from a board top, its refusals, and (slow) a real per-core
+synthesis of the tiny model."""
 
 import pytest
 
-from hw.area import _cores, area, main, module_names
+from flow.area import _cores, area, main, module_names
 
 
 def test_picks_the_cores_and_the_board_parts():
@@ -24,3 +25,16 @@ def test_tiny_model_per_core(capsys):
     assert by_name["conv1"]["lut4"] > 0 and by_name["whole design"]["lut4"] >= by_name["conv1"]["lut4"]
     assert main(["--board", "icebreaker", "--model", "models/tiny", "--json"]) == 0
     assert '"module": "whole design"' in capsys.readouterr().out.splitlines()[-1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--params", "{nope"], "--params is not valid JSON"),
+    (["--params", '{"nope": {"lanes": 2}}'], "has no layer 'nope'"),
+    (["--model", "no/such/model"], "no model here (manifest.json missing)"),
+])
+def test_refusals_name_the_problem(args, message, capsys):
+    import hw.area
+
+    assert hw.area.main(["--board", "icebreaker", "--model", "models/tiny", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith("error: ") and message in err and "Traceback" not in err

@@ -1,4 +1,5 @@
-"""The iCE40 PLL: divider computation and a clock domain with its own power-on reset.
+"""The iCE40 PLL (``SB_PLL40_PAD`` / ``SB_PLL40_CORE``): divider computation and a clock domain with its own
+power-on reset.
 
 The iCE40 ``SB_PLL40_*`` primitives in ``SIMPLE`` feedback mode produce
 
@@ -82,6 +83,22 @@ def filter_range(f_pfd):
     return 6
 
 
+def _settings(f_in):
+    """Every divider setting within the PLL's limits for an ``f_in`` reference, lowest ``DIVR`` first."""
+    for divr in range(16):
+        f_pfd = f_in / (divr + 1)
+        if not PFD_MIN_HZ <= f_pfd <= PFD_MAX_HZ:
+            continue
+        for divf in range(128):
+            f_vco = f_pfd * (divf + 1)
+            if not VCO_MIN_HZ <= f_vco <= VCO_MAX_HZ:
+                continue
+            for divq in range(1, 7):
+                out = f_vco / 2 ** divq
+                if OUT_MIN_HZ <= out <= OUT_MAX_HZ:
+                    yield PLLConfig(f_in, out, f_pfd, f_vco, divr, divf, divq, filter_range(f_pfd))
+
+
 def pll_config(f_in, f_out, *, tolerance=0.005):
     """The PLL setting whose output is closest to ``f_out`` from an ``f_in`` reference.
 
@@ -115,21 +132,10 @@ def pll_config(f_in, f_out, *, tolerance=0.005):
                        f"{OUT_MIN_HZ / 1e6:g} ... {OUT_MAX_HZ / 1e6:g} MHz (below it: the "
                        f"{f_in / 1e6:g} MHz reference divided by 1 ... {MAX_DIVIDE})")
     best = None
-    for divr in range(16):
-        f_pfd = f_in / (divr + 1)
-        if not PFD_MIN_HZ <= f_pfd <= PFD_MAX_HZ:
-            continue
-        for divf in range(128):
-            f_vco = f_pfd * (divf + 1)
-            if not VCO_MIN_HZ <= f_vco <= VCO_MAX_HZ:
-                continue
-            for divq in range(1, 7):
-                out = f_vco / 2 ** divq
-                if not OUT_MIN_HZ <= out <= OUT_MAX_HZ:
-                    continue
-                error = abs(out - f_out)
-                if best is None or error < best[0] - 1e-6:
-                    best = (error, PLLConfig(f_in, out, f_pfd, f_vco, divr, divf, divq, filter_range(f_pfd)))
+    for config in _settings(f_in):
+        error = abs(config.f_out - f_out)
+        if best is None or error < best[0] - 1e-6:
+            best = (error, config)
     if best is None:
         raise PLLError(f"no PLL setting exists for a {f_in / 1e6:g} MHz reference (the phase detector needs "
                        f"{PFD_MIN_HZ / 1e6:g} ... {PFD_MAX_HZ / 1e6:g} MHz)")
@@ -155,15 +161,7 @@ def achievable_clocks(f_in, *, low=None, high=OUT_MAX_HZ):
     list of float
         Ascending.
     """
-    found = {f_in / n for n in range(1, MAX_DIVIDE + 1)}
-    for divr in range(16):
-        f_pfd = f_in / (divr + 1)
-        if not PFD_MIN_HZ <= f_pfd <= PFD_MAX_HZ:
-            continue
-        for divf in range(128):
-            f_vco = f_pfd * (divf + 1)
-            if VCO_MIN_HZ <= f_vco <= VCO_MAX_HZ:
-                found.update(f_vco / 2 ** q for q in range(1, 7) if OUT_MIN_HZ <= f_vco / 2 ** q <= OUT_MAX_HZ)
+    found = {f_in / n for n in range(1, MAX_DIVIDE + 1)} | {config.f_out for config in _settings(f_in)}
     return sorted(f for f in found if (low is None or f >= low) and f <= high)
 
 

@@ -1,0 +1,221 @@
+"""A board build: the steps of :mod:`flow.steps` in a fresh directory, moved into place when they all pass.
+
+:func:`build` runs :data:`flow.steps.STEPS` for one clock; :func:`build_auto` builds again at the fastest clock the
+board can make below the Fmax reached when nextpnr misses the first; :func:`program` puts a bitstream on a board
+with openFPGALoader.
+
+Everything is written into a temporary directory beside ``out`` and renamed into place at the end; a build that
+fails leaves its files, with the record of every step up to the failing one, in ``OUT.failed`` for inspection.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .progress import Progress
+from .steps import NAME, STEPS, BuildError, Context, OverBudgetError, TimingError, run
+
+__all__ = ["BuildError", "OverBudgetError", "TimingError", "BuildResult", "build", "build_auto", "program",
+           "fastest_usable_clock", "default_model_dir", "default_data_dir", "DEFAULT_CLOCK_MHZ", "REPO"]
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CLOCK_MHZ = 24.0
+
+
+def default_model_dir():
+    """The shipped model: ``models/fsdd_scnn`` in the repository."""
+    return REPO / "models" / "fsdd_scnn"
+
+
+def default_data_dir():
+    """FSDD recordings beside the repository (``../shared/data/fsdd/recordings``), or None if absent."""
+    candidate = REPO.parent / "shared" / "data" / "fsdd" / "recordings"
+    return candidate if candidate.is_dir() else None
+
+
+class BuildResult:
+    """What :func:`build` produced.
+
+    Members
+    -------
+    out : pathlib.Path
+        The build directory.
+    report : dict
+        The report (:func:`boards.report.make_report`).
+    warnings : list of str
+    """
+
+    def __init__(self, out, report, warnings):
+        self.out = out
+        self.report = report
+        self.warnings = warnings
+
+
+def _board(board):
+    from boards import get_board
+
+    if not isinstance(board, str):
+        return board
+    try:
+        return get_board(board)
+    except KeyError as error:
+        raise ValueError(error.args[0]) from None
+
+
+def build(*, board, model_dir=None, out=None, clock_mhz=DEFAULT_CLOCK_MHZ, baud=None, params=None,
+          do_build=True, data_dir=None, latency_limit=None, seed=1, progress=True, force=False, verify_samples=0,
+          steps=STEPS):
+    """Run the build steps for ``board`` and the model in ``model_dir``.
+
+    Parameters
+    ----------
+    board : str or boards.board.Board
+    model_dir : path, optional
+        Default: :func:`default_model_dir`.
+    out : path, optional
+        Build directory (default ``build/<board>-<model>`` in the current directory).
+    clock_mhz : float
+        Requested clock; the PLL makes the closest it can.
+    baud : int, optional
+        UART rate (default: the board's).
+    params : dict, optional
+        Hardware overrides per layer (``hw.params.parse_params``).
+    do_build : bool
+        Run the tools (otherwise only the fit check, the generated files, the estimate and the latency).
+    data_dir : path, optional
+        FSDD recordings for the latency report (default: :func:`default_data_dir`; none: random input maps).
+    latency_limit : int, optional
+        Use only the first ``latency_limit`` test samples.
+    seed : int
+        nextpnr placement seed.
+    progress : bool or flow.progress.Progress
+        Report each step on stderr (``True``), not at all (``False``), or through this reporter.
+    force : bool
+        Build even if the fit check refuses the model (to measure how far off it is).
+    verify_samples : int
+        Simulate the generated RTL on this many of the latency inputs against the golden model before synthesis
+        (Verilator; 0: no verification).
+    steps : sequence of flow.steps.Step
+
+    Returns
+    -------
+    BuildResult
+
+    Raises
+    ------
+    FitError
+        If the model cannot fit the board (a ``ValueError``).
+    ValueError
+        If an option is out of range: the message names it and the bound.
+    BuildError
+        If a tool fails or nextpnr does not meet the clock (the files are kept in ``OUT.failed``).
+    """
+    board = _board(board)
+    model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
+    reporter = progress if isinstance(progress, Progress) else Progress(enabled=bool(progress), prefix="build: ")
+    if data_dir is None:
+        data_dir = default_data_dir()
+    elif not Path(data_dir).is_dir():
+        raise FileNotFoundError(f"--data {data_dir}: no such directory; point it at the FSDD recordings or leave it "
+                                f"out (the latency then comes from random input maps)")
+    else:
+        data_dir = Path(data_dir)
+    if out is None:
+        from golden.manifest import load
+
+        name = load(model_dir).name if (model_dir / "manifest.json").is_file() else model_dir.name
+        out = Path("build") / f"{board.name}-{name}"
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    ctx = Context(board=board, model_dir=model_dir, work=work, clock_mhz=float(clock_mhz), baud=baud, params=params,
+                  do_build=do_build, data_dir=data_dir,
+                  latency_limit=latency_limit, seed=seed, force=force, verify_samples=int(verify_samples or 0),
+                  progress=reporter)
+    try:
+        run(ctx, steps)
+    except BaseException:
+        failed = out.with_name(out.name + ".failed")
+        shutil.rmtree(failed, ignore_errors=True)
+        if work.exists():
+            work.rename(failed)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    work.rename(out)
+    return BuildResult(out, ctx.state["report"], ctx.warnings)
+
+
+def build_auto(*, board, first_mhz=DEFAULT_CLOCK_MHZ, margin=0.97, attempts=3, **kwargs):
+    """Build at ``first_mhz``; if nextpnr misses it, rebuild at the fastest clock the board can make below
+    ``margin`` times the Fmax reached (:func:`fastest_usable_clock`), up to ``attempts`` builds.
+
+    The report records the choice in ``clock_choice``: every clock tried and the Fmax each reached.
+    Takes the keyword arguments of :func:`build` (except ``clock_mhz``).
+    """
+    board = _board(board)
+    tried = []
+    clock = first_mhz
+    for attempt in range(attempts):
+        try:
+            result = build(board=board, clock_mhz=clock, **kwargs)
+        except TimingError as error:
+            tried.append({"clock_mhz": clock, "fmax_mhz": error.fmax_mhz, "met": False})
+            if attempt == attempts - 1:
+                raise
+            clock = fastest_usable_clock(board, error.fmax_mhz * margin * 1e6, kwargs.get("baud")) / 1e6
+            continue
+        tried.append({"clock_mhz": clock, "fmax_mhz": result.report["fmax_mhz"], "met": True})
+        result.report["clock_choice"] = tried
+        (result.out / "report.json").write_text(json.dumps(result.report, indent=2) + "\n")
+        return result
+    raise AssertionError("unreachable")
+
+
+def fastest_usable_clock(board, fmax_hz, baud=None):
+    """The fastest clock ``board`` can make, not above ``fmax_hz``, on which the UART keeps its rate within
+    :data:`boards.uart.MAX_BAUD_ERROR` (19.5 MHz, say, is 2.5% off 1 Mbaud; 18 MHz is exact).
+
+    Raises
+    ------
+    ValueError
+        If no such clock exists (the clock module's ``PLLError``).
+    """
+    from boards import pll
+    from boards.uart import MAX_BAUD_ERROR, uart_divisor
+
+    clocks = pll.for_device(board.device)
+    baud = baud or board.baud
+    for clock in reversed(clocks.achievable_clocks(board.clock_hz, high=fmax_hz)):
+        try:
+            uart_divisor(clock, baud)
+        except ValueError:
+            continue
+        return clock
+    raise clocks.PLLError(f"no clock the board can make up to the design's Fmax of {fmax_hz / 1e6:.2f} MHz runs the "
+                          f"UART at {baud:,} baud within {MAX_BAUD_ERROR:.0%}")
+
+
+def program(out, board, *, flash=False):
+    """Program the bitstream in ``out`` into an attached board with openFPGALoader.
+
+    Raises
+    ------
+    BuildError
+        If openFPGALoader is not installed or fails.
+    """
+    board = _board(board)
+    loader = os.environ.get("OPENFPGALOADER") or shutil.which("openFPGALoader")
+    if loader is None:
+        raise BuildError("openFPGALoader is not installed: install it (https://github.com/trabucayre/openFPGALoader, "
+                         "or `pip install spikesmith[program]` where a build exists) or program "
+                         f"{Path(out) / (NAME + '.bin')} with your own tool")
+    args = [loader, *board.programmer, *(["-f"] if flash else []), str(Path(out) / f"{NAME}.bin")]
+    done = subprocess.run(args)
+    if done.returncode != 0:
+        raise BuildError(f"openFPGALoader failed (exit {done.returncode}): {' '.join(args)}")
+
+

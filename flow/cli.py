@@ -1,0 +1,141 @@
+"""``python -m hw.build``: the command line of the board build (:func:`flow.build.build`).
+
+    python -m hw.build --board icebreaker                     # the shipped model, 24 MHz
+    python -m hw.build --board icebreaker --clock auto        # 24 MHz, or the fastest clock the design meets
+    python -m hw.build --board upduino_v3 --model DIR --clock 30 --json
+    python -m hw.build --board icebreaker --no-pnr            # fit check, Verilog, scripts, estimate, latency
+    python -m hw.build --board icebreaker --verify 20         # simulate 20 samples of the RTL before synthesis
+    python -m hw.build --board icebreaker --program           # build, then program through openFPGALoader
+
+Every step prints its progress on stderr (``--quiet`` and ``--json`` print none); a model, an option or a design
+that cannot be built ends with one ``error:`` line that names the thing, the bound and what to change.
+"""
+
+import argparse
+import json
+import sys
+
+from .build import DEFAULT_CLOCK_MHZ, BuildError, OverBudgetError, build, build_auto, default_model_dir, program
+from .design import FitError
+
+__all__ = ["main", "FIT_HINT"]
+
+#: What to change when the fit check refuses a model.
+FIT_HINT = ("to make it fit: fewer lanes or narrower spike words per layer (--params), a smaller model "
+            "(python -m train), or --force to build and measure anyway")
+
+
+def _parser():
+    from boards import BOARDS
+    from hw.params import add_params_argument
+
+    parser = argparse.ArgumentParser(
+        prog="python -m hw.build",
+        description="Build an FPGA bitstream of a spikesmith model for a board (iCE40: Yosys, nextpnr-ice40, "
+                    "icepack from PyPI) as a list of steps, each with its files and a record in the build "
+                    "directory, and write resource, timing and latency reports.")
+    parser.add_argument("--board", required=True, choices=sorted(BOARDS), help="target board")
+    parser.add_argument("--model", metavar="DIR", help=f"model directory (default: {default_model_dir()})")
+    parser.add_argument("--out", metavar="DIR", help="build directory (default: build/BOARD-MODEL)")
+    parser.add_argument("--clock", metavar="MHZ", default=str(DEFAULT_CLOCK_MHZ),
+                        help=f"clock in MHz, made by the PLL (16 ... 275) or by dividing the 12 MHz reference "
+                             f"(default {DEFAULT_CLOCK_MHZ:g}); the build fails if nextpnr cannot meet it. 'auto': "
+                             f"build at {DEFAULT_CLOCK_MHZ:g} MHz and, if that is missed, again at the fastest clock "
+                             f"below the Fmax reached")
+    parser.add_argument("--baud", type=int, help="UART bit rate (default: the board's, 1,000,000)")
+    add_params_argument(parser)
+    parser.add_argument("--data", metavar="DIR", help="FSDD recordings for the latency report (default: "
+                                                      "../shared/data/fsdd/recordings beside the repository)")
+    parser.add_argument("--latency-samples", type=int, metavar="N", help="use only N test samples for latency")
+    parser.add_argument("--verify", type=int, metavar="N", default=0,
+                        help="simulate the generated RTL on N of those samples against the golden model before "
+                             "synthesis (Verilator; default: no simulation)")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    parser.add_argument("--force", action="store_true",
+                        help="build even if the pre-synthesis fit check refuses the model")
+    parser.add_argument("--no-pnr", action="store_true",
+                        help="stop after the fit check, the latency and the generated files (no synthesis, no "
+                             "place and route)")
+    parser.add_argument("--program", action="store_true", help="program the board with openFPGALoader afterwards")
+    parser.add_argument("--flash", action="store_true", help="with --program: write the SPI flash (default: SRAM)")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary as one JSON object on the last line (no progress)")
+    return parser
+
+
+def _clock(text):
+    if text == "auto":
+        return None
+    try:
+        clock = float(text)
+    except ValueError:
+        raise ValueError(f"--clock must be a frequency in MHz or 'auto', not {text!r}") from None
+    if not clock > 0:
+        raise ValueError(f"--clock must be a positive frequency in MHz, not {text!r}")
+    return clock
+
+
+def _check_counts(args):
+    for option, value, low in (("--latency-samples", args.latency_samples, 1), ("--verify", args.verify, 0),
+                               ("--baud", args.baud, 1)):
+        if value is not None and value < low:
+            raise ValueError(f"{option} must be at least {low}, not {value}")
+
+
+def _refusal(error):
+    """The JSON line of a build that was refused or failed."""
+    line = {"fits": False if isinstance(error, FitError) else None, "error": str(error)}
+    if isinstance(error, FitError) and error.need is not None:
+        line.update(logic_cells=error.need.logic_cells, logic_cells_estimated=True,
+                    logic_cells_available=error.budget.logic_cells, ebr=error.need.ebr,
+                    ebr_available=error.budget.ebr)
+    elif isinstance(error, OverBudgetError):
+        lc, ram = error.utilization.get("ICESTORM_LC", {}), error.utilization.get("ICESTORM_RAM", {})
+        line.update(fits=False, logic_cells=lc.get("used"), logic_cells_available=lc.get("available"),
+                    ebr=ram.get("used"), ebr_available=ram.get("available"))
+    return line
+
+
+def main(argv=None):
+    from boards.report import summary, to_table
+    from hw.params import parse_params
+
+    args = _parser().parse_args(argv)
+    try:
+        params = parse_params(args.params)
+        clock = _clock(args.clock)
+        _check_counts(args)
+        if args.flash and not args.program:
+            raise ValueError("--flash writes the board's flash while programming: add --program")
+        if args.program and args.no_pnr:
+            raise ValueError("--program needs a bitstream: leave out --no-pnr")
+        common = dict(board=args.board, model_dir=args.model, out=args.out, baud=args.baud, params=params,
+                      do_build=not args.no_pnr, data_dir=args.data, latency_limit=args.latency_samples,
+                      seed=args.seed, progress=not (args.quiet or args.json), force=args.force,
+                      verify_samples=args.verify)
+        if clock is None and not args.no_pnr:
+            result = build_auto(**common)
+        else:
+            result = build(clock_mhz=DEFAULT_CLOCK_MHZ if clock is None else clock, **common)
+    except (BuildError, FileNotFoundError, ValueError) as error:
+        message = f"error: {error}"
+        if isinstance(error, FitError):
+            message += f"\n  {FIT_HINT}"
+        print(message, file=sys.stderr)
+        if args.json:
+            print(json.dumps(_refusal(error)))
+        return 2 if isinstance(error, FitError) else 1
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(to_table(result.report))
+    print(f"build directory: {result.out}")
+    if args.program:
+        try:
+            program(result.out, args.board, flash=args.flash)
+        except BuildError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps(summary(result.report)))
+    return 0

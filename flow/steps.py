@@ -1,0 +1,354 @@
+"""The steps of a board build, in order, each writing its artifact and a record into the build directory.
+
+A step is a function of the :class:`Context` that reads what earlier steps left on it, does one thing, and returns
+its record (plain data) and the files it wrote. :func:`run` runs a list of steps with a progress line each and
+writes ``steps/NN-name.json`` per step: its title, status (``done``, ``skipped`` with the reason, or ``failed`` with
+the error), seconds, artifacts and record. :data:`STEPS` is the board build:
+
+======== ============================================ ===========================================================
+step     does                                         writes
+======== ============================================ ===========================================================
+load     reads the model                              ``model.json`` (name, hash, shapes, layers)
+plan     the hardware plan and the board's clock      ``plan.json``, ``plan.txt`` (the generator's summary)
+fit      the pre-synthesis fit check                  ``fit.json`` (estimate per part, warnings)
+golden   the golden model over the latency inputs     ``golden.npz`` (classes, labels)
+timing   the cycle model over the golden spikes       ``latency.json``
+generate the board top through the platform           ``top.il``, ``top.debug.v``, ``top.pcf``, ``build_top.sh``
+verify   RTL simulation of N samples (``--verify N``) ``verify/verification.json``
+synth    synthesis (Yosys)                            ``top.json``, ``top.rpt``
+pnr      place and route (nextpnr), its progress      ``top.asc``, ``top.tim``, ``top.report.json``
+pack     the bitstream (icepack)                      ``top.bin``
+report   the reports; the clock check                 ``report.json``, ``report.md``
+======== ============================================ ===========================================================
+"""
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import design, tools
+from .timing import latency, latency_inputs
+
+__all__ = ["Step", "Context", "STEPS", "run", "BuildError", "OverBudgetError", "TimingError", "NAME", "SYNTH_OPTS"]
+
+#: Name of the design's files (``top.il``, ``top.bin`` ...).
+NAME = "top"
+#: Options of the synthesis script (Yosys' ``synth_ice40 -dsp``: multipliers into the DSPs).
+SYNTH_OPTS = "-dsp"
+
+
+class BuildError(RuntimeError):
+    """The build failed (a tool failed, or the design misses the requested clock)."""
+
+
+class OverBudgetError(BuildError):
+    """nextpnr could not place the design: it needs more cells than the device has (``utilization`` from its log)."""
+
+    def __init__(self, message, utilization):
+        super().__init__(message)
+        self.utilization = utilization
+
+
+class TimingError(BuildError):
+    """nextpnr did not meet the requested clock; ``fmax_mhz`` is what it reached."""
+
+    def __init__(self, message, fmax_mhz):
+        super().__init__(message)
+        self.fmax_mhz = fmax_mhz
+
+
+@dataclasses.dataclass
+class Context:
+    """What a build is asked to do, and what its steps have found so far.
+
+    Members
+    -------
+    board : boards.board.Board
+    model_dir, work : pathlib.Path
+        The model, and the directory the steps write into.
+    clock_mhz : float
+    baud : int or None
+    params : dict or None
+    do_build : bool
+        Run the tools (synthesis, place and route, pack).
+    data_dir : pathlib.Path or None
+    latency_limit : int or None
+    seed : int
+    force : bool
+    verify_samples : int
+        Simulate the RTL on this many latency inputs (0: no verification).
+    progress : flow.progress.Progress
+    """
+
+    board: object
+    model_dir: Path
+    work: Path
+    clock_mhz: float
+    baud: int | None
+    params: dict | None
+    do_build: bool
+    data_dir: Path | None
+    latency_limit: int | None
+    seed: int
+    force: bool
+    verify_samples: int
+    progress: object
+    warnings: list = dataclasses.field(default_factory=list)
+    state: dict = dataclasses.field(default_factory=dict)
+
+    def write_json(self, name, value):
+        """Write ``value`` as JSON into the build directory; return the file's name."""
+        (self.work / name).write_text(json.dumps(value, indent=2) + "\n")
+        return name
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One step: ``run(ctx) -> (record, artifacts)``; ``skip(ctx)`` gives the reason to leave it out, or None."""
+
+    name: str
+    title: str
+    run: object
+    skip: object = None
+
+
+# -- the steps ---------------------------------------------------------------------------------------------------
+
+def load(ctx):
+    from golden.manifest import load as load_model, model_hash
+
+    if not (ctx.model_dir / "manifest.json").is_file():
+        raise FileNotFoundError(f"{ctx.model_dir}: no model here (manifest.json missing); train one with "
+                                f"`python -m train` or pass --model DIR")
+    model = load_model(ctx.model_dir)
+    ctx.state["model"] = model
+    record = {"model": model.name, "model_hash": model_hash(model), "input_shape": list(model.input_shape),
+              "time_steps": model.time_steps, "layers": [layer.name for layer in model.layers],
+              "directory": str(ctx.model_dir)}
+    return record, [ctx.write_json("model.json", record)]
+
+
+def plan(ctx):
+    from boards.top import board_clock
+    from hw.generate import summary, summary_text
+
+    model = ctx.state["model"]
+    hw_plan = design.make_plan(model, device=ctx.board.device, params=ctx.params)
+    pll, baud = board_clock(ctx.board, ctx.clock_mhz, ctx.baud)
+    ctx.state.update(plan=hw_plan, pll=pll, baud=baud, clock_hz=pll.f_out)
+    data = summary(model, hw_plan, debug=False)
+    (ctx.work / "plan.txt").write_text(summary_text(data))
+    record = {"clock_mhz": pll.f_out / 1e6, "baud": baud, "pll": _pll_record(pll), "params": ctx.params or {},
+              "memory_bits": data["memory_bits"], "ebr_estimate": data["ebr_estimate"]}
+    return record, [ctx.write_json("plan.json", data), "plan.txt"]
+
+
+def _pll_record(pll):
+    return {"divr": pll.divr, "divf": pll.divf, "divq": pll.divq, "filter_range": pll.filter_range,
+            "f_vco_mhz": pll.f_vco / 1e6, "direct": pll.direct, "divide": pll.divide}
+
+
+def fit(ctx):
+    model = ctx.state["model"]
+    need, warnings = design.check_fit(model, ctx.state["plan"], board=ctx.board, params=ctx.params, force=ctx.force)
+    ctx.state["need"] = need
+    ctx.warnings += warnings
+    record = {"logic_cells": need.logic_cells, "logic_cells_available": ctx.board.device.logic_cells,
+              "ebr": need.ebr, "ebr_available": ctx.board.device.block_ram.count,
+              "breakdown": [list(row) for row in need.breakdown], "warnings": warnings, "forced": ctx.force}
+    return record, [ctx.write_json("fit.json", record)]
+
+
+def golden(ctx):
+    from golden.network import run as run_golden
+
+    model = ctx.state["model"]
+    x, labels, source = latency_inputs(model, ctx.data_dir, ctx.latency_limit)
+    if labels is None:
+        ctx.warnings.append(f"latency from {source}, not from recordings; pass --data DIR")
+    result = run_golden(model, np.asarray(x))
+    ctx.state.update(x=x, labels=labels, source=source, golden=result)
+    arrays = {"classes": np.asarray(result.classes)}
+    if labels is not None:
+        arrays["labels"] = np.asarray(labels)
+    np.savez_compressed(ctx.work / "golden.npz", **arrays)
+    accuracy = None if labels is None else float(np.mean(np.asarray(result.classes) == np.asarray(labels)))
+    return {"samples": int(len(x)), "source": source, "accuracy": accuracy}, ["golden.npz"]
+
+
+def timing(ctx):
+    model = ctx.state["model"]
+    lat = latency(model, ctx.state["plan"], ctx.state["golden"], ctx.state["clock_hz"], labels=ctx.state["labels"])
+    ctx.state["latency"] = lat
+    record = {"cycles": lat["cycles"], "us": lat["us"], "inferences_per_s": lat["inferences_per_s"]}
+    return record, [ctx.write_json("latency.json", lat)]
+
+
+def generate(ctx):
+    from boards.top import BoardTop
+
+    model = ctx.state["model"]
+    network = design.make_network(model, ctx.state["plan"], params=ctx.params, debug=False)
+    top = BoardTop(ctx.board, model, clock_mhz=ctx.clock_mhz, baud=ctx.baud, params=ctx.params, network=network)
+    platform = ctx.board.make_platform()
+    # --freq: the target of every clock nextpnr cannot derive (a PLL output it derives from the pin's reference)
+    nextpnr_opts = (f"--report {NAME}.report.json --timing-allow-fail --seed {int(ctx.seed)} "
+                    f"--freq {top.clock_hz / 1e6:.6f}")
+    ctx.progress.update("elaborating the design")
+    files = platform.build(top, name=NAME, do_build=False, debug_verilog=True, nextpnr_opts=nextpnr_opts,
+                           synth_opts=SYNTH_OPTS)
+    files.extract(ctx.work)
+    script = (ctx.work / f"build_{NAME}.sh").read_text()
+    ctx.state["commands"] = {line[2:line.index('"', 2)]: line for line in script.splitlines() if line.startswith('"$')}
+    names = sorted(files.files)
+    return {"files": names, "nextpnr_options": nextpnr_opts}, names
+
+
+def verify(ctx):
+    from sim.verify import verify as verify_rtl
+
+    model = ctx.state["model"]
+    count = min(ctx.verify_samples, len(ctx.state["x"]))
+    ctx.progress.update(f"simulating {count} samples")
+    result = verify_rtl(model, np.asarray(ctx.state["x"][:count]), run_dir=ctx.work / "verify", params=ctx.params)
+    record = result.summary()
+    if not result.passed:
+        raise BuildError(f"the RTL differs from the golden model on {result.mismatches} of {count} samples; see "
+                         f"verify/verification.json in the build directory")
+    return record, ["verify/verification.json"]
+
+
+def _tool(stage, news_file, news):
+    def step(ctx):
+        env = ctx.state.get("env")
+        if env is None:
+            try:
+                env = ctx.state["env"] = tools.toolchain_env(ctx.board.device.tools)
+            except tools.ToolError as error:
+                raise BuildError(str(error)) from None
+            for command, cache in tools.first_runs(ctx.board.device.tools, env):
+                ctx.progress.note(f"note: first run of {command}: YoWASP prepares its machine code once (a minute "
+                                  f"or two) and keeps it in {cache}")
+        var = ctx.board.device.stages[stage]
+        try:
+            seconds = tools.run_tool(ctx.state["commands"][var], cwd=ctx.work, env=env, log=ctx.work / "build.log",
+                                     title=f"{stage} ({Path(env[var]).name})", progress=ctx.progress,
+                                     news_file=None if news_file is None else ctx.work / news_file, news=news)
+        except tools.ToolError as error:
+            _raise_over_budget(ctx, error)
+            raise BuildError(str(error)) from None
+        ctx.state["tool_seconds"] = ctx.state.get("tool_seconds", 0.0) + seconds
+        return {"tool": Path(env[var]).name, "seconds": seconds}, _outputs(ctx, stage)
+    return step
+
+
+def _outputs(ctx, stage):
+    wanted = {"synthesis": [f"{NAME}.json", f"{NAME}.rpt"],
+              "place and route": [f"{NAME}.asc", f"{NAME}.tim", f"{NAME}.report.json"],
+              "pack": [f"{NAME}.bin"]}[stage]
+    return [name for name in wanted if (ctx.work / name).exists()]
+
+
+def _raise_over_budget(ctx, error):
+    from boards.report import over_budget, parse_nextpnr_utilization
+
+    tim = ctx.work / f"{NAME}.tim"
+    if tim.exists():
+        utilization = parse_nextpnr_utilization(tim)
+        over = over_budget(utilization, ctx.board.device)
+        if over:
+            raise OverBudgetError(f"{error}{over}", utilization) from None
+
+
+def report(ctx):
+    from boards.report import make_report, parse_nextpnr_log, parse_nextpnr_report, parse_yosys_log, to_markdown
+
+    model = ctx.state["model"]
+    pnr = yosys = log_fmax = None
+    if ctx.do_build:
+        pnr = parse_nextpnr_report(ctx.work / f"{NAME}.report.json")
+        log_fmax = parse_nextpnr_log(ctx.work / f"{NAME}.tim")
+        yosys = parse_yosys_log(ctx.work / f"{NAME}.rpt", ctx.board.device.flip_flop_prefix)
+    c, h, w = model.input_shape
+    clock_hz = ctx.state["clock_hz"]
+    result = make_report(board=ctx.board, model=model, clock_hz=clock_hz, need=ctx.state["need"], pnr=pnr,
+                         log_fmax=log_fmax, yosys=yosys, lat=ctx.state["latency"],
+                         latency_source=ctx.state["source"],
+                         build_seconds=ctx.state.get("tool_seconds") if ctx.do_build else None,
+                         baud=ctx.state["baud"], input_len=c * h * w)
+    result["pll"] = _pll_record(ctx.state["pll"])
+    result["warnings"] = list(ctx.warnings)
+    ctx.state["report"] = result
+    ctx.write_json("report.json", result)
+    (ctx.work / "report.md").write_text(to_markdown(result))
+    if ctx.do_build and result["fmax"] is None:
+        raise BuildError(f"nextpnr reported no clock frequency; see {NAME}.tim")
+    if ctx.do_build and result["fmax"]["achieved_mhz"] < clock_hz / 1e6:
+        fmax = result["fmax"]["achieved_mhz"]
+        raise TimingError(f"nextpnr does not meet the clock: Fmax {fmax:.2f} MHz < {clock_hz / 1e6:.2f} MHz "
+                          f"requested (build again with --clock auto, or --clock {int(fmax)} or lower, or another "
+                          f"--seed)", fmax)
+    return {"fits": result["fits"], "logic_cells": result["logic_cells"], "fmax_mhz": result["fmax_mhz"]}, \
+        ["report.json", "report.md"]
+
+
+def _no_tools(ctx):
+    return None if ctx.do_build else "--no-pnr"
+
+
+def _no_verify(ctx):
+    return None if ctx.verify_samples else "not asked for (--verify N)"
+
+
+#: The board build, in order.
+STEPS = (
+    Step("load", "load the model", load),
+    Step("plan", "plan the hardware and the clock", plan),
+    Step("fit", "check the fit", fit),
+    Step("golden", "run the golden model", golden),
+    Step("timing", "cycle model (latency)", timing),
+    Step("generate", "generate the design", generate),
+    Step("verify", "verify the RTL (simulation)", verify, _no_verify),
+    Step("synth", "synthesis", _tool("synthesis", f"{NAME}.rpt", tools.yosys_news), _no_tools),
+    Step("pnr", "place and route", _tool("place and route", f"{NAME}.tim", tools.nextpnr_news), _no_tools),
+    Step("pack", "pack the bitstream", _tool("pack", None, None), _no_tools),
+    Step("report", "write the reports", report),
+)
+
+
+def run(ctx, steps=STEPS):
+    """Run ``steps`` on ``ctx`` in order, writing a record of each into ``ctx.work / "steps"``.
+
+    A step that raises gets a ``failed`` record with the error, and the error propagates.
+    """
+    folder = ctx.work / "steps"
+    folder.mkdir(exist_ok=True)
+    for number, step in enumerate(steps, 1):
+        entry = {"step": step.name, "title": step.title, "number": number}
+        path = folder / f"{number:02d}-{step.name}.json"
+        reason = step.skip(ctx) if step.skip is not None else None
+        if reason:
+            path.write_text(json.dumps(entry | {"status": "skipped", "reason": reason}, indent=2) + "\n")
+            continue
+        started = time.monotonic()
+        try:
+            with ctx.progress.step(f"[{number}/{len(steps)}] {step.title}"):
+                record, artifacts = step.run(ctx)
+        except BaseException as error:
+            path.write_text(json.dumps(entry | {"status": "failed", "seconds": time.monotonic() - started,
+                                                "error": f"{type(error).__name__}: {error}"}, indent=2) + "\n")
+            raise
+        path.write_text(json.dumps(entry | {"status": "done", "seconds": time.monotonic() - started,
+                                            "artifacts": list(artifacts), "record": record},
+                                   indent=2, default=_plain) + "\n")
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON data")
