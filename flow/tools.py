@@ -114,7 +114,10 @@ def nextpnr_news(line):
     if not line.startswith("Info:"):
         return None
     text = line[5:].strip()
-    if not text or text.startswith(("|", "+", "-", "Checksum")) or text[0].isdigit():
+    if text[:1].isdigit() and text.count("|") >= 4:  # a row of the router's table: iterations | ... | arcs left |
+        columns = [column.strip() for column in text.split("|")]
+        return f"routing: {int(columns[0]):,} iterations, {int(columns[3]):,} arcs left"
+    if not text or text.startswith(("|", "+", "-", "Checksum", "IterCnt")) or text[0].isdigit():
         return None
     return text[:70]
 
