@@ -1,4 +1,5 @@
-"""Board top-levels, the UART host protocol, the build reports and the host tool.
+"""Board descriptions and top-levels, the PLL per FPGA family, the UART host protocol, the report parsers and the
+host tool.
 
 :data:`BOARDS` maps the names accepted by ``python -m hw.build --board`` to :class:`boards.board.Board`
 descriptions.

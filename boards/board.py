@@ -3,7 +3,7 @@
 A board is data (as in ``amaranth_boards``): the platform class, its device (``hw.device``: the FPGA family's facts
 for the plan, the fit check, the build and the reports), the clock pin and how it reaches the PLL, the UART pins,
 the LEDs and the default serial rate. :mod:`boards.top` turns a
-:class:`Board` and a model into a design; :mod:`hw.build` looks boards up by name in :data:`boards.BOARDS`.
+:class:`Board` and a model into a design; the build (:mod:`flow`) looks boards up by name in :data:`boards.BOARDS`.
 """
 
 import dataclasses

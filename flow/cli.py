@@ -83,21 +83,24 @@ def _check_counts(args):
             raise ValueError(f"{option} must be at least {low}, not {value}")
 
 
-def _refusal(error):
-    """The JSON line of a build that was refused or failed."""
+def _refusal(error, device):
+    """The JSON line of a build that was refused or failed (``device``: the board's, for nextpnr's cell names)."""
     line = {"fits": False if isinstance(error, FitError) else None, "error": str(error)}
     if isinstance(error, FitError) and error.need is not None:
         line.update(logic_cells=error.need.logic_cells, logic_cells_estimated=True,
                     logic_cells_available=error.budget.logic_cells, ebr=error.need.ebr,
                     ebr_available=error.budget.ebr)
     elif isinstance(error, OverBudgetError):
-        lc, ram = error.utilization.get("ICESTORM_LC", {}), error.utilization.get("ICESTORM_RAM", {})
+        lc = error.utilization.get(device.logic_cell, {})
+        ram = error.utilization.get(device.block_ram.cell, {})
         line.update(fits=False, logic_cells=lc.get("used"), logic_cells_available=lc.get("available"),
                     ebr=ram.get("used"), ebr_available=ram.get("available"))
     return line
 
 
 def main(argv=None):
+    """``python -m hw.build``; return the exit status (2: the model does not fit; 1: any other refusal or failure)."""
+    from boards import BOARDS
     from boards.report import summary, to_table
     from hw.params import parse_params
 
@@ -124,7 +127,7 @@ def main(argv=None):
             message += f"\n  {FIT_HINT}"
         print(message, file=sys.stderr)
         if args.json:
-            print(json.dumps(_refusal(error)))
+            print(json.dumps(_refusal(error, BOARDS[args.board].device)))
         return 2 if isinstance(error, FitError) else 1
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -105,7 +105,9 @@ _YOSYS_PASS = re.compile(r"^[\d.]+ Executing (.+?)(?: \(.*\))?\.?$")
 def yosys_news(line):
     """The pass a Yosys log line starts (``"ABC pass"``), or None."""
     match = _YOSYS_PASS.match(line.strip())
-    return match.group(1) if match else None
+    if match is None or "frontend:" in match.group(1):  # a library file that a pass reads: the pass is the news
+        return None
+    return match.group(1)
 
 
 def nextpnr_news(line):

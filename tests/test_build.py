@@ -332,6 +332,18 @@ def test_program_without_loader(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
+def test_verify_step_simulates_the_rtl(tmp_path):
+    """--verify N: the RTL of the network runs N latency inputs in Verilator and matches the golden model."""
+    _tiny()
+    result = hwbuild.build(board="icebreaker", model_dir=TINY, out=tmp_path / "b", do_build=False, progress=False,
+                           verify_samples=2)
+    record = json.loads((result.out / "steps" / "07-verify.json").read_text())
+    assert record["status"] == "done" and record["record"]["samples"] == 2
+    assert record["record"]["mismatches"] == 0 and record["record"]["cycle_model"] is True
+    assert (result.out / "verify" / "verification.json").is_file()
+
+
+@pytest.mark.slow
 def test_full_build_of_tiny_model(tmp_path):
     """A real bitstream (Yosys, nextpnr, icepack from PyPI) of the tiny model at a clock it meets (--clock auto)."""
     _tiny()

@@ -56,6 +56,7 @@ def test_news_of_the_tools():
     assert yosys_news("2.25. Executing ABC pass (technology mapping).") == "ABC pass"
     assert yosys_news("1. Executing RTLIL frontend.") == "RTLIL frontend"
     assert yosys_news("   Number of cells: 12") is None
+    assert yosys_news("2.24.1. Executing Verilog-2005 frontend: /share/ice40/spram_map.v") is None
     assert nextpnr_news("Info: Routing..") == "Routing.."
     assert nextpnr_news("Info:     at iteration #20: temp = 0.000000, timing cost = 162, wirelen = 42121") \
         .startswith("at iteration #20")
