@@ -52,7 +52,7 @@ def synthesize(workdir, module, env, *, device, progress=None):
     from boards.report import parse_yosys_log
 
     script = workdir / "area.ys"
-    script.write_text(f"read_rtlil top.il\nsynth_ice40 -dsp -top \\{module}\nstat\n")
+    script.write_text(f"read_rtlil top.il\n{device.synthesis} {device.synth_options} -top \\{module}\nstat\n")
     log = workdir / "area.log"
     log.unlink(missing_ok=True)
     synthesis = device.stages["synthesis"]
@@ -61,9 +61,9 @@ def synthesize(workdir, module, env, *, device, progress=None):
              news_file=log, news=yosys_news)
     cells = parse_yosys_log(log, device.flip_flop_prefix)
     return {
-        "lut4": cells.get("SB_LUT4", 0),
+        "lut4": cells.get(device.lut_cell, 0),
         "flip_flops": cells.get("flip_flops", 0),
-        "carry": cells.get("SB_CARRY", 0),
+        "carry": cells.get(device.carry_cell, 0),
         "ebr": cells.get(device.block_ram.primitive, 0),
         "dsp": cells.get(device.dsp.primitive, 0) if device.dsp is not None else 0,
     }
@@ -107,7 +107,8 @@ def area(*, board, model_dir=None, params=None, progress=True):
             plan = design.make_plan(model, device=board.device, params=params)
             network = design.make_network(model, plan, params=params, debug=False)
             top = BoardTop(board, model, clock_mhz=DEFAULT_CLOCK_MHZ, params=params, network=network)
-            board.make_platform().build(top, name="top", do_build=False, synth_opts="-dsp").extract(work)
+            board.make_platform().build(top, name="top", do_build=False,
+                                        synth_opts=board.device.synth_options).extract(work)
         synthesis = board.device.stages["synthesis"]
         for command, cache in first_runs({synthesis: board.device.tools[synthesis]}, env):
             reporter.note(f"note: first run of {command}: YoWASP prepares its machine code once (a minute or two) "

@@ -32,12 +32,10 @@ import numpy as np
 from . import design, tools
 from .timing import latency, latency_inputs
 
-__all__ = ["Step", "Context", "STEPS", "run", "BuildError", "OverBudgetError", "TimingError", "NAME", "SYNTH_OPTS"]
+__all__ = ["Step", "Context", "STEPS", "run", "BuildError", "OverBudgetError", "TimingError", "NAME"]
 
 #: Name of the design's files (``top.il``, ``top.bin`` ...).
 NAME = "top"
-#: Options of the synthesis script (Yosys' ``synth_ice40 -dsp``: multipliers into the DSPs).
-SYNTH_OPTS = "-dsp"
 
 
 class BuildError(RuntimeError):
@@ -199,7 +197,7 @@ def generate(ctx):
                     f"--freq {top.clock_hz / 1e6:.6f}")
     ctx.progress.update("elaborating the design")
     files = platform.build(top, name=NAME, do_build=False, debug_verilog=True, nextpnr_opts=nextpnr_opts,
-                           synth_opts=SYNTH_OPTS)
+                           synth_opts=ctx.board.device.synth_options)
     files.extract(ctx.work)
     script = (ctx.work / f"build_{NAME}.sh").read_text()
     ctx.state["commands"] = {line[2:line.index('"', 2)]: line for line in script.splitlines() if line.startswith('"$')}

@@ -87,6 +87,10 @@ class Device:
         nextpnr's names of the IO, PLL and global buffer cells (for the counts the report shows beside its own).
     flip_flop_prefix : str
         The synthesis cells that are flip-flops start with this (Yosys' ``SB_DFF``, ``SB_DFFE`` ...).
+    synthesis, synth_options : str
+        Yosys' synthesis command for the family and the options every build gives it.
+    lut_cell, carry_cell : str
+        The synthesis cells of a LUT and of a carry (for the per-core area).
     """
     family: str
     name: str
@@ -109,6 +113,10 @@ class Device:
     pll_cell: str = ""
     global_buffer_cell: str = ""
     flip_flop_prefix: str = ""
+    synthesis: str = ""
+    synth_options: str = ""
+    lut_cell: str = ""
+    carry_cell: str = ""
 
     def __str__(self):
         return self.name

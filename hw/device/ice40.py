@@ -44,4 +44,9 @@ ICE40UP5K = register(Device(
     pll_cell="ICESTORM_PLL",
     global_buffer_cell="SB_GB",
     flip_flop_prefix="SB_DFF",
+    synthesis="synth_ice40",
+    # -dsp: the conv core's multipliers into the SB_MAC16 DSPs (without it they become LUT multipliers)
+    synth_options="-dsp",
+    lut_cell="SB_LUT4",
+    carry_cell="SB_CARRY",
 ))
