@@ -129,8 +129,12 @@ def build(*, board, model_dir=None, out=None, clock_mhz=DEFAULT_CLOCK_MHZ, baud=
         name = load(model_dir).name if (model_dir / "manifest.json").is_file() else model_dir.name
         out = Path("build") / f"{board.name}-{name}"
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as error:
+        raise ValueError(f"--out {out}: cannot make the build directory there ({error.strerror}); choose another "
+                         f"--out") from None
     ctx = Context(board=board, model_dir=model_dir, work=work, clock_mhz=float(clock_mhz), baud=baud, params=params,
                   do_build=do_build, data_dir=data_dir,
                   latency_limit=latency_limit, seed=seed, force=force, verify_samples=int(verify_samples or 0),
