@@ -3,11 +3,11 @@
     python -m boards.bench                          # the shipped model on the iCEBreaker at 24 MHz
     python -m boards.bench --board upduino_v3 --model models/tiny --clock 16
 
-Runs the board build (:func:`flow.build.build`: Yosys, nextpnr-ice40, icepack), then prints the build's wall time and a table of the
-targets for the default model on the iCEBreaker: at most 80% of the logic cells, Fmax of at least 24 MHz, median
-latency of at most 500 microseconds. A build that misses the clock is still measured (its files are kept in
-``OUT.failed``); the table then shows the miss. This is a benchmark, not a test: it prints figures and exits 0 unless
-the build could not run at all.
+Runs the board build (:func:`flow.build.build`: Yosys, nextpnr-ice40, icepack), then prints the build's wall time
+and a table of the targets for the default model on the iCEBreaker: at most 80% of the logic cells, Fmax of at least
+24 MHz, median latency of at most 500 microseconds. A build that misses the clock is still measured (its files are
+kept in ``OUT.failed``); the table then shows the miss. This is a benchmark, not a test: it prints figures and exits 0
+unless the build could not run at all (exit 1) or was refused (exit 2).
 """
 
 import argparse

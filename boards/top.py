@@ -250,13 +250,9 @@ class BoardTop(wiring.Component):
         board = self._board
 
         # -- clock: reference -> PLL -> sync, with power-on reset ---------------------------------------------
-        if board.pll_primitive == "SB_PLL40_PAD" and not self._pll.direct:
-            source = platform.request(board.clock, 0, dir="-")
-        else:
-            clk_pin = platform.request(board.clock, 0, dir="-")
-            m.submodules.clk_buf = clk_buf = io.Buffer("i", clk_pin)
-            source = clk_buf.i
-        m.domains.sync = ClockDomain()  # its frequency reaches nextpnr as --freq (see hw.build)
+        source = self._clocks.clock_source(m, platform.request(board.clock, 0, dir="-"), self._pll,
+                                           board.pll_primitive)
+        m.domains.sync = ClockDomain()  # its frequency reaches nextpnr as --freq (see flow.steps)
         m.submodules.pll = self._clocks.PLLDomain(config=self._pll, source=source, primitive=board.pll_primitive)
 
         m.submodules.core = core = self._core

@@ -14,10 +14,11 @@ under the limits of the iCE40 sysCLOCK PLL (Lattice TN1251): phase detector inpu
 import dataclasses
 
 from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, Mux, ResetSignal, Signal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import Out
 
-__all__ = ["PLLError", "PLLConfig", "pll_config", "filter_range", "PLLDomain", "achievable_clocks", "fastest_clock",
+__all__ = ["PLLError", "PLLConfig", "pll_config", "filter_range", "PLLDomain", "clock_source", "achievable_clocks",
+           "fastest_clock",
            "PFD_MIN_HZ", "PFD_MAX_HZ", "VCO_MIN_HZ", "VCO_MAX_HZ", "OUT_MIN_HZ", "OUT_MAX_HZ"]
 
 PFD_MIN_HZ, PFD_MAX_HZ = 10e6, 133e6
@@ -178,6 +179,15 @@ def fastest_clock(f_in, fmax):
         raise PLLError(f"the design's Fmax of {fmax / 1e6:.2f} MHz is below the {f_in / 1e6:g} MHz reference clock; "
                        f"nothing slower can be made without a fabric clock divider")
     return clocks[-1]
+
+
+def clock_source(m, pin, config, primitive):
+    """The reference clock as :class:`PLLDomain` takes it: the pin itself when it is the PLL's dedicated pad
+    (``SB_PLL40_PAD``), else the pin through an input buffer added to ``m``."""
+    if primitive == "SB_PLL40_PAD" and not config.direct:
+        return pin
+    m.submodules.clk_buf = buffer = io.Buffer("i", pin)
+    return buffer.i
 
 
 class PLLDomain(wiring.Component):
