@@ -10,8 +10,6 @@ import dataclasses
 
 from hw.device import Device
 
-from .resources import Budget
-
 __all__ = ["Board", "LEDMap"]
 
 
@@ -60,9 +58,8 @@ class Board:
         Default UART bit rate.
     leds : LEDMap
     device : hw.device.Device
-        The FPGA on the board.
-    budget : resources.Budget
-        The device's resources as the fit check of ``boards.resources`` takes them.
+        The FPGA on the board: its resources for the plan and the fit check, its tools and report cells for the
+        build, its family's clock module (:func:`boards.pll.for_device`).
     extra_resources : tuple
         Resources to add to the platform (``platform.add_resources``) before requesting pins.
     notes : str
@@ -81,7 +78,6 @@ class Board:
     baud: int
     leds: LEDMap
     device: Device
-    budget: Budget
     extra_resources: tuple = ()
     notes: str = ""
     programmer: tuple = ()

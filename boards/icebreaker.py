@@ -12,7 +12,6 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from hw.device.ice40 import ICE40UP5K
 
 from .board import Board, LEDMap
-from .resources import ICE40UP5K_SG48
 
 __all__ = ["ICEBREAKER"]
 
@@ -28,7 +27,6 @@ ICEBREAKER = Board(
     leds=LEDMap(class_leds=(("led", 2), ("led", 3), ("led", 4), ("led", 5)),
                 result_led=("led_g", 0), error_led=("led_r", 0)),
     device=ICE40UP5K,
-    budget=ICE40UP5K_SG48,
     extra_resources=tuple(ICEBreakerPlatform.break_off_pmod),
     notes="Plug in the break-off PMOD (or leave it attached) to see the class on LEDs 2-5.",
     programmer=("-b", "icebreaker"),

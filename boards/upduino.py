@@ -16,7 +16,6 @@ from amaranth_boards.upduino_v3 import UpduinoV3Platform
 from hw.device.ice40 import ICE40UP5K
 
 from .board import Board, LEDMap
-from .resources import ICE40UP5K_SG48
 
 __all__ = ["UPDUINO_V3"]
 
@@ -31,7 +30,6 @@ UPDUINO_V3 = Board(
     baud=1_000_000,
     leds=LEDMap(class_leds=(("rgb_led", 0, "r"), ("rgb_led", 0, "g"), ("rgb_led", 0, "b"))),
     device=ICE40UP5K,
-    budget=ICE40UP5K_SG48,
     extra_resources=(UARTResource(0, rx="4", tx="3", attrs=Attrs(IO_STANDARD="SB_LVCMOS", PULLUP=1)),),
     notes="Connect a 3.3 V USB-serial adapter: its TX to FPGA pin 4, its RX to FPGA pin 3, and GND. "
           "On a v3.0 board solder the OSC jumper to bring the 12 MHz clock to pin 20.",

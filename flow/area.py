@@ -105,7 +105,7 @@ def area(*, board, model_dir=None, params=None, progress=True):
         with reporter.step("generate the board top"):
             model = load(model_dir)
             plan = design.make_plan(model, device=board.device, params=params)
-            network = design.make_network(model, plan, params=params, debug=False)
+            network = design.make_network(plan, debug=False)
             top = BoardTop(board, model, clock_mhz=DEFAULT_CLOCK_MHZ, params=params, network=network)
             board.make_platform().build(top, name="top", do_build=False,
                                         synth_opts=board.device.synth_options).extract(work)

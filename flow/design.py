@@ -1,50 +1,51 @@
 """The one adapter between the flow and the hardware generator's API.
 
-Everything the build needs from the generator goes through these few functions, so that the switch to the plan as
-the single source (``hw.plan.plan(model, device=..., params=...)``, ``hw.network.Network(plan)``,
-``hw.cycles.cycles(plan, spikes)``, ``hw.resources.check_fit(plan, board=...)``) changes this module only.
+Everything the build needs from the generator goes through these few functions: the plan (:func:`hw.plan.plan`, the
+single source of the hardware's parameters, on the board's device), the network built from it
+(:class:`hw.network.Network`), the cycle model (:func:`hw.cycles.cycles`) and the fit check
+(:func:`hw.resources.check_fit`).
 """
+
+from hw.resources import FitError
 
 __all__ = ["FitError", "make_plan", "make_network", "cycle_totals", "check_fit"]
 
-from boards.resources import FitError  # noqa: E402  (moves to hw.resources with the plan)
-
 
 def make_plan(model, *, device=None, params=None):
-    """The hardware plan of ``model`` with the per-layer overrides ``params``.
+    """The hardware plan of ``model`` on ``device`` (default: the iCE40UP5K) with the per-layer overrides ``params``.
 
     Raises
     ------
     ValueError
         If an override names an unknown layer or option, or is out of range (the message names the layer).
     """
-    from hw.network import plan
+    from hw.plan import plan
 
-    return plan(model, params)
+    return plan(model, device=device, params=params)
 
 
-def make_network(model, plan, *, params=None, debug=False):
-    """The accelerator (``hw.network.Network``) of ``model`` as ``plan`` describes it."""
+def make_network(plan, *, debug=False):
+    """The accelerator (:class:`hw.network.Network`) that ``plan`` describes."""
     from hw.network import Network
 
-    return Network(model, params=params, debug=debug)
+    return Network(plan, debug=debug)
 
 
-def cycle_totals(model, plan, spikes):
+def cycle_totals(plan, spikes):
     """Cycles per sample of the generated hardware (the cycle model) for the golden model's ``spikes``."""
-    from golden.cycles import cycles
+    from hw.cycles import cycles
 
-    return cycles(model, plan, spikes).total
+    return cycles(plan, spikes).total
 
 
-def check_fit(model, plan, *, board, params=None, force=False):
-    """The pre-synthesis fit check of ``model`` on ``board``: ``(Need, warnings)``.
+def check_fit(plan, *, board, force=False):
+    """The pre-synthesis fit check of ``plan`` on ``board``: ``(Need, warnings)``.
 
     Raises
     ------
     FitError
         If the model cannot fit the board's device (unless ``force``), naming the resource and the bound.
     """
-    from boards.resources import check_fit as check
+    from hw.resources import check_fit as check
 
-    return check(model, board.budget, params=params, board=board.name, force=force)
+    return check(plan, board=board.name, force=force)

@@ -150,8 +150,7 @@ def _pll_record(pll):
 
 
 def fit(ctx):
-    model = ctx.state["model"]
-    need, warnings = design.check_fit(model, ctx.state["plan"], board=ctx.board, params=ctx.params, force=ctx.force)
+    need, warnings = design.check_fit(ctx.state["plan"], board=ctx.board, force=ctx.force)
     ctx.state["need"] = need
     ctx.warnings += warnings
     record = {"logic_cells": need.logic_cells, "logic_cells_available": ctx.board.device.logic_cells,
@@ -189,7 +188,7 @@ def generate(ctx):
     from boards.top import BoardTop
 
     model = ctx.state["model"]
-    network = design.make_network(model, ctx.state["plan"], params=ctx.params, debug=False)
+    network = design.make_network(ctx.state["plan"], debug=False)
     top = BoardTop(ctx.board, model, clock_mhz=ctx.clock_mhz, baud=ctx.baud, params=ctx.params, network=network)
     platform = ctx.board.make_platform()
     # --freq: the target of every clock nextpnr cannot derive (a PLL output it derives from the pin's reference)

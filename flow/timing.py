@@ -59,7 +59,7 @@ def latency(model, plan, result, clock_hz, *, labels=None):
         the median), ``accuracy`` (or None), and ``layers``: per layer ``dense_ops``, ``event_ops`` (mean),
         ``sparsity`` (1 - event/dense), ``spike_rate`` (mean fraction of neurons spiking per step).
     """
-    total = np.asarray(cycle_totals(model, plan, result.spikes), dtype=np.int64)
+    total = np.asarray(cycle_totals(plan, result.spikes), dtype=np.int64)
     stats = {"min": int(total.min()), "median": float(np.median(total)), "max": int(total.max()),
              "mean": float(total.mean())}
     us = {key: value / clock_hz * 1e6 for key, value in stats.items()}
