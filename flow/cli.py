@@ -15,7 +15,8 @@ import argparse
 import json
 import sys
 
-from .build import DEFAULT_CLOCK_MHZ, BuildError, OverBudgetError, build, build_auto, default_model_dir, program
+from .build import (DEFAULT_CLOCK_MHZ, BuildError, OverBudgetError, TimingError, build, build_auto, default_model_dir,
+                    program)
 from .design import FitError
 
 __all__ = ["main", "FIT_HINT"]
@@ -95,6 +96,10 @@ def _refusal(error, device):
         ram = error.utilization.get(device.block_ram.cell, {})
         line.update(fits=False, logic_cells=lc.get("used"), logic_cells_available=lc.get("available"),
                     ebr=ram.get("used"), ebr_available=ram.get("available"))
+    elif isinstance(error, TimingError) and error.report is not None:
+        from boards.report import summary
+
+        line = summary(error.report) | line | {"fits": error.report["fits"]}
     return line
 
 

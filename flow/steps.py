@@ -51,11 +51,12 @@ class OverBudgetError(BuildError):
 
 
 class TimingError(BuildError):
-    """nextpnr did not meet the requested clock; ``fmax_mhz`` is what it reached."""
+    """nextpnr did not meet the requested clock; ``fmax_mhz`` is what it reached, ``report`` the build's report."""
 
-    def __init__(self, message, fmax_mhz):
+    def __init__(self, message, fmax_mhz, report=None):
         super().__init__(message)
         self.fmax_mhz = fmax_mhz
+        self.report = report
 
 
 @dataclasses.dataclass
@@ -287,7 +288,7 @@ def report(ctx):
         fmax = result["fmax"]["achieved_mhz"]
         raise TimingError(f"nextpnr does not meet the clock: Fmax {fmax:.2f} MHz < {clock_hz / 1e6:.2f} MHz "
                           f"requested (build again with --clock auto, or --clock {int(fmax)} or lower, or another "
-                          f"--seed)", fmax)
+                          f"--seed)", fmax, result)
     return {"fits": result["fits"], "logic_cells": result["logic_cells"], "fmax_mhz": result["fmax_mhz"]}, \
         ["report.json", "report.md"]
 

@@ -386,6 +386,22 @@ def test_cli_over_budget_json(monkeypatch, capsys):
                     "logic_cells": 8933, "logic_cells_available": 5280, "ebr": 31, "ebr_available": 30}
 
 
+def test_cli_timing_miss_json(monkeypatch, capsys):
+    """A design placed but too slow: exit 1, and the JSON line has the build's figures with the error."""
+    report = {"board": "icebreaker", "model": "m", "fits": True, "logic_cells": 4017, "logic_cells_available": 5280,
+              "fmax_mhz": 23.85, "clock_mhz": 24.0}
+
+    def miss(**kwargs):
+        raise hwbuild.TimingError("nextpnr does not meet the clock: Fmax 23.85 MHz < 24.00 MHz requested", 23.85,
+                                  report)
+
+    monkeypatch.setattr("flow.cli.build", miss)
+    assert build_main(["--board", "icebreaker", "--json", "--clock", "24"]) == 1
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["fits"] is True and line["logic_cells"] == 4017 and line["fmax_mhz"] == 23.85
+    assert line["error"].startswith("nextpnr does not meet the clock")
+
+
 def test_auto_clock_skips_clocks_the_uart_cannot_use():
     from boards import get_board
     from boards.uart import uart_divisor
