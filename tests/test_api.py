@@ -77,3 +77,20 @@ def test_outputs_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "metrics.json").stat().st_mode) == 0o644
+
+
+def test_train_options_become_the_trainers_command_line():
+    from spikesmith.training import options_to_argv
+    from train.trainer import build_parser
+
+    parser = build_parser()
+    argv = options_to_argv(parser, {"epochs": 3, "qat_epochs": 1, "hidden": [16, 8], "cmn": True, "resume": False,
+                                    "name": None})
+    assert argv == ["--epochs", "3", "--qat-epochs", "1", "--hidden", "16", "8", "--cmn"]
+    with pytest.raises(TypeError, match=r"unknown option 'epoch' \(known: .*epochs"):
+        options_to_argv(parser, {"epoch": 3})
+
+
+def test_train_refuses_a_bad_value_without_exiting(tmp_path):
+    with pytest.raises(ValueError, match="--epochs: invalid int value: 'x'"):
+        spikesmith.train(tmp_path / "m", data=tmp_path, epochs="x")
