@@ -180,13 +180,13 @@ def latency(model, x, clock_hz, *, params=None, labels=None):
         the median), ``accuracy`` (or None), and ``layers``: per layer ``dense_ops``, ``event_ops`` (mean),
         ``sparsity`` (1 - event/dense), ``spike_rate`` (mean fraction of neurons spiking per step).
     """
-    from golden.cycles import cycles as cycle_model
     from golden.network import run
-    from hw.network import plan as make_plan
+    from hw.cycles import cycles as cycle_model
+    from hw.plan import plan as make_plan
 
     x = np.asarray(x)
     result = run(model, x)
-    total = np.asarray(cycle_model(model, make_plan(model, params), result.spikes).total, dtype=np.int64)
+    total = np.asarray(cycle_model(make_plan(model, params=params), result.spikes).total, dtype=np.int64)
     stats = {"min": int(total.min()), "median": float(np.median(total)), "max": int(total.max()),
              "mean": float(total.mean())}
     us = {key: value / clock_hz * 1e6 for key, value in stats.items()}

@@ -112,8 +112,8 @@ def expect(model, x, *, plan=None) -> Expectation:
     if plan is None:
         cycles = np.full(n, -1, dtype=np.int64)
     else:
-        from golden.cycles import cycles as cycle_model
-        cycles = np.asarray(cycle_model(model, plan, result.spikes).total, dtype=np.int64).reshape(n)
+        from hw.cycles import cycles as cycle_model
+        cycles = np.asarray(cycle_model(plan, result.spikes).total, dtype=np.int64).reshape(n)
     return Expectation(layers=layers, layer_names=[model.layers[i].name for i in layers], events=events,
                        readout=np.asarray(result.readout, dtype=np.int64),
                        classes=np.asarray(result.classes, dtype=np.int64), cycles=cycles)

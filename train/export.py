@@ -1,8 +1,9 @@
 """Export of a trained network: block-RAM budget check, membrane widths, atomic manifest write.
 
-The target is the iCE40UP5K: 30 embedded block RAMs (EBR) of 4 kbit, 122,880 bits in all, initialized by the
-bitstream. Weights and biases live there, beside the FIFOs and spike buffers of the hardware; :func:`check_budget`
-refuses a model whose parameters do not fit what is left after a reserve for those.
+The target is a device of :mod:`hw.device` (the iCE40UP5K: 30 embedded block RAMs of 4 kbit, 122,880 bits in all,
+initialized by the bitstream). Weights and biases live there, beside the step buffers and spike bitmaps of the
+hardware; :func:`check_budget` refuses a model whose parameters do not fit what is left after a reserve for those,
+counted in bits and in the block RAMs of the ROMs of its hardware plan (:func:`hw.plan.plan`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,14 @@ import torch
 __all__ = ["BudgetError", "EBR_BITS", "EBR_COUNT", "DEFAULT_RESERVE_BITS", "parameter_bits", "check_budget",
            "calibrate_mem_bits", "export_model"]
 
-EBR_BITS = 4096
-EBR_COUNT = 30
+def _device(device=None):
+    from hw.device import get
+    return get(device or "iCE40UP5K")
+
+
+#: Bits of one block RAM and block RAMs of the default device.
+EBR_BITS = _device().block_ram.bits
+EBR_COUNT = _device().block_ram.count
 DEFAULT_RESERVE_BITS = 4 * EBR_BITS
 
 
@@ -33,22 +40,36 @@ def parameter_bits(model) -> dict:
     return out
 
 
-def check_budget(model, *, reserve_bits: int = DEFAULT_RESERVE_BITS, ebr_count: int = EBR_COUNT) -> dict:
-    """Check that the weights and biases fit the iCE40UP5K block RAM left after ``reserve_bits``.
+def check_budget(model, *, reserve_bits: int = DEFAULT_RESERVE_BITS, device=None) -> dict:
+    """Check that the weights and biases fit the device's block RAM left after ``reserve_bits``, in bits and in the
+    block RAMs of the hardware plan's ROMs.
+
+    Parameters
+    ----------
+    model : golden.manifest.Model
+    reserve_bits : int
+        Block-RAM bits kept for the step buffers and spike bitmaps in the first check.
+    device : hw.device.Device or str, optional
+        Default: the iCE40UP5K.
 
     Returns
     -------
     dict
-        ``{"weights", "weight_bits", "parameter_bits", "available_bits", "total_bits", "per_layer"}``.
+        ``{"weights", "weight_bits", "parameter_bits", "available_bits", "total_bits", "per_layer",
+        "rom_blocks"}`` (``rom_blocks``: the block RAMs of the plan's weight and bias ROMs).
 
     Raises
     ------
     BudgetError
         Naming the model's need, its largest layer and the device's capacity.
     """
+    from hw.plan import plan
+
+    device = _device(device) if not hasattr(device, "block_ram") else device
+    ram = device.block_ram
     per = parameter_bits(model)
     need = sum(per.values())
-    total = ebr_count * EBR_BITS
+    total = ram.count * ram.bits
     avail = total - reserve_bits
     info = {"weights": int(model.weight_count), "weight_bits": int(model.weight_count) * 8, "parameter_bits": need,
             "available_bits": avail, "total_bits": total, "per_layer": per}
@@ -56,9 +77,23 @@ def check_budget(model, *, reserve_bits: int = DEFAULT_RESERVE_BITS, ebr_count: 
         big = max(per, key=per.get)
         raise BudgetError(
             f"model {model.name} needs {need:,} bits of block RAM for weights and biases (layer {big}: "
-            f"{per[big]:,}); iCE40UP5K has {total:,} ({ebr_count} EBR of {EBR_BITS:,} bits), {reserve_bits:,} of "
+            f"{per[big]:,}); {device.name} has {total:,} ({ram.count} EBR of {ram.bits:,} bits), {reserve_bits:,} of "
             f"which are kept for FIFOs and spike buffers, leaving {avail:,}: use fewer weights "
             f"(smaller hidden layer, fewer channels or a coarser pool)")
+    # The same in the plan's terms: the ROMs of weights and biases in their block RAMs, as the hardware lays them
+    # out (lanes, row strides, aspect ratios), within the blocks left after the reserve. The other memories depend
+    # on the membrane widths, which are calibrated after training.
+    hardware = plan(model, device=device)
+    roms = {lp.name: sum(mem.blocks for mem in lp.memories if mem.kind == "rom") for lp in hardware.layers}
+    left = ram.count - -(-reserve_bits // ram.bits)
+    info["rom_blocks"] = sum(roms.values())
+    if info["rom_blocks"] > left:
+        big = max(roms, key=roms.get)
+        raise BudgetError(
+            f"model {model.name}: its weight and bias ROMs take {info['rom_blocks']} block RAMs (layer {big}: "
+            f"{roms[big]}); {device.name} has {ram.count}, {ram.count - left} of which are kept for step buffers and "
+            f"spike bitmaps, leaving {left}: use fewer weights (smaller hidden layer, fewer channels or a coarser "
+            f"pool)")
     return info
 
 
