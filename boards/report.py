@@ -6,7 +6,7 @@ The figures come from the tools' own outputs, never from estimates:
   achieved and constrained frequency per clock); :func:`parse_nextpnr_log` reads the same frequencies from the log
   (``--log``), for builds without the JSON; :func:`parse_yosys_log` reads the flip-flop count from the final cell
   statistics of ``synth_ice40``.
-- :func:`latency` runs the golden model and the cycle model (``golden.cycles``) over input maps (the FSDD test split
+- :func:`latency` runs the golden model and the cycle model (``hw.cycles``) over input maps (the FSDD test split
   when the data is there) and gives min / median / max cycles, microseconds at the clock, inferences per second,
   and per layer the synaptic operations and the sparsity.
 - :func:`make_report` puts them together with the reference designs of ``REFERENCES``; :func:`to_markdown` and
