@@ -17,6 +17,7 @@ from golden.checks import MAX_TIME_STEPS, check_int
 
 from . import device as devices
 from . import kinds
+from .kinds.memory import Memory, memory
 
 __all__ = ["Memory", "Context", "Plan", "plan", "plan_layer", "count"]
 
@@ -27,37 +28,6 @@ def count(shape):
     for dim in shape:
         total *= int(dim)
     return total
-
-
-@dataclass(frozen=True)
-class Memory:
-    """One memory (or register file) of the design: ``width`` bits x ``depth`` words.
-
-    Attributes
-    ----------
-    name : str
-        ``<layer>.<what>``.
-    width, depth : int
-    kind : str
-        ``"rom"`` (initialized), ``"ram"``, ``"spram"`` (the device's large single-port RAM) or ``"registers"``.
-    blocks : int
-        The device's block RAMs it takes in their best aspect ratio: 0 for registers and SPRAM, and for ROMs small
-        enough that synthesis builds them from logic (``Device.small_rom_words``).
-    """
-    name: str
-    width: int
-    depth: int
-    kind: str = "ram"
-    blocks: int = 0
-
-    @property
-    def bits(self):
-        return self.width * self.depth
-
-    @property
-    def ebr(self):
-        """:attr:`blocks` (the name of an iCE40 block RAM)."""
-        return self.blocks
 
 
 @dataclass(frozen=True)
@@ -87,13 +57,8 @@ class Context:
     producer_kind: object = None
 
     def memory(self, name, width, depth, kind="ram"):
-        """A :class:`Memory` with its block count on :attr:`device`."""
-        ram = self.device.block_ram
-        if kind in ("registers", "spram") or (kind == "rom" and depth <= self.device.small_rom_words):
-            blocks = 0
-        else:
-            blocks = ram.blocks(width, depth)
-        return Memory(name, int(width), int(depth), kind, blocks)
+        """A :class:`Memory` with its block count on :attr:`device` (:func:`hw.kinds.memory.memory`)."""
+        return memory(self.device, name, width, depth, kind)
 
 
 @dataclass(frozen=True)
@@ -157,7 +122,7 @@ def _check_params(model, params, layer_kinds):
     if params is None:
         return {}
     if not isinstance(params, dict):
-        raise TypeError(f"params must be a dict such as {{'fc1': {{'lanes': 4}}}}, not {params!r}")
+        raise ValueError(f"params must be a dict such as {{'fc1': {{'lanes': 4}}}}, not {params!r}")
     names = {layer.name: kind for layer, kind in zip(model.layers, layer_kinds)}
     for name, value in params.items():
         if name not in names:
@@ -213,9 +178,8 @@ def plan(model, *, device=None, params=None):
     ValueError
         If an option names an unknown layer or parameter or is out of range, a layer has no hardware kind, the
         layers do not chain (the first takes the map, front-end layers before buffered ones, the readout last), or
-        a layer cannot be built on the device; the message names the layer, the bound and what to change.
-    TypeError
-        If an option has the wrong type.
+        a layer cannot be built on the device, or an option has the wrong type; the message names the layer, the
+        bound and what to change.
     """
     if device is None:
         device = devices.get("iCE40UP5K")

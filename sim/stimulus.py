@@ -6,8 +6,8 @@
 - :func:`extreme_inputs`: maps that drive activity to its limits: all zeros, all +127, all -128, and +127 / -128
   alternating in raster order (both phases);
 - :func:`random_models`: small random valid manifests (other shapes, widths, reset modes, time steps), saved into a
-  directory for the run, and :func:`random_params`: other lane counts and word widths for the generator, so that
-  the generator is verified and not one model.
+  directory for the run, and :func:`random_params`: random values of every option each layer kind accepts (lanes,
+  word widths, spike logic, input memory, DSP products), so that the generator is verified and not one plan.
 
 :func:`mixed` puts a run together: the extremes first, then FSDD samples where the model has a front-end and the
 data is given, else random maps.

@@ -229,7 +229,7 @@ def test_refuses_bad_parameters():
             plan_layer(layer, in_shape, steps, options=options)
 
     refused(ValueError, r"^layer conv1: lanes must be an integer from 1 to 2, not 3$", lanes=3)
-    refused(TypeError, r"^layer conv1: word_bits must be an integer, not 8.0$", word_bits=8.0)
+    refused(ValueError, r"^layer conv1: word_bits must be an integer, not 8.0$", word_bits=8.0)
     refused(ValueError, r"^layer conv1: in_channels 2 does not match the input's 1 channels$", in_shape=(1, 4, 4))
     refused(ValueError, r"^layer conv1: input_memory must be 'bram' or 'spram', not 'flash'$", input_memory="flash")
     refused(ValueError, r"^layer conv1: spike_logic must be 'table' or 'pipeline', not 'lut'$", spike_logic="lut")

@@ -202,7 +202,7 @@ def test_plan_refuses_bad_params():
         plan(model, params={"fc1": {"depth": 2}})
     with pytest.raises(ValueError, match=r"^layer fc1: lanes must be an integer from 1 to 6, not 7$"):
         plan(model, params={"fc1": {"lanes": 7}})
-    with pytest.raises(TypeError, match=r"^layer fc1: lanes must be an integer, not '2'$"):
+    with pytest.raises(ValueError, match=r"^layer fc1: lanes must be an integer, not '2'$"):
         plan(model, params={"fc1": {"lanes": "2"}})
 
 

@@ -20,7 +20,18 @@ The topology rules are stated as properties of the kinds (:class:`Kind`), checke
 
 from dataclasses import dataclass
 
-__all__ = ["Kind", "LayerPlan", "KINDS", "register", "kind_of", "get"]
+from golden.checks import check_int
+
+__all__ = ["Kind", "LayerPlan", "KINDS", "register", "kind_of", "get", "check_option"]
+
+
+def check_option(name, value, low=None, high=None):
+    """:func:`golden.checks.check_int` for an option the user gave (``--params``): every refusal is a
+    ``ValueError``, a value of the wrong type included, so that the commands report it like any other."""
+    try:
+        return check_int(name, value, low, high)
+    except TypeError as error:
+        raise ValueError(str(error)) from None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from golden.checks import MAX_TIME_STEPS, check_int
 
+from .memory import memory
+
 __all__ = ["StepBufferPlan", "buffer_plan", "buffer_row", "WORD", "MAX_ROW"]
 
 #: Neurons per word of a step buffer behind a producer of ascending indices.
@@ -129,10 +131,10 @@ def buffer_plan(name, context, *, listed=None):
     for dim in context.in_shape:
         neurons *= int(dim)
     row = buffer_row(name, context.producer, context.producer_kind, context.in_shape)
-    return step_buffer(f"{name}.buffer", neurons, row, context.time_steps, context.device, listed=listed, context=context)
+    return step_buffer(f"{name}.buffer", neurons, row, context.time_steps, context.device, listed=listed)
 
 
-def step_buffer(name, neurons, row, time_steps, device, *, listed=None, context=None):
+def step_buffer(name, neurons, row, time_steps, device, *, listed=None):
     """A :class:`StepBufferPlan` of ``neurons`` per step in words of ``row``, and its memories (see
     :func:`buffer_plan`; also used directly by the step buffer's own tests)."""
     neurons = check_int(f"{name}: neurons", neurons, 1)
@@ -146,9 +148,6 @@ def step_buffer(name, neurons, row, time_steps, device, *, listed=None, context=
     if listed is None:
         listed = rows > 2 and ram.blocks(row + lo_bits, depth) <= ram.blocks(row, depth)
     buf = StepBufferPlan(name, neurons, row, time_steps, rows, row_bits, lo_bits, bool(listed))
-    if context is None:
-        from hw.plan import Context
-        context = Context(0, (neurons,), (neurons,), time_steps, device, {})
-    mems = (context.memory(name, buf.word_bits, depth),
-            context.memory(f"{name}_registers", buf.register_bits // time_steps, time_steps, "registers"))
+    mems = (memory(device, name, buf.word_bits, depth),
+            memory(device, f"{name}_registers", buf.register_bits // time_steps, time_steps, "registers"))
     return buf, mems

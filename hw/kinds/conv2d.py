@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from golden.checks import check_int
+from hw.spiketable import MAX_BREAKPOINTS, MAX_WORK, prefer_table, spike_table
 
-from . import Kind, LayerPlan, register
+from . import Kind, LayerPlan, check_option, register
 from .neuron import check_neuron
 
 __all__ = ["ConvPlan", "plan_layer", "default_input_memory", "OPTIONS", "SPIKE_LOGIC"]
@@ -144,7 +144,6 @@ def default_input_memory(in_shape, device):
 
 
 def _spike_logic(layer, steps, choice):
-    from hw.spiketable import MAX_BREAKPOINTS, MAX_WORK, prefer_table, spike_table
     if choice not in (None,) + SPIKE_LOGIC:
         raise ValueError(f"layer {layer.name}: spike_logic must be 'table' or 'pipeline', not {choice!r}")
     if choice == "pipeline":
@@ -180,10 +179,10 @@ def plan_layer(layer, ctx):
     check_neuron(layer.neuron, acc_bits=layer.acc_bits, layer=name)
     steps = ctx.time_steps
     opts = ctx.options
-    lanes = check_int(f"layer {name}: lanes", opts.get("lanes", 1), 1, co)
-    word_bits = check_int(f"layer {name}: word_bits", opts.get("word_bits", 16), 1, MAX_WORD_BITS)
+    lanes = check_option(f"layer {name}: lanes", opts.get("lanes", 1), 1, co)
+    word_bits = check_option(f"layer {name}: word_bits", opts.get("word_bits", 16), 1, MAX_WORD_BITS)
     default_dsp = ctx.device.dsp.count if ctx.device.dsp is not None else 0
-    dsp = check_int(f"layer {name}: dsp_multipliers", opts.get("dsp_multipliers", default_dsp), 0)
+    dsp = check_option(f"layer {name}: dsp_multipliers", opts.get("dsp_multipliers", default_dsp), 0)
     input_memory = opts.get("input_memory", default_input_memory(ctx.in_shape, ctx.device))
     if input_memory not in ("bram", "spram"):
         raise ValueError(f"layer {name}: input_memory must be 'bram' or 'spram', not {input_memory!r}")

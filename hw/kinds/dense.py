@@ -10,9 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from golden.checks import check_int
-
-from . import Kind, LayerPlan, register
+from . import Kind, LayerPlan, check_option, register
 from .buffer import buffer_plan
 from .neuron import check_neuron
 
@@ -110,7 +108,7 @@ def plan_dense(layer, ctx, kind, state):
     lanes = ctx.options.get("lanes")
     if lanes is None:
         lanes = default_lanes(layer, ctx.device)
-    lanes = check_int(f"layer {name}: lanes", lanes, 1, layer.out_features)
+    lanes = check_option(f"layer {name}: lanes", lanes, 1, layer.out_features)
     groups = -(-layer.out_features // lanes)
     stride = row_stride(groups)
     buffer, buffer_mems = buffer_plan(name, ctx)
