@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import spikesmith
-from golden.cycles import cycles
 from golden.network import run
 from golden.randmodel import random_inputs
-from hw.network import plan
+from hw.cycles import cycles
+from hw.plan import plan
 
 from conftest import FSDD
 
@@ -31,7 +31,7 @@ def test_predict_equals_golden_and_cycle_model():
     pred = spikesmith.predict(model, x)
     ref = run(model, x)
     assert np.array_equal(pred.classes, ref.classes) and np.array_equal(pred.readout, ref.readout)
-    assert np.array_equal(pred.cycles, cycles(model, plan(model), ref.spikes).total)
+    assert np.array_equal(pred.cycles, cycles(plan(model), ref.spikes).total)
     assert pred.labels == list(model.classes)
     single = spikesmith.predict(model, x[3])
     assert single.classes.tolist() == [ref.classes[3]] and single.cycles[0] == pred.cycles[3]
