@@ -23,7 +23,7 @@ from .network import run
 
 
 def _parser():
-    p = argparse.ArgumentParser(prog="python -m golden", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m golden", description="Run the bit-true model on a batch of INT8 input maps and print a summary.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="The arithmetic is specified in docs/arithmetic.md, the model format in "
                                        "docs/manifest.md.")

@@ -34,9 +34,11 @@ def default_model():
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m golden.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", metavar="DIR", help="model directory (default: the shipped default model)")
-    p.add_argument("--samples", type=int, default=300)
-    p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--samples", type=int, default=300, metavar="N",
+                   help="random INT8 input maps in the batch (default: %(default)s)")
+    p.add_argument("--repeat", type=int, default=5, metavar="K",
+                   help="timed runs of the batch; the best is reported (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     args = p.parse_args(argv)
     try:
         model = load(args.model or default_model())

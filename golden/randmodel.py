@@ -162,9 +162,10 @@ def main(argv=None):
     """``python -m golden.randmodel --seed S --out DIR``: write a random valid model (for tests and examples)."""
     import argparse
     from .manifest import save
-    p = argparse.ArgumentParser(prog="python -m golden.randmodel", description="Write a small random valid model.")
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--out", required=True, metavar="DIR")
+    p = argparse.ArgumentParser(prog="python -m golden.randmodel",
+                                description="Write a small random valid model (the same seed gives the same model).")
+    p.add_argument("--seed", type=int, required=True, help="seed of the random generator that draws the model")
+    p.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
     args = p.parse_args(argv)
     model = random_model(args.seed)
     save(model, args.out)

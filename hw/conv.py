@@ -72,9 +72,10 @@ from hw.lif import LIFUnit
 from hw.linebuffer import LineBuffer
 from hw.spiketable import table_spikes
 from hw.spram import SPRAM
+from hw.trees import chained
 
 __all__ = ["ConvLayer", "conv_schedule", "conv_cycles", "timeline", "load_cycles", "compute_cycles",
-           "shift_add_multiply", "balanced_sum", "PIPELINE_DEPTH"]
+           "shift_add_multiply", "PIPELINE_DEPTH"]
 
 #: Pipeline stages of the compute phase after the scan and before the spike stages (line memory read and window,
 #: current).
@@ -225,19 +226,11 @@ def shift_add_multiply(a, b):
         The exact signed product.
     """
     width = len(a)
-    terms = [Mux(a[k], b, 0) << k for k in range(width - 1)]
-    return balanced_sum(terms) - (Mux(a[width - 1], b, 0) << (width - 1))
-
-
-def balanced_sum(terms):
-    """The sum of a list of Amaranth values as a balanced tree of adders (depth ``log2`` of their number): no
-    nesting grows with the number of terms, so neither elaboration nor the logic's depth does."""
-    terms = list(terms)
-    if not terms:
-        return Const(0, 1)
-    while len(terms) > 1:
-        terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k] for k in range(0, len(terms), 2)]
-    return terms[0]
+    total = 0
+    for k in range(width):
+        term = Mux(a[k], b, 0) << k
+        total = total - term if k == width - 1 else total + term
+    return total
 
 
 class ConvLayer(wiring.Component):
@@ -467,8 +460,8 @@ class ConvLayer(wiring.Component):
         currents = []
         hard = 0                                          # multipliers left to the synthesizer (DSP blocks)
         for lane in range(lanes):
-            # the bias and one product per tap, summed by a balanced tree (a chain of C*Kh*Kw additions would
-            # nest as deep as the taps are many)
+            # the bias and one product per tap, in chains joined by a balanced tree (one chain of C*Kh*Kw
+            # additions would nest as deep as the taps are many)
             terms = [b_rd.data[lane * bias_bits:(lane + 1) * bias_bits].as_signed()]
             for ch in range(c_in):
                 for i in range(kh):
@@ -481,7 +474,7 @@ class ConvLayer(wiring.Component):
                         else:
                             terms.append(shift_add_multiply(weight, window[i][j][ch]))
             current = Signal(signed(layer.acc_bits), name=f"current{lane}", reset_less=True)
-            m.d.sync += current.eq(balanced_sum(terms))
+            m.d.sync += current.eq(chained(terms))
             currents.append(current)
         bit = Signal(range(max(2, wb)))
         word = Signal(range(max(2, passes * wpr)))

@@ -22,9 +22,10 @@ of every buffered kind::
   event; each such layer has its own small queue, drained into ``events`` by a fixed-priority arbiter (lowest layer
   first), so the events of one layer arrive in order (step, then neuron) while the layers interleave.
 
-Submodule names: the cores are ``core.<layer name>``, the step buffers ``buffers.<consumer's layer name>`` and the
-debug queues ``debug_<layer name>``; the three namespaces are apart, so no user name can collide with a generated
-one (layers called ``fc1`` and ``fc1_buffer`` are fine).
+Submodule names: the cores are ``core.<layer name>``, the step buffers ``core.<consumer's layer name>_buffer`` and
+the debug queues ``debug_<layer name>``. A generated name that a layer already has (layers called ``fc1`` and
+``fc1_buffer``) gets underscores appended until it is free (:func:`generated_name`), so no user name can collide
+with a generated one.
 """
 
 from amaranth.hdl import EnableInserter, Module, Mux, Signal, signed
@@ -37,7 +38,7 @@ from .layouts import CYCLES_BITS, debug_event, result_layout
 from .plan import Plan
 from .stepbuffer import StepBuffer
 
-__all__ = ["Network", "plan", "DEBUG_QUEUE_DEPTH"]
+__all__ = ["Network", "plan", "generated_name", "DEBUG_QUEUE_DEPTH"]
 
 #: Entries of each per-layer debug queue.
 DEBUG_QUEUE_DEPTH = 8
@@ -46,6 +47,15 @@ DEBUG_QUEUE_DEPTH = 8
 def plan(model, params=None, *, device=None):
     """:func:`hw.plan.plan`, with ``params`` also accepted in second place (the form of the earlier callers)."""
     return planning.plan(model, device=device, params=params)
+
+
+def generated_name(name, taken):
+    """``name``, with underscores appended while it is in ``taken`` (the layer names and the names generated so far),
+    which it joins."""
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
 
 
 class Network(wiring.Component):
@@ -113,7 +123,6 @@ class Network(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         core = Module()
-        buffers = Module()
         run = Signal()
         p = self._plan
         model = p.model
@@ -127,31 +136,32 @@ class Network(wiring.Component):
             cores.append(unit)
 
         taps = []  # (layer index, output stream of a spiking core)
+        taken = {lp.name for lp in p.layers}
         for k in range(1, len(cores)):
             lp, prev = p.layers[k], cores[k - 1]
             if p.kind(p.layers[k - 1]).spiking:
                 taps.append((k - 1, prev.o))
             if lp.buffer is None:
-                wiring.connect(m, prev.o, cores[k].i)
+                wiring.connect(core, prev.o, cores[k].i)
                 continue
             buffer = StepBuffer(lp.buffer)
-            buffers.submodules[lp.name] = buffer
-            wiring.connect(m, prev.o, buffer.i)
-            wiring.connect(m, buffer.o, cores[k].i)
+            core.submodules[generated_name(f"{lp.name}_buffer", taken)] = buffer
+            wiring.connect(core, prev.o, buffer.i)
+            wiring.connect(core, buffer.o, cores[k].i)
 
         # -- the environment side: input admission, result, cycle counter -----------------------------------------
-        conv = cores[0]
+        first = cores[0]                                  # takes the input map
         n_input = planning.count(model.input_shape)
         busy = Signal()
         taken_inputs = Signal(range(n_input + 1))
         gate = ~busy | (taken_inputs != n_input)
         m.d.comb += [
-            conv.i.payload.eq(self.i.payload),
-            conv.i.valid.eq(self.i.valid & gate),
-            self.i.ready.eq(conv.i.ready & gate & run),
+            first.i.payload.eq(self.i.payload),
+            first.i.valid.eq(self.i.valid & gate),
+            self.i.ready.eq(first.i.ready & gate & run),
         ]
         in_transfer = self.i.valid & self.i.ready
-        in_stall = conv.i.ready & gate & ~self.i.valid
+        in_stall = first.i.ready & gate & ~self.i.valid
 
         # The readout core holds its result until it is taken, so the result goes straight to ``o`` (no queue):
         # while the environment does not take it, everything is frozen and the counter stands still.
@@ -223,5 +233,4 @@ class Network(wiring.Component):
         m.d.comb += run.eq(~env_stall & ~(readout.o.valid & ~self.o.ready))
 
         m.submodules.core = EnableInserter(run)(core)
-        m.submodules.buffers = EnableInserter(run)(buffers)
         return m

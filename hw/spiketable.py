@@ -7,7 +7,7 @@ module finds those *breakpoints* by running the golden LIF update (``golden.netw
 over every current the layer's accumulator can hold, so the table is exact by construction, not an approximation.
 
 In hardware the train is then ``base ^ XOR_k ([I >= b_k] ? delta_k : 0)``: one comparison with a constant per
-breakpoint and a balanced tree of XORs, in place of ``T`` chained LIF updates (for the default model 10 comparators
+breakpoint and their XOR (:func:`hw.trees.chained`), in place of ``T`` chained LIF updates (for the default model 10 comparators
 of 17 bits instead of four 20-bit LIF stages and their pipeline registers).
 
 The table is bounded, and so is the cost of deciding on it: :func:`spike_table` enumerates at most
@@ -122,15 +122,16 @@ def prefer_table(neuron, acc_bits, time_steps):
 def table_spikes(table, current):
     """The train of ``current`` (a signed Amaranth value of ``table.acc_bits`` bits) as a ``T``-bit value.
 
-    A comparison with a constant per breakpoint, the terms joined by a balanced tree of XORs (its depth grows with
-    the logarithm of the breakpoints, so that neither elaboration nor the logic's depth grows with their number);
-    bit ``t`` is the spike of step ``t``.
+    A comparison with a constant per breakpoint, the terms joined by XORs in :func:`hw.trees.chained` form (so
+    that elaboration does not nest as deep as the breakpoints are many); bit ``t`` is the spike of step ``t``.
     """
+    import operator
+
     from amaranth.hdl import Const
+
+    from hw.trees import chained
 
     steps = table.time_steps
     terms = [Const(table.base, steps)]
     terms += [(current >= b).replicate(steps) & Const(delta, steps) for b, delta in table.breakpoints]
-    while len(terms) > 1:
-        terms = [terms[k] ^ terms[k + 1] if k + 1 < len(terms) else terms[k] for k in range(0, len(terms), 2)]
-    return terms[0]
+    return chained(terms, operator.xor)

@@ -245,8 +245,8 @@ def test_refuses_bad_parameters():
 
 
 def test_many_taps_elaborate():
-    """A lane of 40 channels x a 1x9 kernel (360 taps, 40 MFCC bins as channels): the current is a balanced tree
-    of adders, not a nesting as deep as the taps are many (which overflowed Python's recursion limit)."""
+    """A lane of 40 channels x a 1x9 kernel (360 taps, 40 MFCC bins as channels): the current is chains of adders
+    joined by a tree, not one nesting as deep as the taps are many (which overflowed Python's recursion limit)."""
     from amaranth.back import rtlil
 
     model = random_model(4, input_shape=(40, 1, 12), out_channels=1, kernel=(1, 9), stride=(1, 1),

@@ -13,7 +13,7 @@ from golden.network import run
 from golden.randmodel import random_inputs, random_model
 from hw.cycles import cycles
 from hw.layouts import lif_layer_indices, unpack, unpack_debug_event, result_layout
-from hw.network import Network
+from hw.network import Network, generated_name
 from hw.plan import plan
 
 from hw_streams import stream_get, stream_put
@@ -183,6 +183,9 @@ def test_generated_names_do_not_collide_with_layer_names():
     model = dataclasses.replace(model, layers=renamed)
     x = random_inputs(model, 2, np.random.default_rng(1))
     check(model, x, seed=1, stall=0.2)
+    taken = {"fc1", "fc1_buffer", "buffers"}
+    assert [generated_name(name, taken) for name in ("fc1_buffer", "fc1_buffer", "buffers_buffer")] == \
+        ["fc1_buffer_", "fc1_buffer__", "buffers_buffer"]
 
 
 def test_rows_wider_than_64_neurons():

@@ -33,7 +33,8 @@ def test_reduced_training_exports_an_agreeing_model(trained):
     out, run, metrics = trained
     model = gm.load(out)
     assert model.weight_count == 4 * 9 + 384 * 16 + 16 * 10
-    assert metrics["agreement"] == {"samples": 300, "spikes_compared": metrics["agreement"]["spikes_compared"],
+    assert metrics["agreement"] == {"samples": 300, "values_compared": metrics["agreement"]["values_compared"],
+                                    "spikes": metrics["agreement"]["spikes"],
                                     "identical": True}
     assert metrics["int_accuracy_torch"] == pytest.approx(metrics["bit_true_accuracy"], abs=1e-6)
     assert metrics["bit_true_accuracy"] > 0.3
@@ -88,7 +89,8 @@ def test_agree_cli_on_saved_model(trained, capsys):
     assert agree.main(["--model", str(out), "--data", str(DATA), "--json"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert res["agree"] is True and res["samples"] == 300
-    assert res["spikes_compared"] == metrics["agreement"]["spikes_compared"]
+    assert res["values_compared"] == metrics["agreement"]["values_compared"]
+    assert 0 < res["spikes"] == metrics["agreement"]["spikes"] < res["values_compared"]
     assert res["accuracy"] == pytest.approx(metrics["bit_true_accuracy"])
 
 

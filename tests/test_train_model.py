@@ -32,8 +32,10 @@ def test_random_models_agree_with_golden(block):
         model = random_model(seed)
         x = random_inputs(model, 6, np.random.default_rng(seed))
         res = check_agreement(model, x, progress=False)
-        assert np.array_equal(res.readout, run(model, x).readout)
-        assert res.spikes_compared > 0
+        golden = run(model, x)
+        assert np.array_equal(res.readout, golden.readout)
+        assert res.values_compared == sum(v.size for v in golden.spikes.values())
+        assert res.spikes == sum(int(np.count_nonzero(v)) for v in golden.spikes.values())
 
 
 @pytest.mark.parametrize("reset", ["subtract", "zero"])

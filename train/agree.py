@@ -30,11 +30,16 @@ class AgreementError(AssertionError):
 
 @dataclass
 class Agreement:
-    """Outcome of a successful check: sample count, golden classes and readouts (for accuracy figures)."""
+    """Outcome of a successful check: sample count, golden classes and readouts (for accuracy figures).
+
+    ``values_compared`` counts the neuron-step slots compared (every neuron of every spiking layer at every step,
+    spike or not); ``spikes`` the spikes among them (the events the RTL testbench counts).
+    """
     samples: int
     classes: np.ndarray
     readout: np.ndarray
-    spikes_compared: int
+    values_compared: int
+    spikes: int
 
 
 def _first_difference(golden_res, readout, trains, names, readout_name, last_step, base, sample_names):
@@ -87,7 +92,7 @@ def check_agreement(model, x, int_layers=None, *, batch: int = 100, names=None, 
     from tqdm import tqdm
     layers = int_layers if int_layers is not None else int_layers_from_model(model)
     label = (lambda i: f" ({names[i]})") if names is not None else (lambda i: "")
-    classes, readouts, compared = [], [], 0
+    classes, readouts, compared, spikes = [], [], 0, 0
     for base in tqdm(range(0, len(x), batch), desc="agreement", unit="batch", disable=not progress, leave=False):
         xb = np.asarray(x[base:base + batch])
         g = run(model, xb)
@@ -107,9 +112,10 @@ def check_agreement(model, x, int_layers=None, *, batch: int = 100, names=None, 
         if where is not None:
             raise AgreementError(f"torch integer mode and golden model differ: {where}")
         compared += sum(int(v.size) for v in trains.values())
+        spikes += sum(int(np.count_nonzero(v)) for v in trains.values())
         classes.append(g.classes)
         readouts.append(g.readout)
-    return Agreement(len(x), np.concatenate(classes), np.concatenate(readouts), compared)
+    return Agreement(len(x), np.concatenate(classes), np.concatenate(readouts), compared, spikes)
 
 
 def main(argv=None) -> int:
@@ -136,10 +142,11 @@ def main(argv=None) -> int:
         print(f"FAIL: {e}", file=sys.stderr)
         return 1
     acc = float(np.mean(res.classes == ds.y_test))
-    print(f"agreement: {res.samples} samples, {res.spikes_compared:,} spikes and all readouts identical; "
-          f"accuracy {acc:.4f}")
+    print(f"agreement: {res.samples} samples identical: {res.values_compared:,} neuron-step values "
+          f"({res.spikes:,} spikes) and every readout; bit-true accuracy {acc:.2%}")
     if args.json:
-        print(json.dumps({"agree": True, "samples": res.samples, "spikes_compared": res.spikes_compared,
+        print(json.dumps({"agree": True, "samples": res.samples, "values_compared": res.values_compared,
+                          "spikes": res.spikes,
                           "accuracy": acc}))
     return 0
 

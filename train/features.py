@@ -39,8 +39,8 @@ import scipy.fft
 import scipy.io.wavfile
 import scipy.signal
 
-__all__ = ["FeatureError", "FeatureParams", "read_wav", "mfcc", "raw_features", "fit_normalization",
-           "finalize", "quantize", "extract", "main"]
+__all__ = ["FeatureError", "FeatureParams", "read_wav", "mfcc", "raw_features", "audio_features",
+           "fit_normalization", "finalize", "quantize", "extract", "extract_audio", "main"]
 
 
 class FeatureError(ValueError):
@@ -244,7 +244,12 @@ def mfcc(x: np.ndarray, p: FeatureParams, *, name: str = "audio") -> np.ndarray:
 
 def raw_features(path, p: FeatureParams) -> np.ndarray:
     """MFCCs of a WAV file, centre-cropped to at most ``frames`` frames: shape ``(n <= frames, n_mfcc)``."""
-    c = mfcc(read_wav(path, p.sample_rate), p, name=str(path))
+    return audio_features(read_wav(path, p.sample_rate), p, name=str(path))
+
+
+def audio_features(x: np.ndarray, p: FeatureParams, *, name: str = "audio") -> np.ndarray:
+    """:func:`raw_features` of audio already read (mono float at ``p.sample_rate``)."""
+    c = mfcc(x, p, name=name)
     if c.shape[0] > p.frames:
         start = (c.shape[0] - p.frames) // 2
         c = c[start:start + p.frames]
@@ -278,6 +283,11 @@ def quantize(xf: np.ndarray, p: FeatureParams) -> np.ndarray:
 def extract(path, p: FeatureParams) -> np.ndarray:
     """INT8 input map of one WAV file, shape ``(1, n_mfcc, frames)``."""
     return quantize(finalize(raw_features(path, p), p), p)
+
+
+def extract_audio(x: np.ndarray, p: FeatureParams, *, name: str = "audio") -> np.ndarray:
+    """:func:`extract` of audio already read (mono float at ``p.sample_rate``)."""
+    return quantize(finalize(audio_features(x, p, name=name), p), p)
 
 
 # -- command line --------------------------------------------------------------------------------------------

@@ -124,6 +124,7 @@ def build_parser():
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads; results depend on it (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="end with one JSON line of figures instead of the summary")
     return p
 
 
@@ -235,7 +236,7 @@ def train(args) -> dict:
     bar.close()
     train_time = state["elapsed"]
 
-    metrics = {"name": name, "split": args.split, "seed": args.seed, "config": cfg.to_dict(),
+    metrics = {"name": name, "run_dir": str(run_dir), "split": args.split, "seed": args.seed, "config": cfg.to_dict(),
                "train_samples": len(x_tr), "test_samples": len(x_te), "float_accuracy": state["float_acc"],
                "train_seconds": round(train_time, 2), "history": history}
     if spiking:
@@ -261,7 +262,8 @@ def train(args) -> dict:
         layers, _ = net.int_layers(ste=False)
         res = check_agreement(model, ds.x_test, layers, names=ds.test_names, progress=show)
         metrics["bit_true_accuracy"] = float(np.mean(res.classes == ds.y_test))
-        metrics["agreement"] = {"samples": res.samples, "spikes_compared": res.spikes_compared, "identical": True}
+        metrics["agreement"] = {"samples": res.samples, "values_compared": res.values_compared,
+                                "spikes": res.spikes, "identical": True}
         metrics["predictions"] = res.classes.tolist()
     metrics["labels"] = ds.y_test.tolist()
     metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
@@ -290,6 +292,29 @@ def main(argv=None) -> int:
         print(f"FAIL: {e}", file=sys.stderr)
         return 1
     summary = {k: m[k] for k in ("name", "split", "seed", "float_accuracy", "int_accuracy_torch", "bit_true_accuracy",
-                                 "weights", "train_seconds", "wall_seconds", "test_samples") if k in m}
-    print(json.dumps(summary))
+                                 "weights", "train_seconds", "wall_seconds", "test_samples", "model_dir", "run_dir") if k in m}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(_summary_text(summary, m))
     return 0
+
+
+def _summary_text(summary, metrics):
+    """The closing lines of ``python -m train``: where the model went and its figures."""
+    lines = []
+    if "model_dir" in summary:
+        lines.append(f"model {summary['name']} written to {summary['model_dir']} "
+                     f"({summary.get('weights', 0):,} INT8 weights)")
+    else:
+        lines.append(f"model {summary['name']}: not exported (--no-export)")
+    n = summary.get("test_samples")
+    figures = [f"float {summary['float_accuracy']:.2%}"]
+    if "bit_true_accuracy" in summary:
+        agreement = metrics["agreement"]
+        figures.append(f"bit-true {summary['bit_true_accuracy']:.2%} (golden model = torch integer mode on all "
+                       f"{agreement['samples']} samples, {agreement['spikes']:,} spikes)")
+    lines.append(f"test accuracy on {n} recordings ({summary['split']} split): " + ", ".join(figures))
+    lines.append(f"training {summary['train_seconds']:.0f} s, {summary['wall_seconds']:.0f} s in all; "
+                 f"checkpoints and metrics.json in {summary['run_dir']}")
+    return "\n".join(lines)
