@@ -16,6 +16,7 @@ millions of weights loads in well under a second; only a malformed file is scann
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -117,15 +118,21 @@ def _explain(data, bits, count):
     if lines[-1] == b"":
         lines.pop()  # the optional final newline
     for n, line in enumerate(lines[:count + 1], start=1):
-        shown = repr(line.decode("utf-8", errors="backslashreplace"))
         if not line:
             raise RomError(f"line {n}: blank line (exactly one value per line)")
         if line.endswith(b"\r"):
             raise RomError(f"line {n}: ends with a carriage return (lines end with \\n only)")
-        bad = [c for c in line if _HEX[c] < 0]
-        if bad:
-            c = bad[0]
-            what = repr(chr(c)) if 0x20 < c < 0x7f else f"byte 0x{c:02x}"
+        try:
+            text = line.decode("utf-8")
+            shown = ascii(text)
+        except UnicodeDecodeError:
+            text, shown = None, repr(line)
+        if any(_HEX[c] < 0 for c in line):
+            if text is None:
+                what = f"byte 0x{next(c for c in line if _HEX[c] < 0):02x}, which is not UTF-8 text"
+            else:
+                c = next(c for c in text if not ("0" <= c <= "9" or "a" <= c.lower() <= "f"))
+                what = repr(c) if "!" <= c <= "~" else f"U+{ord(c):04X} ({unicodedata.name(c, 'unnamed')})"
             raise RomError(f"line {n}: {shown} holds {what}; a value is ASCII hexadecimal digits only "
                            f"(0-9, a-f, A-F)")
         if len(line) != d:
