@@ -6,9 +6,9 @@ input map can be made later for new audio (``python -m train.features FILE.wav -
 
 Pipeline (all in float64):
 
-1. read the WAV (``scipy.io.wavfile``), integer PCM scaled to ``[-1, 1)``, channels averaged;
-   a sample rate other than ``sample_rate`` is **resampled** with ``scipy.signal.resample_poly``
-   (polyphase, exact rational ratio), never refused;
+1. read the WAV (``scipy.io.wavfile``), integer PCM scaled to ``[-1, 1)``, channels averaged (the loudest
+   channel alone where averaging cancels the signal, as with R = -L); a sample rate other than ``sample_rate`` is
+   **resampled** with ``scipy.signal.resample_poly`` (polyphase, exact rational ratio), never refused;
 2. frames of ``win_ms`` (Hamming window, symmetric) every ``hop_ms``, power spectrum with ``n_fft`` points;
 3. ``n_mels`` triangular mel filters (HTK mel scale) from ``fmin`` to ``fmax``, natural log
    (floored at ``1e-10``), DCT-II (orthonormal), first ``n_mfcc`` coefficients;
@@ -20,8 +20,15 @@ Pipeline (all in float64):
 8. INT8: ``clip(round(input_scale * x), -127, 127)``; the map has shape ``(1, n_mfcc, frames)``
    (channel, coefficient, time).
 
-Audio shorter than one analysis window, empty audio and silent audio are refused with
-:class:`FeatureError`.
+Refused with :class:`FeatureError`, naming the file and the problem: a missing or unreadable file, a header cut
+short, no samples, NaN or infinite samples, float samples beyond +-16, a file over 64 MiB or a recording over
+:data:`MAX_SECONDS` (30 s), audio shorter than one analysis window, silent audio (all samples zero).
+
+Used, with a :class:`FeatureWarning` (``python -m train.features`` and ``boards.host`` print it as a ``warning:``
+line): a truncated data chunk (the samples present are used); channels in opposite phase; speech longer than the
+model's window after trimming (:class:`CroppedWarning`: only the middle ``frames`` frames, about 0.49 s, are heard);
+a recording too quiet to be speech, whose loudest 25 ms frame has an RMS level below :data:`QUIET_DBFS` (-60 dBFS;
+the quietest of FSDD's 3,000 recordings reaches -48 dBFS, the median -20 dBFS).
 """
 
 from __future__ import annotations
