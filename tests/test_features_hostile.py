@@ -106,6 +106,9 @@ def test_speech_longer_than_the_window_warns_that_only_the_middle_is_heard(tmp_p
     with pytest.warns(CroppedWarning, match=r"l.wav: 2.00 s of speech after trimming silence; the model hears only "
                                             r"the middle 0.49 s \(48 frames\)"):
         ft.raw_features(f, _fitted())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FeatureWarning)
+        assert ft.extract(f, _fitted(), warn_crop=False).shape == (1, 16, 48)
 
 
 def test_one_lsb_of_noise_is_too_quiet_to_be_speech(tmp_path):

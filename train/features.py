@@ -383,16 +383,17 @@ def _seconds(frames, p):
     return ((frames - 1) * p.hop_samples + p.win_samples) / p.sample_rate
 
 
-def raw_features(path, p: FeatureParams) -> np.ndarray:
+def raw_features(path, p: FeatureParams, *, warn_crop: bool = True) -> np.ndarray:
     """MFCCs of a WAV file, centre-cropped to at most ``frames`` frames: shape ``(n <= frames, n_mfcc)``.
 
-    A :class:`FeatureWarning` says when the speech (after trimming silence) is longer than the model's window and
-    only its middle is used.
+    With ``warn_crop``, a :class:`CroppedWarning` says when the speech (after trimming silence) is longer than the
+    model's window and only its middle is used (pass False where cropping is expected, as over a data set).
     """
     c = mfcc(read_wav(path, p.sample_rate), p, name=str(path))
     if c.shape[0] > p.frames:
-        _warn(f"{path}: {_seconds(c.shape[0], p):.2f} s of speech after trimming silence; the model hears only the "
-              f"middle {_seconds(p.frames, p):.2f} s ({p.frames} frames)", CroppedWarning)
+        if warn_crop:
+            _warn(f"{path}: {_seconds(c.shape[0], p):.2f} s of speech after trimming silence; the model hears only "
+                  f"the middle {_seconds(p.frames, p):.2f} s ({p.frames} frames)", CroppedWarning)
         start = (c.shape[0] - p.frames) // 2
         c = c[start:start + p.frames]
     if p.cmn:
@@ -422,9 +423,9 @@ def quantize(xf: np.ndarray, p: FeatureParams) -> np.ndarray:
     return np.clip(np.round(p.input_scale * xf), -127, 127).astype(np.int8)
 
 
-def extract(path, p: FeatureParams) -> np.ndarray:
-    """INT8 input map of one WAV file, shape ``(1, n_mfcc, frames)``."""
-    return quantize(finalize(raw_features(path, p), p), p)
+def extract(path, p: FeatureParams, *, warn_crop: bool = True) -> np.ndarray:
+    """INT8 input map of one WAV file, shape ``(1, n_mfcc, frames)`` (``warn_crop`` as in :func:`raw_features`)."""
+    return quantize(finalize(raw_features(path, p, warn_crop=warn_crop), p), p)
 
 
 @contextmanager
