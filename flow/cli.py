@@ -104,7 +104,8 @@ def _refusal(error, device):
 
 
 def main(argv=None):
-    """``python -m hw.build``; return the exit status (2: the model does not fit; 1: any other refusal or failure)."""
+    """``python -m hw.build``; return the exit status: 2 for input the build refuses (a model that does not fit, an
+    option out of range, a missing model), 1 for a build that failed (a tool, the clock), as ``golden.cli`` defines."""
     from boards import BOARDS
     from boards.report import summary, to_table
     from hw.params import parse_params
@@ -133,7 +134,7 @@ def main(argv=None):
         print(message, file=sys.stderr)
         if args.json:
             print(json.dumps(_refusal(error, BOARDS[args.board].device)))
-        return 2 if isinstance(error, FitError) else 1
+        return 1 if isinstance(error, BuildError) else 2  # golden.cli: 2 is bad input, 1 a build that failed
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(to_table(result.report))

@@ -32,4 +32,4 @@ def __getattr__(name):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(__import__("golden.cli").cli.run_main(main))

@@ -279,7 +279,7 @@ def test_cli_refuses_options_with_a_message(tmp_path, capsys):
         code = build_main(["--board", "icebreaker", "--model", str(TINY), "--no-pnr", "--quiet",
                            *(["--out", str(tmp_path / "b")] if "--out" not in extra else []), *extra])
         err = capsys.readouterr().err
-        assert code == 1 and message in err, (extra, err)
+        assert code == 2 and message in err, (extra, err)
         assert err.startswith("error: ") and "Traceback" not in err
 
 
@@ -310,7 +310,7 @@ def test_cli_no_pnr_json(tmp_path, capsys):
 
 def test_cli_missing_model(tmp_path, capsys):
     code = build_main(["--board", "icebreaker", "--model", str(tmp_path / "nothing"), "--no-pnr"])
-    assert code == 1
+    assert code == 2
     assert "no model here (manifest.json missing)" in capsys.readouterr().err
 
 

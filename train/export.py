@@ -135,8 +135,11 @@ def calibrate_mem_bits(net, x, *, margin: float = 2.0, batch: int = 500) -> tupl
 
 
 def export_model(net, out_dir, *, name: str, features: dict | None, description: str = "",
-                 reserve_bits: int = DEFAULT_RESERVE_BITS):
+                 training: dict | None = None, reserve_bits: int = DEFAULT_RESERVE_BITS):
     """Check the budget and save ``net``'s integer mode as a model directory (atomic).
+
+    ``training`` is the manifest's record of the data the model was trained on
+    (:func:`train.fsdd.training_record`), which ``python -m train.evaluate`` checks its test split against.
 
     Returns
     -------
@@ -149,7 +152,7 @@ def export_model(net, out_dir, *, name: str, features: dict | None, description:
         When the parameters do not fit; nothing is written then.
     """
     import golden.manifest as gm
-    model = net.export(name=name, features=features, description=description)
+    model = dataclasses.replace(net.export(name=name, features=features, description=description), training=training)
     budget = check_budget(model, reserve_bits=reserve_bits)
     gm.save(model, out_dir)
     return gm.load(out_dir), budget
