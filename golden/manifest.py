@@ -10,6 +10,7 @@ or file and the bound. The ROM file format lives in :mod:`golden.rom`, the stric
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import schema, store
+from . import schema, store, vectors as tv
 from .checks import MAX_TIME_STEPS
 from .rom import RomError, parse_rom, rom_size, signed_range
 from .rom import rom_text as _rom_text
@@ -168,6 +169,8 @@ class Model:
     training : dict or None
         Where the model was trained, e.g. ``{"dataset": "fsdd", "split": "official"}`` (docs/manifest.md);
         informational, not part of :func:`model_hash`.
+    test_vectors : golden.vectors.TestVectors or None
+        Input maps and labels the model carries for the hardware flow; not part of :func:`model_hash`.
     """
     name: str
     input_shape: tuple
@@ -178,6 +181,7 @@ class Model:
     quantization: dict | None = None
     description: str = ""
     training: dict | None = None
+    test_vectors: tv.TestVectors | None = None
 
     @property
     def shapes(self):
@@ -393,6 +397,8 @@ def validate(model):
     schema.field_object("features", model.features)
     schema.field_object("quantization", model.quantization)
     schema.field_object("training", model.training)
+    if model.test_vectors is not None:
+        tv.check(model.test_vectors, model.input_shape, len(model.classes))
     return model
 
 
@@ -430,7 +436,18 @@ def _to_json(model, hashes):
     }
     if model.training is not None:
         doc["training"] = model.training
+    if model.test_vectors is not None:
+        doc["test_vectors"] = {"file": tv.VECTORS_FILE, "sha256": hashes[tv.VECTORS_FILE],
+                               "count": len(model.test_vectors), "source": model.test_vectors.source}
     return doc
+
+
+def _files(model):
+    """The data files of a saved model (ROMs and test vectors), name to bytes."""
+    files = {name: text.encode() for name, text in _rom_texts(model).items()}
+    if model.test_vectors is not None:
+        files[tv.VECTORS_FILE] = tv.encode(model.test_vectors)
+    return files
 
 
 def _rom_texts(model):
@@ -447,10 +464,11 @@ def _rom_texts(model):
 def model_hash(model):
     """SHA-256 identifying a model's structure and parameters (the canonical manifest JSON with the ROM hashes).
 
-    The ``training`` record is left out: it says where the weights came from, not what they compute.
+    The ``training`` record and the test vectors are left out: they say where the weights came from and what to try
+    them on, not what they compute.
     """
     hashes = {f: _sha256(t.encode()) for f, t in _rom_texts(model).items()}
-    doc = _to_json(model, hashes)
+    doc = _to_json(dataclasses.replace(model, test_vectors=None), hashes)
     doc.pop("training", None)
     return _sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode())
 
@@ -467,9 +485,8 @@ def save(model, path):
         If the model is invalid; nothing is written then.
     """
     validate(model)
-    texts = _rom_texts(model)
-    hashes = {f: _sha256(t.encode()) for f, t in texts.items()}
-    files = {name: text.encode() for name, text in texts.items()}
+    files = _files(model)
+    hashes = {name: _sha256(data) for name, data in files.items()}
     files[MANIFEST] = (json.dumps(_to_json(model, hashes), indent=2) + "\n").encode()
     return store.save_files(path, files)
 
@@ -576,9 +593,37 @@ def load(path):
             raise ManifestError(f"{MANIFEST}: input_bits is {schema._show(input_bits)}; version 1 supports 8")
         reader = _Reader(directory)
         layers = [reader.layer(n, d) for n, d in enumerate(_get(doc, "layers", MANIFEST, list))]
+        vectors = doc.get("test_vectors")
+        if vectors is not None:
+            vectors = _read_vectors(directory, vectors)
     model = Model(name=_get(doc, "name", MANIFEST, str), input_shape=tuple(_get(doc, "input_shape", MANIFEST, list)),
                   time_steps=_get(doc, "time_steps", MANIFEST), layers=layers,
                   classes=_get(doc, "classes", MANIFEST, list), features=doc.get("features"),
                   quantization=doc.get("quantization"), description=doc.get("description", ""),
                   training=doc.get("training"))
-    return validate(model)
+    validate(model)
+    if vectors is not None:
+        data, count, source = vectors
+        model.test_vectors = tv.decode(data, input_shape=model.input_shape, classes=len(model.classes),
+                                       source=source)
+        if len(model.test_vectors) != count:
+            raise ManifestError(f"test_vectors: the file holds {len(model.test_vectors)} samples; count says "
+                                f"{count}")
+    return model
+
+
+def _read_vectors(directory, ref):
+    """``(bytes, count, source)`` of the test vectors file the manifest's ``test_vectors`` names."""
+    where = "test_vectors"
+    if not isinstance(ref, dict):
+        raise ManifestError(f"{where} must be an object with file, sha256, count and source")
+    fname = store.check_file_name(f"{where}.file", _get(ref, "file", where, str))
+    digest = _get(ref, "sha256", where, str)
+    if not _SHA256.fullmatch(digest):
+        raise ManifestError(f"{where}.sha256 {schema._show(digest)} must be 64 hexadecimal digits")
+    count = _int(f"{where}.count", _get(ref, "count", where), 1, tv.MAX_VECTORS)
+    source = _get(ref, "source", where, str)
+    data = directory.read(fname, tv.MAX_VECTOR_BYTES, where)
+    if _sha256(data) != digest.lower():
+        raise ManifestError(f"{where}: file {fname} does not match its sha256 in the manifest (edited or corrupt)")
+    return data, count, source
