@@ -153,6 +153,17 @@ def over_budget(utilization, device):
     return f": the design needs {', '.join(over)}" if over else ""
 
 
+def design_fmax(clocks, clock_hz):
+    """The design clock's ``{"clock", "achieved_mhz", "constraint_mhz"}`` among nextpnr's timed clocks (``None``
+    when there are none): the one constrained closest to ``clock_hz``, the slowest among equals. nextpnr also times
+    unclocked DSP registers as a clock named after the constant net, which is not a design clock."""
+    if not clocks:
+        return None
+    real = {name: entry for name, entry in clocks.items() if "$PACKER_GND_NET" not in name} or clocks
+    name, entry = min(real.items(), key=lambda kv: (abs(kv[1]["constraint"] - clock_hz / 1e6), kv[1]["achieved"]))
+    return {"clock": name, "achieved_mhz": entry["achieved"], "constraint_mhz": entry["constraint"]}
+
+
 def make_report(*, board, model, clock_hz, need=None, pnr=None, log_fmax=None, yosys=None, lat=None,
                 latency_source=None, build_seconds=None, baud=None, input_len=None):
     """Assemble the build report (a JSON-ready dict).
@@ -195,15 +206,7 @@ def make_report(*, board, model, clock_hz, need=None, pnr=None, log_fmax=None, y
     resources.insert(1, {"resource": "flip-flops", "cell": f"{device.flip_flop_prefix}*", "used": flip_flops,
                          "available": device.logic_cells})
 
-    fmax = None
-    clocks = (pnr or {}).get("fmax") or log_fmax or {}
-    if clocks:
-        # the design clock is the one constrained closest to the requested frequency, the slowest among equals;
-        # nextpnr also times unclocked DSP registers as a clock named after the constant net: not a design clock
-        real = {name: entry for name, entry in clocks.items() if "$PACKER_GND_NET" not in name} or clocks
-        name, entry = min(real.items(), key=lambda kv: (abs(kv[1]["constraint"] - clock_hz / 1e6),
-                                                        kv[1]["achieved"]))
-        fmax = {"clock": name, "achieved_mhz": entry["achieved"], "constraint_mhz": entry["constraint"]}
+    fmax = design_fmax((pnr or {}).get("fmax") or log_fmax or {}, clock_hz)
 
     lcs = utilization.get(device.logic_cell, {}).get("used")
     ebr_cell = device.block_ram.cell
@@ -321,8 +324,9 @@ def to_markdown(report):
     if report["fmax"]:
         f = report["fmax"]
         verdict = "meets" if f["achieved_mhz"] >= f["constraint_mhz"] else "FAILS"
+        seed = f" (placement seed {report['seed']})" if report.get("seed") is not None else ""
         parts += ["## Timing", "", f"Fmax {f['achieved_mhz']:.2f} MHz on clock `{f['clock']}`, constraint "
-                  f"{f['constraint_mhz']:.2f} MHz: {verdict} the clock.", ""]
+                  f"{f['constraint_mhz']:.2f} MHz: {verdict} the clock{seed}.", ""]
     if report["latency"]:
         parts += ["## Latency and work", "", _md_table(["figure", "value"], _latency_rows(report)), ""]
         parts += [_md_table(["layer", "dense ops", "event ops (mean)", "sparsity", "spike rate"],
@@ -354,8 +358,9 @@ def to_table(report):
             lines.append(f"  {name:<{width}} {used:>8} / {available:<8} {share:>5}")
     if report["fmax"]:
         f = report["fmax"]
+        seed = f"  placement seed {report['seed']}" if report.get("seed") is not None else ""
         lines.append(f"  {'Fmax (MHz)':<{width}} {f['achieved_mhz']:>8.2f} / {f['constraint_mhz']:<8.2f} "
-                     f"{'ok' if f['achieved_mhz'] >= f['constraint_mhz'] else 'FAIL':>5}")
+                     f"{'ok' if f['achieved_mhz'] >= f['constraint_mhz'] else 'FAIL':>5}{seed}")
     for name, value in _latency_rows(report):
         lines.append(f"  {name:<{width}} {value}")
     if report.get("build_seconds") is not None:

@@ -19,10 +19,12 @@ from .progress import Progress
 from .steps import NAME, STEPS, BuildError, Context, OverBudgetError, TimingError, run
 
 __all__ = ["BuildError", "OverBudgetError", "TimingError", "BuildResult", "build", "build_auto", "program",
-           "fastest_usable_clock", "default_model_dir", "default_data_dir", "DEFAULT_CLOCK_MHZ", "REPO"]
+           "fastest_usable_clock", "default_model_dir", "default_data_dir", "DEFAULT_CLOCK_MHZ", "DEFAULT_SEEDS", "REPO"]
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CLOCK_MHZ = 24.0
+#: Placement seeds a build tries before it gives up the requested clock.
+DEFAULT_SEEDS = 3
 
 
 def default_model_dir():
@@ -66,8 +68,8 @@ def _board(board):
 
 
 def build(*, board, model_dir=None, out=None, clock_mhz=DEFAULT_CLOCK_MHZ, baud=None, params=None,
-          do_build=True, data_dir=None, latency_limit=None, seed=1, progress=True, force=False, verify_samples=0,
-          steps=STEPS):
+          do_build=True, data_dir=None, latency_limit=None, seed=1, seeds=DEFAULT_SEEDS, progress=True, force=False,
+          verify_samples=0, steps=STEPS):
     """Run the build steps for ``board`` and the model in ``model_dir``.
 
     Parameters
@@ -90,7 +92,9 @@ def build(*, board, model_dir=None, out=None, clock_mhz=DEFAULT_CLOCK_MHZ, baud=
     latency_limit : int, optional
         Use only the first ``latency_limit`` test samples.
     seed : int
-        nextpnr placement seed.
+        The first nextpnr placement seed.
+    seeds : int
+        Placement seeds to try (``seed``, ``seed + 1``, ...) until nextpnr meets the clock.
     progress : bool or flow.progress.Progress
         Report each step on stderr (``True``), not at all (``False``), or through this reporter.
     force : bool
@@ -137,8 +141,8 @@ def build(*, board, model_dir=None, out=None, clock_mhz=DEFAULT_CLOCK_MHZ, baud=
                          f"--out") from None
     ctx = Context(board=board, model_dir=model_dir, work=work, clock_mhz=float(clock_mhz), baud=baud, params=params,
                   do_build=do_build, data_dir=data_dir,
-                  latency_limit=latency_limit, seed=seed, force=force, verify_samples=int(verify_samples or 0),
-                  progress=reporter)
+                  latency_limit=latency_limit, seed=seed, seeds=seeds, force=force,
+                  verify_samples=int(verify_samples or 0), progress=reporter)
     try:
         run(ctx, steps)
     except BaseException:

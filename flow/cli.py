@@ -15,8 +15,8 @@ import argparse
 import json
 import sys
 
-from .build import (DEFAULT_CLOCK_MHZ, BuildError, OverBudgetError, TimingError, build, build_auto, default_model_dir,
-                    program)
+from .build import (DEFAULT_CLOCK_MHZ, DEFAULT_SEEDS, BuildError, OverBudgetError, TimingError, build, build_auto,
+                     default_model_dir, program)
 from .design import FitError
 
 __all__ = ["main", "FIT_HINT"]
@@ -51,7 +51,10 @@ def _parser():
     parser.add_argument("--verify", type=int, metavar="N", default=0,
                         help="simulate the generated RTL on N of those samples against the golden model before "
                              "synthesis (Verilator; default: no simulation)")
-    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    parser.add_argument("--seed", type=int, default=1, help="first nextpnr placement seed (default 1)")
+    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, metavar="N",
+                        help=f"placement seeds to try, from --seed on, until nextpnr meets the clock (default "
+                             f"{DEFAULT_SEEDS})")
     parser.add_argument("--force", action="store_true",
                         help="build even if the pre-synthesis fit check refuses the model")
     parser.add_argument("--no-pnr", action="store_true",
@@ -79,7 +82,7 @@ def _clock(text):
 
 def _check_counts(args):
     for option, value, low in (("--latency-samples", args.latency_samples, 1), ("--verify", args.verify, 0),
-                               ("--baud", args.baud, 1)):
+                               ("--baud", args.baud, 1), ("--seeds", args.seeds, 1)):
         if value is not None and value < low:
             raise ValueError(f"{option} must be at least {low}, not {value}")
 
@@ -121,7 +124,7 @@ def main(argv=None):
             raise ValueError("--program needs a bitstream: leave out --no-pnr")
         common = dict(board=args.board, model_dir=args.model, out=args.out, baud=args.baud, params=params,
                       do_build=not args.no_pnr, data_dir=args.data, latency_limit=args.latency_samples,
-                      seed=args.seed, progress=not (args.quiet or args.json), force=args.force,
+                      seed=args.seed, seeds=args.seeds, progress=not (args.quiet or args.json), force=args.force,
                       verify_samples=args.verify)
         if clock is None and not args.no_pnr:
             result = build_auto(**common)

@@ -414,3 +414,39 @@ def test_auto_clock_skips_clocks_the_uart_cannot_use():
     # Up to 13 MHz only the 12 MHz reference is left: 2.7 Mbaud is 11% off from it.
     with pytest.raises(Exception, match="runs the UART at 2,700,000 baud within 2%"):
         hwbuild.fastest_usable_clock(board, 13e6, 2_700_000)
+
+
+def test_place_and_route_tries_seeds_until_the_clock_is_met(monkeypatch, tmp_path):
+    """nextpnr misses 24 MHz with seeds 1 and 2 and meets it with 3: the step stops there and records each seed."""
+    import re
+    import types
+
+    from flow import steps as flow_steps
+    from flow.progress import Progress
+
+    board = BOARDS["icebreaker"]
+    var = board.device.stages["place and route"]
+    calls = []
+
+    def fake_pnr(ctx):
+        seed = int(re.search(r"--seed (\d+) ", ctx.state["commands"][var]).group(1))
+        calls.append(seed)
+        report = {"utilization": NEXTPNR_REPORT["utilization"],
+                  "fmax": {"cd_sync.clk": {"achieved": 22.0 + seed * 0.8, "constraint": 24.0}}}
+        (ctx.work / "top.report.json").write_text(json.dumps(report))
+        return {"tool": "nextpnr", "seconds": 1.0}, ["top.report.json"]
+
+    monkeypatch.setattr(flow_steps, "_PNR", fake_pnr)
+
+    def context(seeds):
+        return types.SimpleNamespace(board=board, work=tmp_path, seed=1, seeds=seeds, progress=Progress(enabled=False),
+                                     state={"clock_hz": 24e6, "commands": {var: '"$X" --seed 1 --freq 24'}})
+
+    record, _ = flow_steps._place_and_route(context(5))
+    assert calls == [1, 2, 3]
+    assert record["seed"] == 3 and record["seconds"] == 3.0
+    assert [t["seed"] for t in record["seeds_tried"]] == [1, 2, 3]
+    assert record["seeds_tried"][-1]["fmax_mhz"] == pytest.approx(24.4)
+    calls.clear()
+    record, _ = flow_steps._place_and_route(context(2))  # gives up after two: the report step then fails the clock
+    assert calls == [1, 2] and record["seed"] == 2
