@@ -34,7 +34,7 @@ from .harness import LOAD_BYTES, TRACE_DEPTH, Harness, probability_code, signatu
 from .runner import run_test
 
 __all__ = ["Verification", "verify", "network_design", "harness_design", "build_harness", "DEFAULT_GAP",
-           "DEFAULT_STALL", "DEFAULT_CAPACITY", "PERIOD_PS"]
+           "DEFAULT_STALL", "DEFAULT_CAPACITY", "PERIOD_PS", "MIN_SHARD"]
 
 #: Default probability of a gap in the input's ``valid``.
 DEFAULT_GAP = 0.2
@@ -195,7 +195,7 @@ def _write_job(run_dir: Path, x, harness: Harness, *, seed, gap, stall, max_cycl
 def verify(model, x, *, run_dir: Path | str, params=None, names=None, simulator: str = "verilator",
            seed: int = 0, gap: float = DEFAULT_GAP, stall: dict | None = None, cache_dir=None,
            waves_on_failure: bool = True, tamper=None, design=None, check_cycles: bool = True,
-           capacity: int = DEFAULT_CAPACITY, built=None) -> Verification:
+           capacity: int = DEFAULT_CAPACITY, built=None, jobs: int | None = None) -> Verification:
     """Simulate ``model``'s generated RTL on the input maps ``x`` and compare everything with the golden model.
 
     Parameters
@@ -232,6 +232,10 @@ def verify(model, x, *, run_dir: Path | str, params=None, names=None, simulator:
     built : tuple, optional
         ``(harness, SimBuild)`` from :func:`build_harness`, to run a design that is already built (a campaign runs
         several batches of inputs through one build).
+    jobs : int, optional
+        Simulator processes that share the samples (each takes a contiguous part; the pauses of a sample do not
+        depend on the part it is in). Default: one per CPU core, at most 2, and one for fewer than
+        :data:`MIN_SHARD` samples.
     """
     run_dir = Path(run_dir).resolve()
     x = np.asarray(x)
@@ -245,15 +249,13 @@ def verify(model, x, *, run_dir: Path | str, params=None, names=None, simulator:
     expectation = expect(model, x, plan=hw_plan)
     if tamper is not None:
         tamper(expectation)
-    job = _write_job(run_dir, x, harness, seed=seed, gap=gap, stall=stall,
-                     max_cycles=_max_cycles(expectation, gap, stall), drive_clock=_drives_clock(sim_build))
     started = time.monotonic()
-    run = run_test(sim_build, "sim.testbench", run_dir=run_dir, job=job, seed=seed)
+    run = _run_shards(sim_build, harness, x, expectation, run_dir, jobs=jobs, seed=seed, gap=gap, stall=stall)
     seconds = time.monotonic() - started
     expected = signatures(expectation, harness.network.events.payload.shape()["neuron"].width)
-    report = check_captures(expectation, expected, run.report["captures"], harness.capture)
-    report.update({k: run.report[k] for k in ("sim_cycles", "tb_seconds", "phase_seconds")})
-    report["timed_out"] = bool(run.report["timed_out"])
+    report = check_captures(expectation, expected, run["captures"], harness.capture)
+    report.update({k: run[k] for k in ("sim_cycles", "tb_seconds", "processes")})
+    report["timed_out"] = bool(run["timed_out"])
     names = list(names) if names is not None else [f"sample {k}" for k in range(len(x))]
     report["names"] = names
     waves = None
@@ -265,6 +267,44 @@ def verify(model, x, *, run_dir: Path | str, params=None, names=None, simulator:
     tmp.write_text(json.dumps(report, indent=1))
     os.replace(tmp, run_dir / "verification.json")
     return Verification(report, sim_build, run_dir, waves, seconds, hw_plan is not None, names)
+
+
+#: Fewest samples per simulator process when a run is shared between processes.
+MIN_SHARD = 32
+
+
+def _run_shards(sim_build, harness, x, expectation, run_dir, *, jobs, seed, gap, stall) -> dict:
+    """Run the samples in ``jobs`` simulator processes at once; merge their reports (captures in sample order)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = len(x)
+    if jobs is None:
+        jobs = min(2, os.cpu_count() or 1)
+    jobs = max(1, min(int(jobs), n // MIN_SHARD))
+    cuts = np.linspace(0, n, jobs + 1).round().astype(int)
+    parts = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+
+    def one(index):
+        a, b = parts[index]
+        where = run_dir if jobs == 1 else run_dir / f"part{index}"
+        sub = expectation.subset(range(a, b))
+        job = _write_job(where, x[a:b], harness, seed=seed, gap=gap, stall=stall, base=a,
+                         max_cycles=_max_cycles(sub, gap, stall), drive_clock=_drives_clock(sim_build))
+        return run_test(sim_build, "sim.testbench", run_dir=where, job=job, seed=seed).report
+
+    if jobs == 1:
+        reports = [one(0)]
+    else:
+        with ThreadPoolExecutor(jobs) as pool:
+            reports = list(pool.map(one, range(jobs)))
+    captures = []
+    for (a, b), rep in zip(parts, reports):
+        captures.extend(rep["captures"])
+        if len(rep["captures"]) < b - a:
+            break  # the samples after a missing one cannot be attributed
+    return {"captures": captures, "sim_cycles": sum(r["sim_cycles"] for r in reports),
+            "tb_seconds": max(r["tb_seconds"] for r in reports), "processes": jobs,
+            "timed_out": any(r["timed_out"] for r in reports)}
 
 
 def _trace_failure(sim_build, harness, model, x, expectation, report, run_dir, sample, **kw) -> Path | None:
