@@ -121,21 +121,27 @@ def main(argv=None):
         prog="python -m boards.host",
         description="Classify WAV files on a spikesmith board: makes the input map as the trainer does, sends it "
                     "over the UART (docs/protocol.md) and prints the class and the latency.")
-    parser.add_argument("wav", nargs="+", help="WAV file(s) to classify")
+    parser.add_argument("wav", nargs="*", help="WAV file(s) to classify (with --verify: .npy input maps)")
     parser.add_argument("--port", required=True, help="serial port of the board (e.g. /dev/ttyUSB1, COM5)")
     parser.add_argument("--model", metavar="DIR", help=f"the model the board runs (default: {default_model_dir()})")
     parser.add_argument("--baud", type=int, help="UART rate (default: the board default, 1,000,000)")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a reply (default 2)")
     parser.add_argument("--force", action="store_true", help="send even if the board runs another model")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file")
+    parser.add_argument("--verify", action="store_true",
+                        help="replay test vectors (the FSDD test split from --data, or .npy input maps) and check "
+                             "class, readout values and cycle count of every reply (see boards.replay)")
+    parser.add_argument("--data", metavar="DIR", help="with --verify: the FSDD recordings directory")
     args = parser.parse_args(argv)
+    if not args.wav and not args.verify:
+        parser.error("give WAV file(s), or --verify")
 
     from golden.manifest import ManifestError, load
     from train.features import FeatureError, FeatureParams, extract
 
     try:
         model = load(args.model or default_model_dir())
-        features = FeatureParams.from_dict(model.features)
+        features = None if args.verify else FeatureParams.from_dict(model.features)
     except (ManifestError, FeatureError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -161,6 +167,9 @@ def main(argv=None):
             print(f"{'warning' if args.force else 'error'}: {problem}", file=sys.stderr)
         if problems and not args.force:
             return 1
+        if args.verify:
+            from .replay import run_verify
+            return run_verify(client, model, args)
         status = 0
         for wav in args.wav:
             try:

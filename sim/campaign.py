@@ -37,12 +37,17 @@ __all__ = ["draw_params", "run_campaign", "main"]
 WORD_BITS = (3, 8, 16)
 
 
-def draw_params(model, rng) -> dict:
+#: The plan options :func:`draw_params` can draw.
+OPTIONS = ("lanes", "word_bits", "spike_logic", "input_memory")
+
+
+def draw_params(model, rng, options=OPTIONS) -> dict:
     """Random hardware parameters for ``model`` over every option of the plan that the simulation can tell apart.
 
     Conv2d: ``lanes`` (1 to the output channels), ``word_bits`` (:data:`WORD_BITS`), ``spike_logic``
     (``"pipeline"`` or ``"table"``; ``"pipeline"`` where the layer has no spike table) and ``input_memory``
-    (``"spram"`` where the map fits the SPRAMs, else ``"bram"``); dense and readout layers: ``lanes``.
+    (``"spram"`` where the map fits the SPRAMs, else ``"bram"``); dense and readout layers: ``lanes``. Options not
+    in ``options`` are left to the plan's defaults (the same draws are made either way).
     """
     from golden.manifest import Conv2d, Dense
 
@@ -53,10 +58,11 @@ def draw_params(model, rng) -> dict:
                     "word_bits": int(rng.choice(WORD_BITS)),
                     "spike_logic": str(rng.choice(["pipeline", "table"])),
                     "input_memory": str(rng.choice(["bram", "spram"]))}
-            params[layer.name] = opts
+            params[layer.name] = {k: v for k, v in opts.items() if k in options}
         elif isinstance(layer, Dense):
-            params[layer.name] = {"lanes": int(rng.integers(1, layer.out_features + 1))}
-    return params
+            lanes = int(rng.integers(1, layer.out_features + 1))
+            params[layer.name] = {"lanes": lanes} if "lanes" in options else {}
+    return {name: opts for name, opts in params.items() if opts}
 
 
 def _usable(model, params) -> dict:
@@ -88,7 +94,7 @@ def _inputs(model, samples: int, seed: int):
 
 
 def run_campaign(models: int, samples: int, *, seed: int = 0, run_dir: Path, cache_dir=None, gap=None,
-                 stall=None, progress=None, jobs=None) -> dict:
+                 stall=None, progress=None, jobs=None, options=OPTIONS) -> dict:
     """Draw, build and verify ``models`` random models on ``samples`` inputs each; return the report.
 
     Parameters
@@ -105,6 +111,10 @@ def run_campaign(models: int, samples: int, *, seed: int = 0, run_dir: Path, cac
         As :func:`sim.verify.verify` (its defaults when omitted).
     progress : callable, optional
         ``progress(index, row)`` after each model.
+    jobs : int, optional
+        Simulator processes per model (see :func:`sim.verify.verify`).
+    options : tuple of str
+        The plan options to draw (:data:`OPTIONS`); the others keep the plan's defaults.
 
     Returns
     -------
@@ -129,7 +139,7 @@ def run_campaign(models: int, samples: int, *, seed: int = 0, run_dir: Path, cac
         save(random_model(model_seed), path)
         model = load(path)
         rng = np.random.default_rng(model_seed)
-        params = _usable(model, draw_params(model, rng))
+        params = _usable(model, draw_params(model, rng, options))
         stimulus = _inputs(model, samples, model_seed)
         t = time.monotonic()
         built = build_harness(model, params, cache_dir=cache_dir)
@@ -165,6 +175,7 @@ def run_campaign(models: int, samples: int, *, seed: int = 0, run_dir: Path, cac
         "wall_seconds": round(time.monotonic() - started, 2),
         "layer_kinds": sorted({kind for r in rows for kind in r["layers"]}),
         "seed": seed,
+        "options": list(options),
         "rows": rows,
         "failures": failures,
     }
@@ -217,8 +228,16 @@ def main(argv=None) -> int:
     p.add_argument("--run-dir", type=Path, default=None, help="default: a new temporary directory")
     p.add_argument("--cache", type=Path, default=None, help="build cache (default ~/.cache/spikesmith/sim)")
     p.add_argument("--jobs", type=int, default=None, help="simulator processes per model (default: see sim.verify)")
+    p.add_argument("--options", default=",".join(OPTIONS),
+                   help=f"plan options to draw, comma-separated (default: all of {','.join(OPTIONS)}); the others "
+                        f"keep the plan's defaults")
     p.add_argument("--json", action="store_true", help="print the report as one JSON line at the end")
     args = p.parse_args(argv)
+    options = tuple(o for o in args.options.split(",") if o)
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        print(f"error: --options: unknown {', '.join(unknown)} (known: {', '.join(OPTIONS)})", file=sys.stderr)
+        return 2
     for name in ("models", "samples"):
         if getattr(args, name) < 1:
             print(f"error: --{name} must be at least 1, not {getattr(args, name)}", file=sys.stderr)
@@ -245,7 +264,7 @@ def main(argv=None) -> int:
           file=sys.stderr)
     try:
         report = run_campaign(args.models, args.samples, seed=args.seed, run_dir=run_dir, cache_dir=args.cache,
-                              progress=progress, jobs=args.jobs)
+                              progress=progress, jobs=args.jobs, options=options)
     except (BuildError, ToolchainError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -33,7 +33,7 @@ from .checker import Expectation, check_captures, expect, trace_mismatches
 from .harness import LOAD_BYTES, TRACE_DEPTH, Harness, probability_code, signatures
 from .runner import run_test
 
-__all__ = ["Verification", "verify", "network_design", "harness_design", "build_harness", "DEFAULT_GAP",
+__all__ = ["Verification", "verify", "network_design", "hardware_plan", "harness_design", "build_harness", "DEFAULT_GAP",
            "DEFAULT_STALL", "DEFAULT_CAPACITY", "PERIOD_PS", "MIN_SHARD"]
 
 #: Default probability of a gap in the input's ``valid``.
@@ -128,6 +128,13 @@ def network_design(model, params=None):
     """
     from hw.network import Network
     return Network(model, params=params, debug=True)
+
+
+def hardware_plan(model, params=None):
+    """The hardware plan of ``model`` (what the cycle model needs), from :func:`network_design`."""
+    network = network_design(model, params)
+    network._MustUse__silence = True  # asked for its plan only
+    return network.plan
 
 
 def harness_design(model, params=None, *, capacity: int = DEFAULT_CAPACITY) -> Harness:
