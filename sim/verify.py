@@ -118,6 +118,7 @@ class Verification:
             "simulator": self.build.simulator,
             "waves": str(self.waves) if self.waves else None,
             "run_dir": str(self.run_dir),
+            "processes": int(self.report.get("processes", 1)),
         }
 
 
