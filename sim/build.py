@@ -131,7 +131,8 @@ def emit_verilog(component, *, name: str = "top") -> str:
     return verilog.convert(component, name=name)
 
 
-def design_key(verilog_text: str, simulator: str, version: tuple[int, int], *, access: str = "all") -> str:
+def design_key(verilog_text: str, simulator: str, version: tuple[int, int], *, access: str = "all",
+               trace: bool = True) -> str:
     """Hash of a design and everything else a build depends on (hex, 64 characters).
 
     Source-location attributes (``(* src = ... *)``) are removed first: they name files and line numbers of the
@@ -142,6 +143,8 @@ def design_key(verilog_text: str, simulator: str, version: tuple[int, int], *, a
                          "verilator_args": list(VERILATOR_ARGS), "make": list(MAKE_VARIABLES),
                          "timescale": list(TIMESCALE),
                          "python": sys.version_info[:2]}, sort_keys=True).encode())
+    if not trace:
+        h.update(b"no trace")
     if access != "all":
         h.update(json.dumps({"access": access, "make": list(PORTS_MAKE_VARIABLES)}).encode())
     h.update(_SRC_ATTR.sub("", verilog_text).encode())
@@ -351,8 +354,8 @@ def prune_cache(root: Path, keep: int = CACHE_KEEP) -> list:
 
 
 def _run_build(sim: toolchain.Simulator, verilog_path: Path, toplevel: str, build_dir: Path, log: Path,
-               access: str = "all", timing: bool = False, clock: str | None = None) -> str:
-    """Compile; return the trace format of the build."""
+               access: str = "all", timing: bool = False, clock: str | None = None, trace: bool = True) -> str:
+    """Compile; return the trace format of the build (``None`` without tracing)."""
     import cocotb_tools.runner as cr
 
     cr.MAX_PARALLEL_BUILD_JOBS = BUILD_JOBS
@@ -369,7 +372,11 @@ def _run_build(sim: toolchain.Simulator, verilog_path: Path, toplevel: str, buil
     trace_format = "fst"
     if sim.name == "verilator":
         fst = toolchain.fst_flags(build_dir.parent.parent / "compat")
-        if fst is None:
+        if not trace:
+            trace_format = None
+            kwargs["waves"] = False
+            kwargs["build_args"] = list(VERILATOR_ARGS)
+        elif fst is None:
             trace_format = "vcd"
             kwargs["build_args"] = list(VERILATOR_ARGS)
         else:
@@ -399,7 +406,7 @@ def _run_build(sim: toolchain.Simulator, verilog_path: Path, toplevel: str, buil
 
 def build(component=None, *, verilog_text: str | None = None, toplevel: str = "top",
           simulator: str = "verilator", cache_dir: Path | str | None = None, quiet: bool = True,
-          access: str = "all", clock_period_ps: int | None = None) -> SimBuild:
+          access: str = "all", clock_period_ps: int | None = None, trace: bool = True) -> SimBuild:
     """Build a design for a simulator, or find the finished build in the cache.
 
     Parameters
@@ -419,6 +426,9 @@ def build(component=None, *, verilog_text: str | None = None, toplevel: str = "t
     access : str
         ``"all"``: every signal of the hierarchy is visible to the testbench (cocotb's default); ``"ports"``: only
         the top-level module's ports (Verilator only; see :func:`ports_config`).
+    trace : bool
+        Compile waveform tracing in (Verilator; a build with it simulates more slowly even when no waveform is
+        asked for, as every signal change marks its trace activity).
     clock_period_ps : int, optional
         Generate the clock inside the simulation, with this period (see :func:`clocked`; Verilator only): the
         build's top level is then ``<toplevel>_clocked``, whose signal ``clk`` the testbench may watch but not drive.
@@ -447,7 +457,7 @@ def build(component=None, *, verilog_text: str | None = None, toplevel: str = "t
         if sim.name != "verilator":
             raise ValueError("clock_period_ps needs the Verilator simulator")
         verilog_text, toplevel = clocked(verilog_text, toplevel, period_ps=clock_period_ps)
-    key = design_key(verilog_text, sim.name, sim.version, access=access)
+    key = design_key(verilog_text, sim.name, sim.version, access=access, trace=trace)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     final = root / f"{toplevel}-{sim.name}-{key[:20]}"
     done = final / "BUILD_OK"
@@ -479,7 +489,7 @@ def build(component=None, *, verilog_text: str | None = None, toplevel: str = "t
             trace_format = _run_build(sim, verilog_path, toplevel, final / "build",
                                       final / "build.log" if quiet else None, access=access,
                                       timing=clock_period_ps is not None,
-                                      clock="clk" if clock_period_ps is not None else None)
+                                      clock="clk" if clock_period_ps is not None else None, trace=trace)
         except (RuntimeError, SystemExit) as exc:
             tail = ""
             with contextlib.suppress(OSError):

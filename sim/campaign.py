@@ -145,7 +145,7 @@ def run_campaign(models: int, samples: int, *, seed: int = 0, run_dir: Path, cac
         built = build_harness(model, params, cache_dir=cache_dir)
         build_seconds = built[1].seconds
         result = verify(model, stimulus.x, names=stimulus.names, params=params, run_dir=run_dir / "runs" / model.name,
-                        seed=model_seed, gap=gap, stall=stall, built=built, jobs=jobs)
+                        seed=model_seed, gap=gap, stall=stall, built=built, jobs=jobs, cache_dir=cache_dir)
         summary = result.summary()
         row = {"model": model.name, "layers": [layer.type for layer in model.layers], "params": params,
                "samples": summary["samples"], "events_compared": summary["events_compared"],

@@ -10,8 +10,8 @@
    capture word per sample; random input gaps and output backpressure come from the harness;
 4. compares every sample's class, readout values and cycle count, and per LIF layer the count and the two hash sums
    of its spike events (:func:`sim.checker.check_captures`);
-5. on a mismatch, runs the first failing sample alone again, with the same pauses, a waveform (``failure.fst`` in
-   the run directory) and the trace of its spike events, and names the layer, step and neuron of the first
+5. on a mismatch, builds the design again with waveform tracing (tracing compiled in slows every run) and runs the
+   first failing sample alone, with the same pauses, a waveform (``failure.fst`` in the run directory) and the trace of its spike events, and names the layer, step and neuron of the first
    difference.
 
 The plan and the network constructor are reached through :func:`network_design` only, and the cycle model through
@@ -145,18 +145,23 @@ def harness_design(model, params=None, *, capacity: int = DEFAULT_CAPACITY) -> H
 
 def build_harness(model, params=None, *, simulator: str = "verilator", cache_dir=None,
                   capacity: int = DEFAULT_CAPACITY, design=None):
-    """Generate and build (or find in the cache) the harness of ``model``; return ``(harness, SimBuild)``.
+    """Generate and build (or find in the cache) the harness of ``model``, without waveform tracing; return
+    ``(harness, SimBuild)``.
 
     ``design`` replaces the network (a component with the same ports, for the tests of the harness).
     """
     harness = Harness(design, capacity=capacity) if design is not None else \
         harness_design(model, params, capacity=capacity)
+    return harness, _compile(harness, simulator, cache_dir, trace=False)
+
+
+def _compile(harness, simulator, cache_dir, *, trace: bool) -> SimBuild:
+    """The Verilator build of a harness: only the ports visible, the clock inside, tracing only where asked for
+    (the run of a failing sample); an Icarus build as it is."""
     if simulator == "verilator":
-        sim_build = build(harness, toplevel=_TOPLEVEL, simulator=simulator, cache_dir=cache_dir, access="ports",
-                          clock_period_ps=PERIOD_PS)
-    else:
-        sim_build = build(harness, toplevel=_TOPLEVEL, simulator=simulator, cache_dir=cache_dir)
-    return harness, sim_build
+        return build(harness, toplevel=_TOPLEVEL, simulator=simulator, cache_dir=cache_dir, access="ports",
+                     clock_period_ps=PERIOD_PS, trace=trace)
+    return build(harness, toplevel=_TOPLEVEL, simulator=simulator, cache_dir=cache_dir)
 
 
 def _drives_clock(sim_build) -> bool:
@@ -269,7 +274,8 @@ def verify(model, x, *, run_dir: Path | str, params=None, names=None, simulator:
     waves = None
     failing = report.get("failing_samples", [])
     if failing and waves_on_failure:
-        waves = _trace_failure(sim_build, harness, model, x, expectation, report, run_dir, failing[0], seed=seed,
+        traced = _compile(harness, sim_build.simulator, cache_dir, trace=True)
+        waves = _trace_failure(traced, harness, model, x, expectation, report, run_dir, failing[0], seed=seed,
                                gap=gap, stall=stall)
     tmp = run_dir / f".verification.json.{os.getpid()}"
     tmp.write_text(json.dumps(report, indent=1))
