@@ -176,10 +176,9 @@ def test_small_campaign(tmp_path):
     assert code == 0 and report["mismatches"] == 0, report["rows"]
 
 
-@pytest.mark.xfail(strict=True, reason="found by the campaign: with the conv option spike_logic='pipeline' (and "
-                                       "input_memory='spram' on small maps) the RTL counts other cycles than the "
-                                       "cycle model, e.g. random_model(5000): 57 against 55; remove this mark with "
-                                       "the fix")
+@pytest.mark.xfail(strict=True, reason="found by the campaign: with the conv option spike_logic='pipeline' the RTL "
+                                       "counts other cycles than the cycle model, e.g. random_model(5000): 57 "
+                                       "against 55; remove this mark with the fix")
 def test_campaign_with_every_plan_option(tmp_path):
     from sim.campaign import main
     assert main(["--models", "1", "--samples", "20", "--seed", "5", "--run-dir", str(tmp_path)]) == 0
