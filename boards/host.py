@@ -163,10 +163,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m boards.host",
         description="Classify WAV files on a spikesmith board: makes the input map as the trainer does, sends it "
-                    "over the UART (docs/protocol.md) and prints the class and the latency. Every WAV file is read "
-                    "before the port is opened. Exit codes: 0 all classified, 1 the board failed or runs another "
-                    "model, 2 bad input (arguments, model, WAV files, port), 3 internal error.")
-    parser.add_argument("wav", nargs="+", help="WAV file(s) to classify")
+                    "over the UART (docs/protocol.md) and prints the class and the latency; with --verify, replays "
+                    "test vectors and checks every reply against the golden and cycle models. Every input is read "
+                    "before the port is opened. Exit codes: 0 all classified (or all replies equal), 1 the board "
+                    "failed, runs another model or differs, 2 bad input (arguments, model, WAV files, vectors, "
+                    "port), 3 internal error.")
+    parser.add_argument("wav", nargs="*", help="WAV file(s) to classify (with --verify: .npy input maps)")
     parser.add_argument("--port", required=True, help="serial port of the board (e.g. /dev/ttyUSB1, COM5)")
     parser.add_argument("--model", metavar="DIR", help=f"the model the board runs (default: {default_model_dir()})")
     parser.add_argument("--baud", type=_argument(int, 300, 12_000_000, "a bit rate in baud"),
@@ -175,16 +177,28 @@ def main(argv=None):
                         help="seconds to wait for a reply, 0.001 ... 3600 (default 2)")
     parser.add_argument("--force", action="store_true", help="send even if the board runs another model")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file")
+    parser.add_argument("--verify", action="store_true",
+                        help="replay test vectors (the FSDD test split from --data, or .npy input maps) and check "
+                             "class, readout values and cycle count of every reply (see boards.replay)")
+    parser.add_argument("--data", metavar="DIR", help="with --verify: the FSDD recordings directory")
     args = parser.parse_args(argv)
     if not args.port.strip():
         parser.error("--port is empty")
+    if not args.wav and not args.verify:
+        parser.error("give WAV file(s), or --verify")
 
     from golden.manifest import load
     from train.features import FeatureParams
 
     model = load(args.model or default_model_dir())
-    features = FeatureParams.from_dict(model.features)
-    maps, refused = _features_of(args.wav, features)
+    if args.verify:
+        from .replay import load_vectors
+        vectors = load_vectors(model, data=args.data, files=args.wav, progress=sys.stderr.isatty())
+        print(f"replaying {len(vectors.names)} {vectors.source}", file=sys.stderr)
+        refused = []
+    else:
+        features = FeatureParams.from_dict(model.features)
+        maps, refused = _features_of(args.wav, features)
     for error in refused:
         print(f"error: {error}", file=sys.stderr)
     if refused:
@@ -212,6 +226,14 @@ def main(argv=None):
             print(f"{'warning' if args.force else 'error'}: {problem}", file=sys.stderr)
         if problems and not args.force:
             return EXIT_FAILURE
+        if args.verify:
+            from .replay import replay
+            try:
+                report = replay(client, model, vectors.x, vectors.names)
+            except BoardError as error:
+                print(f"error: the board stopped answering: {error}", file=sys.stderr)
+                return EXIT_FAILURE
+            return EXIT_FAILURE if report.mismatches else 0
         status = 0
         for wav, x in maps.items():
             started = time.perf_counter()

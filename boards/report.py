@@ -174,7 +174,7 @@ def make_report(*, board, model, clock_hz, need=None, pnr=None, log_fmax=None, y
     model : golden.manifest.Model
     clock_hz : float
         The design's clock.
-    need : boards.resources.Need, optional
+    need : hw.resources.Need, optional
         The pre-synthesis estimate.
     pnr : dict, optional
         :func:`parse_nextpnr_report` output (None without place and route).

@@ -4,7 +4,7 @@ Two layers, so that the same logic is simulated and built:
 
 - :class:`BoardCore` is board-independent: serial pins in and out, LED outputs, one clock domain. It holds the
   UART, a receive FIFO, the protocol engine (:class:`boards.engine.ProtocolEngine`) and the network
-  (``hw.network.Network(model, debug=False)``). The end-to-end simulation drives its ``rx`` pin and decodes its
+  (``hw.network.Network(plan, debug=False)``). The end-to-end simulation drives its ``rx`` pin and decodes its
   ``tx`` pin bit by bit.
 - :class:`BoardTop` puts a :class:`BoardCore` on a board: it makes the ``sync`` domain from the board's reference
   clock with the PLL (:class:`boards.pll.PLLDomain`, with its power-on reset) and connects the platform's UART and LED
@@ -78,7 +78,7 @@ class BoardCore(wiring.Component):
     params : dict, optional
         Overrides for ``hw.network.plan``.
     network : wiring.Component, optional
-        The network to use instead of ``hw.network.Network(model, params=params, debug=False)`` (for tests; it
+        The network to use instead of ``hw.network.Network(hw.plan.plan(model, params=params), debug=False)`` (for tests; it
         must have the same ``i`` and ``o`` ports).
 
     Members
@@ -117,7 +117,8 @@ class BoardCore(wiring.Component):
         self._identity = Identity.for_model(model, clock_hz=clock_hz, baud=baud, timeout_us=timeout_us)
         if network is None:
             from hw.network import Network
-            network = Network(model, params=params, debug=False)
+            from hw.plan import plan
+            network = Network(plan(model, params=params), debug=False)
         self._network = network
         super().__init__()
 

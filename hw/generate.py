@@ -121,10 +121,11 @@ def generate(model, out_dir, *, params=None, debug=True, progress=None):
     from amaranth.back import verilog
 
     from .network import Network
+    from .plan import plan
 
     stage = progress.step if progress is not None else _no_progress
     with stage("plan and build the network"):
-        network = Network(model, params=params, debug=debug)
+        network = Network(plan(model, params=params), debug=debug)
         data = summary(model, network.plan, debug=debug)
     with stage("convert to Verilog (elaborate, Yosys)"):
         text = verilog.convert(network, name=data["top"], emit_src=False)

@@ -38,15 +38,10 @@ from .layouts import CYCLES_BITS, debug_event, result_layout
 from .plan import Plan
 from .stepbuffer import StepBuffer
 
-__all__ = ["Network", "plan", "generated_name", "DEBUG_QUEUE_DEPTH"]
+__all__ = ["Network", "generated_name", "DEBUG_QUEUE_DEPTH"]
 
 #: Entries of each per-layer debug queue.
 DEBUG_QUEUE_DEPTH = 8
-
-
-def plan(model, params=None, *, device=None):
-    """:func:`hw.plan.plan`, with ``params`` also accepted in second place (the form of the earlier callers)."""
-    return planning.plan(model, device=device, params=params)
 
 
 def generated_name(name, taken):
@@ -64,10 +59,7 @@ class Network(wiring.Component):
     Parameters
     ----------
     plan : hw.plan.Plan
-        From :func:`hw.plan.plan`. A ``golden.manifest.Model`` is also accepted, and planned with ``params`` on the
-        default device.
-    params : dict, optional
-        Only with a model in place of a plan: the options of :func:`hw.plan.plan`.
+        From :func:`hw.plan.plan`: every parameter of the design.
     debug : bool
         Build the debug event stream (``events``); a board build may leave it out.
 
@@ -82,26 +74,18 @@ class Network(wiring.Component):
 
     Raises
     ------
-    ValueError
-        As :func:`hw.plan.plan`, when given a model.
     TypeError
-        If ``plan`` is neither a plan nor a model, or ``params`` comes with a plan.
+        If ``plan`` is not a plan (a model is planned first: ``Network(hw.plan.plan(model, params=...))``).
     """
 
-    def __new__(cls, plan, *, params=None, debug=True):
-        # A model is planned before the component exists, so that a refused model leaves no unused elaboratable.
+    def __new__(cls, plan, *, debug=True):
+        # checked before the component exists, so that a refusal leaves no unused elaboratable behind
         if not isinstance(plan, Plan):
-            if not hasattr(plan, "layers") or not hasattr(plan, "time_steps"):
-                raise TypeError(f"Network needs a hw.plan.Plan (or a golden.manifest.Model), not {plan!r}")
-            plan = planning.plan(plan, params=params)
-        elif params is not None:
-            raise TypeError("Network: params belong to hw.plan.plan; pass them there, not with a plan")
-        self = super().__new__(cls, src_loc_at=1)
-        self._plan = plan
-        return self
+            raise TypeError(f"Network needs a hw.plan.Plan (plan a model with hw.plan.plan first), not {plan!r}")
+        return super().__new__(cls, src_loc_at=1)
 
-    def __init__(self, plan, *, params=None, debug=True):
-        plan = self._plan
+    def __init__(self, plan, *, debug=True):
+        self._plan = plan
         self._model = plan.model
         self._debug = bool(debug)
         members = {

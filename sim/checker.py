@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Expectation", "Mismatch", "Checker", "expect", "debug_layers"]
+__all__ = ["Expectation", "Mismatch", "Checker", "expect", "debug_layers", "check_captures", "trace_mismatches"]
 
 
 def debug_layers(model) -> list[int]:
@@ -78,6 +78,20 @@ class Expectation:
         tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
         np.savez(tmp, **arrays)
         os.replace(tmp, path)
+
+    def subset(self, samples) -> "Expectation":
+        """The expectation of the given samples (indices, in order), renumbered from 0."""
+        samples = [int(k) for k in samples]
+        events = {}
+        for layer, rows in self.events.items():
+            parts = []
+            for new, old in enumerate(samples):
+                part = rows[rows[:, 0] == old].copy()
+                part[:, 0] = new
+                parts.append(part)
+            events[layer] = np.concatenate(parts) if parts else rows[:0]
+        return Expectation(layers=self.layers, layer_names=self.layer_names, events=events,
+                           readout=self.readout[samples], classes=self.classes[samples], cycles=self.cycles[samples])
 
     @classmethod
     def load(cls, path: Path | str) -> "Expectation":
@@ -342,6 +356,105 @@ class Checker:
             "cycles": cycles,
             "classes": [r["cls"] for r in self.results],
         }
+
+
+def check_captures(expectation: Expectation, signatures: dict, captures: list, layout) -> dict:
+    """Compare the harness's capture words (:mod:`sim.harness`) with the expectation.
+
+    Parameters
+    ----------
+    expectation : Expectation
+    signatures : dict
+        The expected event signatures (:func:`sim.harness.signatures`).
+    captures : list of str
+        One capture word per sample that finished, as hexadecimal text, in order.
+    layout : amaranth.lib.data.StructLayout
+        The layout of a capture word (``Harness.capture``): the words are decoded with it.
+
+    Returns
+    -------
+    dict
+        What :meth:`Checker.summary` returns, with ``events_compared`` (spike events the signatures cover),
+        ``failing_samples`` (sorted) and mismatches of the kinds ``"events"`` (a layer's events of a sample differ:
+        their count, their hashes, or their order of steps), ``"protocol"`` and ``"result"`` besides the
+        per-result ones.
+    """
+    checker = Checker(expectation)
+    checker.ignore_events()
+    failing = set()
+    compared = 0
+    for sample, text in enumerate(captures):
+        word = layout.from_bits(int(text, 16))
+        before = checker.mismatch_count
+        if sample < expectation.samples:
+            result = word.result
+            checker.result(result.cls, result.cycles, list(result.readout))
+        if word.results != 1:
+            checker._report(Mismatch("result", sample, expected="one result",
+                                     got=f"{word.results if word.results < 3 else '3 or more'} results"))
+        for k, (layer, name) in enumerate(zip(expectation.layers, expectation.layer_names)):
+            sig = word.layers[k]
+            compared += sig.count
+            if sample >= expectation.samples:
+                continue
+            count, sum0, sum1 = (int(v[sample]) for v in signatures[layer])
+            if sig.disorder:
+                checker._report(Mismatch("events", sample, layer=name, expected="spike events in order of steps",
+                                         got="a step after a later step"))
+            elif (sig.count, sig.sum0, sig.sum1) != (count, sum0, sum1):
+                checker._report(Mismatch("events", sample, layer=name,
+                                         expected=f"{count} spike events, hashes {sum0:#010x} {sum1:#010x}",
+                                         got=f"{sig.count} spike events, hashes {sig.sum0:#010x} {sig.sum1:#010x}"))
+        for flag, port in ((word.o_error, "o"), (word.events_error, "events")):
+            if flag:
+                checker._report(Mismatch("protocol", sample, expected=f"the stream rules kept on {port}",
+                                         got="valid fell or the payload changed before the transfer"))
+        if word.foreign_layer:
+            checker._report(Mismatch("spike", sample, expected=f"events of the layers {expectation.layers} only",
+                                     got="an event of another layer"))
+        if checker.mismatch_count != before:
+            failing.add(sample)
+    if len(captures) < expectation.samples:
+        checker._report(Mismatch("result", len(captures), expected=f"{expectation.samples} results",
+                                 got=f"{len(captures)}"))
+        failing.add(len(captures))
+    summary = checker.summary()
+    summary.update(events_expected=expectation.event_count, events_checked=True, events_compared=int(compared),
+                   failing_samples=sorted(failing))
+    return summary
+
+
+def trace_mismatches(expectation: Expectation, trace: list, captures: list, harness, sample: int) -> list:
+    """The differences of one sample run alone with its event trace (see :func:`sim.verify.verify`), named by
+    layer, step and neuron, with the sample renumbered to ``sample``.
+
+    Parameters
+    ----------
+    expectation : Expectation
+        Of that one sample (:meth:`Expectation.subset`).
+    trace : list of int
+        The debug event payloads in order of arrival; a last entry of ``-1`` means the trace memory overflowed.
+    captures : list of str
+        The run's capture words.
+    harness : sim.harness.Harness
+        For the layouts.
+    sample : int
+        The sample's index in the whole run.
+    """
+    from dataclasses import replace
+
+    event = harness.network.events.payload.shape()
+    checker = Checker(expectation)
+    truncated = bool(trace) and trace[-1] == -1
+    for bits in trace[:-1] if truncated else trace:
+        view = event.from_bits(bits)
+        checker.event(view.layer, view.step, view.neuron)
+    for text in captures:
+        result = harness.capture.from_bits(int(text, 16)).result
+        checker.result(result.cls, result.cycles, list(result.readout))
+    if not truncated:
+        checker.finish()
+    return [replace(m, sample=sample if m.sample >= 0 else m.sample) for m in checker.mismatches]
 
 
 def _some(neurons, count: int = 8) -> str:

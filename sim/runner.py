@@ -104,7 +104,9 @@ def run_test(build: SimBuild, test_module: str, *, run_dir: Path | str, job: Pat
     root = _repo_root()
     if root not in sys.path:
         sys.path.insert(0, root)
-    env = {REPORT_ENV: str(report)}
+    # cocotb rewrites the assertions of every module it imports (parsing and compiling them again) unless told not to:
+    # the test modules here report through their JSON file, not through assertions.
+    env = {REPORT_ENV: str(report), "COCOTB_REWRITE_ASSERTION_FILES": ""}
     if job is not None:
         env[JOB_ENV] = str(Path(job).resolve())
     env.update(extra_env or {})

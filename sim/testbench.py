@@ -1,228 +1,142 @@
-"""The cocotb testbench of a generated ``hw.network.Network``: driver, monitors, reference model and checker.
+"""The cocotb testbench of :class:`sim.harness.Harness`: load a batch, run it, read the captures back.
 
 The runner (:mod:`sim.verify`) writes a job file and starts the simulator with this module as the cocotb test
-module. The single test, :func:`network`, wires:
+module. The design is built with its clock generated inside the simulation (:func:`sim.build.clocked`): the clock
+rises at every multiple of the period, and this testbench drives and samples the ports half a period later, by time.
+The single test, :func:`batches`, works per batch of at most ``capacity`` samples:
 
-- a :class:`sim.streams.StreamDriver` on ``i`` that sends every sample's input map in raster order, samples back to
-  back, with random gaps in ``valid``;
-- a :class:`sim.streams.StreamSink` on ``o`` (one result per sample) and, when the design has it, on ``events``
-  (every spike of every LIF layer), both with random backpressure, both checking the stream rules;
-- the reference: the golden model's expected transactions and cycle counts (:class:`sim.checker.Expectation`);
-- the in-order :class:`sim.checker.Checker`, fed by the sinks' transfer callbacks.
+1. it writes the batch's input maps into the harness's input memory, :data:`sim.harness.LOAD_BYTES` bytes a cycle;
+2. it pulses ``start`` and sleeps until ``done`` rises (or the batch's cycle limit passes): every clock cycle of the
+   inference runs in the simulator, none in Python;
+3. it reads one capture word per sample (result, event signatures, protocol flags) and, with ``trace`` set in the
+   job, every spike event of the trace memory; it writes them, as integers in hexadecimal strings, into the JSON
+   report.
 
-It runs until every result has come (or a cycle limit), lets a few more cycles pass so that surplus transfers show
-up, and writes a JSON report; the test fails on any mismatch.
+The comparison with the golden model happens in the caller (:func:`sim.verify.verify`), which decodes the words
+with the Amaranth layouts of the design.
 
-Job file (JSON, path in ``$SPIKESMITH_SIM_JOB``): ``expect`` (the ``.npz`` of an Expectation), ``inputs``
-(``.npy``, int8 (N, C*H*W) in raster order), ``seed``, ``gap``, ``stall`` (``{"o": p, "events": p}``),
-``max_cycles``, ``drain_cycles``, ``period_ns``, ``result_fields`` and ``event_fields`` (from
-:func:`describe_layout`), and ``record`` (keep every received spike event as ``(layer, step, neuron, cycle)`` rows
-in ``events_got.npy`` beside the report).
+Job file (JSON, path in ``$SPIKESMITH_SIM_JOB``): ``inputs`` (``.npy``, int8 (N, C*H*W) in raster order), ``seed``,
+``base`` (index of the first sample in the whole run), ``gap``, ``stall_o``, ``stall_events`` (8-bit thresholds),
+``capacity``, ``words_per_sample``, ``load_bytes``, ``trace_depth``, ``max_cycles`` (per batch), ``period_ns``,
+``trace``, ``drive_clock`` (a build without the clock inside: drive it from here). The module imports nothing of Amaranth: the simulator process starts faster without it.
 """
 
 from __future__ import annotations
 
-import bisect
 import json
 import os
-import random
 import time
 
 import numpy as np
 
-__all__ = ["describe_layout", "unknown_signals", "network"]
+__all__ = ["pack_words", "batches"]
 
 
-def describe_layout(layout) -> dict:
-    """Field positions of a ``data.StructLayout`` as plain data: ``{name: [offset, width, count, signed]}``.
-
-    An ``ArrayLayout`` field has ``count`` elements of ``width`` bits each; any other field has ``count`` 1.
-    The testbench decodes payloads with these, without Amaranth objects in the simulator process.
-    """
-    from amaranth.hdl import Shape
-    from amaranth.lib import data
-
-    fields = {}
-    for name, field in layout:
-        shape = field.shape
-        if isinstance(shape, data.ArrayLayout):
-            elem = Shape.cast(shape.elem_shape)
-            fields[name] = [field.offset, elem.width, shape.length, bool(elem.signed)]
-        else:
-            s = Shape.cast(shape)
-            fields[name] = [field.offset, s.width, 1, bool(s.signed)]
-    return fields
-
-
-def unknown_signals(dut, limit: int = 60) -> list:
-    """Named signals of the DUT's hierarchy that hold X or Z bits now (four-state simulators), for a report.
-
-    Yosys' internal ``$``-names are left out: the named signals point at the Amaranth source.
-    """
-    from cocotb.handle import HierarchyObject, LogicArrayObject, LogicObject
-
-    found = []
-
-    def walk(handle, depth):
-        for child in handle:
-            if len(found) >= limit:
-                return
-            if isinstance(child, (LogicObject, LogicArrayObject)):
-                if "$" in child._name:
-                    continue
-                text = str(child.value).lower()
-                if "x" in text or "z" in text:
-                    found.append(f"{child._path} = {child.value}")
-            elif isinstance(child, HierarchyObject) and depth < 12:
-                walk(child, depth + 1)
-
-    walk(dut, 0)
-    return found
-
-
-def _decoder(fields: dict):
-    """A function that decodes a payload integer into ``{name: int or [int]}``."""
-    plan = [(name, int(off), int(width), int(count), bool(signed)) for name, (off, width, count, signed)
-            in fields.items()]
-
-    def value(bits, off, width, signed):
-        v = (bits >> off) & ((1 << width) - 1)
-        if signed and v >> (width - 1):
-            v -= 1 << width
-        return v
-
-    def decode(bits):
-        out = {}
-        for name, off, width, count, signed in plan:
-            if count == 1:
-                out[name] = value(bits, off, width, signed)
-            else:
-                out[name] = [value(bits, off + k * width, width, signed) for k in range(count)]
-        return out
-
-    return decode
+def pack_words(inputs: np.ndarray, words_per_sample: int, load_bytes: int) -> list:
+    """The load words of a batch: each sample's bytes padded to ``words_per_sample * load_bytes``, ``load_bytes``
+    bytes a word, the first byte in the low bits."""
+    n = inputs.shape[0]
+    padded = np.zeros((n, words_per_sample * load_bytes), dtype=np.uint8)
+    padded[:, :inputs.shape[1]] = inputs.astype(np.int8).view(np.uint8)
+    chunks = padded.reshape(-1, load_bytes)
+    return [int.from_bytes(row.tobytes(), "little") for row in chunks]
 
 
 try:
     import cocotb
-except ImportError:  # the helpers above are used by the runner, which may not have cocotb loaded
+except ImportError:  # pack_words is used outside the simulator
     cocotb = None
 
 
 if cocotb is not None:
     @cocotb.test()
-    async def network(dut):
-        """All samples of the job through the DUT; compare every transaction with the golden model."""
-        from cocotb.clock import Clock
-        from cocotb.triggers import ClockCycles, Event, First, Timer
+    async def batches(dut):
+        """All samples of the job through the harness, batch by batch."""
+        from cocotb.triggers import First, RisingEdge, Timer
+        from cocotb.utils import get_sim_time
 
-        from .checker import Checker, Expectation
         from .runner import JOB_ENV, REPORT_ENV
-        from .streams import ClockLoop, StreamDriver, StreamPort, StreamSink
 
         started = time.perf_counter()
         with open(os.environ[JOB_ENV]) as f:
             job = json.load(f)
-        expectation = Expectation.load(job["expect"])
         inputs = np.load(job["inputs"])
-        checker = Checker(expectation, limit=job.get("limit", 50))
-        rng = random.Random(job["seed"])
         period = float(job.get("period_ns", 10.0))
+        capacity = int(job["capacity"])
+        words = int(job["words_per_sample"])
+        load_bytes, trace_depth = int(job["load_bytes"]), int(job["trace_depth"])
+        cycle = Timer(period, unit="ns")
 
-        loop = ClockLoop(dut.clk, period_ns=period, skip_idle=job.get("skip_idle", True))
-        done = Event()
-        result_of = _decoder(job["result_fields"])
-        result_cycles = []
+        async def mid_cycle():
+            """Wait until half a period after the next rising edge."""
+            now = get_sim_time("ns")
+            edge = (now // period + 1) * period
+            await Timer(edge + period / 2 - now, unit="ns")
 
-        def on_result(bits, cycle):
-            fields = result_of(bits)
-            checker.result(fields["cls"], fields["cycles"], fields["readout"])
-            result_cycles.append(cycle)
-            if checker.done:
-                done.set()
+        for name in ("load_en", "start", "read_addr", "trace_addr", "load_addr", "load_data", "count"):
+            getattr(dut, name).value = 0
+        dut.seed.value = int(job["seed"]) & 0xFFFFFFFF
+        dut.gap.value = int(job["gap"])
+        dut.stall_o.value = int(job["stall_o"])
+        dut.stall_events.value = int(job["stall_events"])
+        if job.get("drive_clock"):
+            from cocotb.clock import Clock
+            Clock(dut.clk, period, unit="ns").start(start_high=True)  # rising edges at multiples of the period
+        await mid_cycle()
 
-        stall = job.get("stall", {})
-        driver = loop.add(StreamDriver(StreamPort(dut, "i"), gap=job.get("gap", 0.0),
-                                       seed=rng.getrandbits(32)))
-        sinks = [loop.add(StreamSink(StreamPort(dut, "o"), stall=stall.get("o", 0.0),
-                                     seed=rng.getrandbits(32), on_transfer=on_result))]
-        has_events = hasattr(dut, "events__valid")
-        received = []
-        if has_events and job.get("event_fields"):
-            layer_off, layer_w = job["event_fields"]["layer"][:2]
-            step_off, step_w = job["event_fields"]["step"][:2]
-            neuron_off, neuron_w = job["event_fields"]["neuron"][:2]
-            layer_mask, step_mask, neuron_mask = (1 << layer_w) - 1, (1 << step_w) - 1, (1 << neuron_w) - 1
-
-            if job.get("record"):
-                def on_event(bits, cycle):
-                    event = ((bits >> layer_off) & layer_mask, (bits >> step_off) & step_mask,
-                             (bits >> neuron_off) & neuron_mask)
-                    received.append(event + (cycle,))
-                    checker.event(*event)
-            else:
-                def on_event(bits, cycle):
-                    checker.event((bits >> layer_off) & layer_mask, (bits >> step_off) & step_mask,
-                                  (bits >> neuron_off) & neuron_mask)
-
-            def describe(bits):
-                return (f"{bits:#x} (layer {(bits >> layer_off) & layer_mask}, step {(bits >> step_off) & step_mask}"
-                        f", neuron {(bits >> neuron_off) & neuron_mask})")
-
-            sinks.append(loop.add(StreamSink(StreamPort(dut, "events"), stall=stall.get("events", 0.0),
-                                             seed=rng.getrandbits(32), on_transfer=on_event, describe=describe)))
-        else:
-            checker.ignore_events()
-        # On a four-state simulator, list the signals holding X or Z when the first one reaches a port.
-        unknown = []
-        if "verilator" not in str(getattr(cocotb, "SIM_NAME", "")).lower():
-            endpoints = [driver, *sinks]
-
-            def look_for_unknowns(cycle):
-                if not unknown and any(" while valid (not 0 or 1)" in e.message or e.message.endswith(
-                        "(not 0 or 1)") for ep in endpoints for e in ep.errors):
-                    unknown.extend([f"cycle {cycle}"] + unknown_signals(dut))
-
-            loop.on_cycle(look_for_unknowns)
-
-        # The endpoints drive every input of the DUT from here on (idle levels); then the reset.
-        Clock(dut.clk, period, unit="ns").start()
-        dut.rst.value = 1
-        await ClockCycles(dut.clk, 2)
-        dut.rst.value = 0
-        driver.send(inputs.reshape(-1).tolist())
-        loop.start()
-        first_cycle = loop.now()
-        max_cycles = int(job["max_cycles"])
-        await First(done.wait(), Timer(max_cycles * period, unit="ns"))
-        timed_out = not done.is_set()
-        await Timer(int(job.get("drain_cycles", 64)) * period, unit="ns")
-        loop.stop()
-        last_cycle = loop.now()
-
-        for endpoint in [driver, *sinks]:
-            for error in endpoint.errors:
-                checker.protocol(str(error), sample=bisect.bisect_left(result_cycles, error.cycle))
-        checker.finish()
-        wall = time.perf_counter() - started
-        report = checker.summary() | {
+        captures, traces, sim_cycles, timed_out = [], [], 0, False
+        phases = {"load": 0.0, "run": 0.0, "read": 0.0}
+        for first in range(0, inputs.shape[0], capacity):
+            batch = inputs[first:first + capacity]
+            t0 = time.perf_counter()
+            dut.load_en.value = 1
+            for address, word in enumerate(pack_words(batch, words, load_bytes)):
+                dut.load_addr.value = address
+                dut.load_data.value = word
+                await cycle
+            dut.load_en.value = 0
+            dut.count.value = len(batch)
+            dut.base.value = int(job.get("base", 0)) + first
+            dut.start.value = 1
+            await cycle
+            dut.start.value = 0
+            t1 = time.perf_counter()
+            await cycle
+            if not int(dut.done.value):
+                await First(RisingEdge(dut.done), Timer(int(job["max_cycles"]) * period, unit="ns"))
+            await mid_cycle()
+            t2 = time.perf_counter()
+            captured = int(dut.captured.value)
+            sim_cycles += int(dut.cycles.value)
+            for k in range(captured):
+                dut.read_addr.value = k
+                await cycle
+                captures.append(hex(int(dut.read_data.value)))
+            if job.get("trace"):
+                traced = int(dut.traced.value)
+                for k in range(min(traced, trace_depth)):
+                    dut.trace_addr.value = k
+                    await cycle
+                    traces.append(int(dut.trace_data.value))
+                if traced > trace_depth:
+                    traces.append(-1)  # the trace is incomplete
+            phases["load"] += t1 - t0
+            phases["run"] += t2 - t1
+            phases["read"] += time.perf_counter() - t2
+            if captured < len(batch):
+                timed_out = True
+                break
+        report = {
+            "captures": captures,
+            "samples": int(inputs.shape[0]),
+            "sim_cycles": sim_cycles,
             "timed_out": timed_out,
-            "max_cycles": max_cycles,
-            "inputs_sent": driver.sent,
-            "inputs_total": int(inputs.size),
-            "sim_cycles": last_cycle - first_cycle,
-            "result_at_cycle": result_cycles,
-            "wakeups": loop.wakeups,
-            "tb_seconds": wall,
-            "has_events": has_events,
-            "unknown_signals": unknown,
+            "tb_seconds": time.perf_counter() - started,
+            "phase_seconds": phases,
         }
-        if job.get("record"):
-            got = os.path.join(os.path.dirname(os.environ[REPORT_ENV]), "events_got.npy")
-            np.save(got, np.asarray(received, dtype=np.int64).reshape(-1, 4))
-            report["events_got"] = got
+        if job.get("trace"):
+            report["trace"] = traces
         tmp = os.environ[REPORT_ENV] + ".tmp"
         with open(tmp, "w") as f:
             json.dump(report, f)
         os.replace(tmp, os.environ[REPORT_ENV])
-        assert checker.mismatch_count == 0, f"{checker.mismatch_count} mismatch(es); first: {checker.first_mismatch}"

@@ -289,7 +289,7 @@ def test_flow_refuses_model_that_does_not_fit(tmp_path):
 
     model = random_model(1, input_shape=(1, 16, 48), out_channels=8, pool=(2, 2), hidden=[200], classes=10)
     save(model, tmp_path / "big")
-    from boards.resources import FitError
+    from hw.resources import FitError
 
     with pytest.raises(FitError, match="block RAMs"):
         hwbuild.build(board="icebreaker", model_dir=tmp_path / "big", out=tmp_path / "out", do_build=False,

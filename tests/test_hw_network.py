@@ -209,15 +209,12 @@ def test_plan_refuses_bad_params():
         plan(model, params={"fc1": {"lanes": "2"}})
 
 
-def test_network_takes_a_plan_or_a_model():
+def test_network_takes_a_plan():
     model = random_model(21, input_shape=(2, 4, 6), time_steps=2, hidden=[6], pool=(2, 2))
     p = plan(model, params={"fc1": {"lanes": 2}})
-    assert Network(p).plan is p
-    assert Network(model, params={"fc1": {"lanes": 2}}).plan == p
-    with pytest.raises(TypeError, match="params belong to hw.plan.plan"):
-        Network(p, params={"fc1": {"lanes": 2}})
-    with pytest.raises(ValueError, match="layer fc1: lanes must be an integer from 1 to 6, not 9"):
-        Network(model, params={"fc1": {"lanes": 9}})
+    assert Network(p).plan is p and Network(p).model is model
+    with pytest.raises(TypeError, match=r"^Network needs a hw.plan.Plan \(plan a model with hw.plan.plan first\)"):
+        Network(model)
 
 
 @pytest.mark.slow

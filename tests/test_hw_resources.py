@@ -61,15 +61,3 @@ def test_fit_check_refuses_logic_on_a_smaller_device():
     with pytest.raises(FitError, match=r"needs about [\d,]+ logic cells \(estimate\); the iCE40UP5K on tiny-board "
                                        r"has 100; the largest user is"):
         check_fit(plan(_tiny(), device=small), board="tiny-board")
-
-
-def test_board_layer_keeps_its_names():
-    from boards.resources import ICE40UP5K_SG48
-    from boards.resources import check_fit as board_check_fit
-    from boards.resources import estimate as board_estimate
-
-    assert ICE40UP5K_SG48 == Budget("iCE40UP5K", "SG48", 5280, 30, 4, 8, 39, 1, 8)
-    assert ICE40UP5K_SG48.ebr_bits == 122_880
-    model = _tiny()
-    assert board_estimate(model, {"fc1": {"lanes": 1}}) == estimate(plan(model, params={"fc1": {"lanes": 1}}))
-    assert board_check_fit(model, ICE40UP5K_SG48, board="icebreaker")[0] == estimate(plan(model))

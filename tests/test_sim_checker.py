@@ -11,7 +11,7 @@ from sim.streams import Pauses
 @pytest.fixture(scope="module")
 def expectation(tiny_shipped):
     x = mixed(tiny_shipped, samples=6, seed=5).x
-    from hw.network import plan
+    from hw.plan import plan
     return expect(tiny_shipped, x, plan=plan(tiny_shipped))
 
 
@@ -152,6 +152,6 @@ def test_extremes_and_random_inputs(tiny_shipped):
 
 
 def test_random_params_are_valid(tiny_shipped):
-    from hw.network import plan
+    from hw.plan import plan
     for seed in range(5):
-        plan(tiny_shipped, random_params(tiny_shipped, seed))
+        plan(tiny_shipped, params=random_params(tiny_shipped, seed))
