@@ -2,7 +2,8 @@
 
 The target is the iCE40UP5K: 30 embedded block RAMs (EBR) of 4 kbit, 122,880 bits in all, initialized by the
 bitstream. Weights and biases live there, beside the FIFOs and spike buffers of the hardware; :func:`check_budget`
-refuses a model whose parameters do not fit what is left after a reserve for those.
+refuses a model whose parameters do not fit what is left after a reserve for those. With ``spram=True`` it also
+counts the four single-port RAMs (SPRAM, 4 x 256 kbit) that deeper models keep their weights in.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import dataclasses
 import numpy as np
 import torch
 
-__all__ = ["BudgetError", "EBR_BITS", "EBR_COUNT", "DEFAULT_RESERVE_BITS", "parameter_bits", "check_budget",
+__all__ = ["BudgetError", "EBR_BITS", "EBR_COUNT", "SPRAM_BITS", "SPRAM_COUNT", "DEFAULT_RESERVE_BITS", "parameter_bits", "check_budget",
            "calibrate_mem_bits", "export_model"]
 
 EBR_BITS = 4096
 EBR_COUNT = 30
 DEFAULT_RESERVE_BITS = 4 * EBR_BITS
+SPRAM_BITS = 16384 * 16
+SPRAM_COUNT = 4
 
 
 class BudgetError(ValueError):
@@ -33,8 +36,10 @@ def parameter_bits(model) -> dict:
     return out
 
 
-def check_budget(model, *, reserve_bits: int = DEFAULT_RESERVE_BITS, ebr_count: int = EBR_COUNT) -> dict:
-    """Check that the weights and biases fit the iCE40UP5K block RAM left after ``reserve_bits``.
+def check_budget(model, *, reserve_bits: int = DEFAULT_RESERVE_BITS, ebr_count: int = EBR_COUNT,
+                 spram: bool = False) -> dict:
+    """Check that the weights and biases fit the iCE40UP5K block RAM left after ``reserve_bits``, plus its four
+    SPRAMs with ``spram``.
 
     Returns
     -------
@@ -48,17 +53,20 @@ def check_budget(model, *, reserve_bits: int = DEFAULT_RESERVE_BITS, ebr_count: 
     """
     per = parameter_bits(model)
     need = sum(per.values())
-    total = ebr_count * EBR_BITS
+    total = ebr_count * EBR_BITS + (SPRAM_COUNT * SPRAM_BITS if spram else 0)
     avail = total - reserve_bits
     info = {"weights": int(model.weight_count), "weight_bits": int(model.weight_count) * 8, "parameter_bits": need,
             "available_bits": avail, "total_bits": total, "per_layer": per}
     if need > avail:
         big = max(per, key=per.get)
+        where = (f"block RAM and SPRAM for weights and biases (layer {big}: {per[big]:,}); iCE40UP5K has {total:,} "
+                 f"({ebr_count} EBR of {EBR_BITS:,} bits and {SPRAM_COUNT} SPRAM of {SPRAM_BITS:,})" if spram else
+                 f"block RAM for weights and biases (layer {big}: {per[big]:,}); iCE40UP5K has {total:,} "
+                 f"({ebr_count} EBR of {EBR_BITS:,} bits)")
         raise BudgetError(
-            f"model {model.name} needs {need:,} bits of block RAM for weights and biases (layer {big}: "
-            f"{per[big]:,}); iCE40UP5K has {total:,} ({ebr_count} EBR of {EBR_BITS:,} bits), {reserve_bits:,} of "
-            f"which are kept for FIFOs and spike buffers, leaving {avail:,}: use fewer weights "
-            f"(smaller hidden layer, fewer channels or a coarser pool)")
+            f"model {model.name} needs {need:,} bits of {where}, {reserve_bits:,} of which are kept for FIFOs and "
+            f"spike buffers, leaving {avail:,}: use fewer weights (smaller hidden layer, fewer channels or a "
+            f"coarser pool)" + ("" if spram else ", or --spram to count the four SPRAMs"))
     return info
 
 
@@ -72,7 +80,7 @@ def calibrate_mem_bits(net, x, *, margin: float = 2.0, batch: int = 500) -> tupl
     Returns
     -------
     (list of int, dict)
-        The widths (conv, hidden..., readout) and the largest magnitudes by layer name.
+        The widths (every conv2d and dense layer in order, then the readout) and the largest magnitudes by layer name.
     """
     from .model import bits_for_magnitude, integer_forward
     cfg = net.config
@@ -100,7 +108,7 @@ def calibrate_mem_bits(net, x, *, margin: float = 2.0, batch: int = 500) -> tupl
 
 
 def export_model(net, out_dir, *, name: str, features: dict | None, description: str = "",
-                 reserve_bits: int = DEFAULT_RESERVE_BITS):
+                 reserve_bits: int = DEFAULT_RESERVE_BITS, spram: bool = False):
     """Check the budget and save ``net``'s integer mode as a model directory (atomic).
 
     Returns
@@ -115,7 +123,7 @@ def export_model(net, out_dir, *, name: str, features: dict | None, description:
     """
     import golden.manifest as gm
     model = net.export(name=name, features=features, description=description)
-    budget = check_budget(model, reserve_bits=reserve_bits)
+    budget = check_budget(model, reserve_bits=reserve_bits, spram=spram)
     gm.save(model, out_dir)
     return gm.load(out_dir), budget
 
