@@ -27,10 +27,11 @@ MODEL = ROOT / "models" / "fsdd_scnn"
 
 # -- torch integer mode against the golden model ----------------------------------------------------------------
 
-@pytest.mark.parametrize("block", range(4))
-def test_random_models_agree_with_golden(block):
-    for seed in range(block * 50, block * 50 + 50):
-        model = random_model(seed)
+@pytest.mark.parametrize("draw,block", [(random_model, b) for b in range(4)] + [(random_deep_model, b) for b in range(3)])
+def test_random_models_agree_with_golden(draw, block):
+    size = 50 if draw is random_model else 30
+    for seed in range(block * size, block * size + size):
+        model = draw(seed)
         x = random_inputs(model, 6, np.random.default_rng(seed))
         res = check_agreement(model, x, progress=False)
         golden = run(model, x)
@@ -198,17 +199,6 @@ def test_disagreement_in_a_hidden_layer_is_located():
 
 
 # -- stacked networks (train/arch.py, manifest version 2) -------------------------------------------------------
-
-@pytest.mark.parametrize("block", range(3))
-def test_random_deep_models_agree_with_golden(block):
-    for seed in range(block * 30, block * 30 + 30):
-        model = random_deep_model(seed)
-        x = random_inputs(model, 5, np.random.default_rng(seed))
-        res = check_agreement(model, x, progress=False)
-        golden = run(model, x)
-        assert np.array_equal(res.readout, golden.readout)
-        assert res.values_compared == sum(v.size for v in golden.spikes.values())
-
 
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
 def test_random_deep_models_agree_at_narrow_widths(reset):
