@@ -333,3 +333,35 @@ def test_budget_with_spram():
                                           r"biases \(layer fc1: [\d,]+\); iCE40UP5K has 1,171,456 \(30 EBR of 4,096 "
                                           r"bits and 4 SPRAM of 262,144\)"):
         check_budget(huge, spram=True)
+
+
+DEEP = ROOT / "models" / "fsdd_deep"
+
+
+@pytest.mark.skipif(not (DEEP / "manifest.json").exists(), reason=f"no deeper model at {DEEP}")
+def test_deeper_model_has_the_issue_14_structure():
+    import json
+    model = gm.load(DEEP)
+    assert json.loads((DEEP / "manifest.json").read_text())["version"] == 2
+    assert [l.type for l in model.layers] == ["conv2d", "pool", "conv2d", "pool", "dense", "dense", "dense"]
+    assert model.weight_count >= 50000
+    check_budget(model, spram=True)
+    with pytest.raises(BudgetError):
+        check_budget(model)
+    from train.features import FeatureParams
+    assert FeatureParams.from_dict(model.features).map_shape == tuple(model.input_shape)
+
+
+@pytest.mark.skipif(not (DEEP / "manifest.json").exists(), reason=f"no deeper model at {DEEP}")
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"FSDD recordings not found at {DATA}")
+def test_deeper_model_agrees_on_real_samples():
+    from train.features import FeatureParams, extract
+    model = gm.load(DEEP)
+    p = FeatureParams.from_dict(model.features)
+    files = [DATA / f"{d}_{s}_{i}.wav" for d in range(10) for s, i in (("jackson", 1), ("theo", 3))]
+    x = np.stack([extract(f, p) for f in files])
+    res = check_agreement(model, x, names=[f.name for f in files], progress=False)
+    assert np.mean(res.classes == np.repeat(np.arange(10), 2)) >= 0.9
+    net = SCNN.from_model(model)
+    net.mode = "int"
+    assert np.array_equal(net(torch.as_tensor(x)).numpy().astype(np.int64), res.readout)
