@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from golden.cli import run_main
+
 __all__ = ["TARGETS", "check_targets", "main"]
 
 #: (name, report key, comparison, bound)
@@ -85,4 +87,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -19,13 +19,28 @@ import sys
 import time
 from pathlib import Path
 
+from golden.checks import check_int
+from golden.cli import EXIT_BAD_INPUT, EXIT_FAILURE, run_main
+
 from . import protocol as P
 
 __all__ = ["BoardClient", "BoardError", "main"]
 
 
+#: The longest reply payload a board sends: a result for 255 classes (an identify reply is 58 bytes).
+MAX_REPLY_PAYLOAD = 5 + 4 * 255
+
+
 class BoardError(RuntimeError):
     """The board did not answer as the protocol says (after the retries)."""
+
+
+def _seconds(name, value, *, zero=False, high=3600.0):
+    """``value`` as a float of seconds in ``(0, high]`` (``[0, high]`` with ``zero``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            (0 <= value if zero else 0 < value) and value <= high):
+        raise ValueError(f"{name} must be a number of seconds in {'[' if zero else '('}0, {high:g}], not {value!r}")
+    return float(value)
 
 
 class BoardClient:
@@ -45,20 +60,19 @@ class BoardClient:
 
     def __init__(self, port, *, timeout=2.0, retries=2, idle=0.05):
         self._port = port
-        self._timeout = timeout
-        self._retries = retries
-        self._idle = idle
-        self._decoder = P.FrameDecoder()
+        self._timeout = _seconds("timeout", timeout)
+        self._retries = check_int("retries", retries, 0, 100)
+        self._idle = _seconds("idle", idle, zero=True)
+        self._decoder = P.FrameDecoder(max_payload=MAX_REPLY_PAYLOAD)
         self.identity = None
 
     def _reply(self):
+        """The first good frame before the timeout; the decoder's work counts against the timeout too."""
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
-            data = self._port.read(256)
-            if data:
-                frames = self._decoder.feed(data)
-                if frames:
-                    return frames[0]
+            frames = self._decoder.feed(self._port.read(256), deadline=deadline)
+            if frames:
+                return frames[0]
         return None
 
     def request(self, frame, expect):
@@ -73,7 +87,7 @@ class BoardClient:
         for attempt in range(self._retries + 1):
             if attempt:
                 time.sleep(self._idle)
-                self._decoder = P.FrameDecoder()
+                self._decoder = P.FrameDecoder(max_payload=MAX_REPLY_PAYLOAD)
             self._port.write(frame)
             reply = self._reply()
             if reply is None:
@@ -108,10 +122,39 @@ def _check_identity(identity, model):
         problems.append(f"board speaks protocol {identity.protocol}, this tool {P.PROTOCOL_VERSION}")
     if tuple(identity.input_shape) != tuple(model.input_shape):
         problems.append(f"board expects input {identity.input_shape}, model {model.name} has {model.input_shape}")
+    if identity.clock_hz < 1:
+        problems.append(f"board reports a clock of {identity.clock_hz} Hz: its identify reply is corrupt")
     if identity.model_hash != model_hash(model):
         problems.append(f"board runs model {identity.model_hash[:12]}..., not {model.name} "
                         f"({model_hash(model)[:12]}...): rebuild the bitstream or pass the board's --model")
     return problems
+
+
+def _argument(kind, low, high, what):
+    """An argparse type: ``kind`` (int or float) in ``low ... high``; refused with the bound otherwise."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not (low <= value <= high):  # also refuses NaN
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {what} from {low:,} to {high:,}")
+        return value
+    return parse
+
+
+def _features_of(wavs, features):
+    """The input map of every WAV file, before any port is opened; refusals as ``(wav, error)`` pairs."""
+    from train.features import FeatureError, extract, warnings_to_stderr
+
+    maps, refused = {}, []
+    with warnings_to_stderr():
+        for wav in wavs:
+            try:
+                maps[wav] = extract(wav, features)
+            except FeatureError as error:
+                refused.append(error)
+    return maps, refused
 
 
 def main(argv=None):
@@ -120,75 +163,78 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m boards.host",
         description="Classify WAV files on a spikesmith board: makes the input map as the trainer does, sends it "
-                    "over the UART (docs/protocol.md) and prints the class and the latency.")
+                    "over the UART (docs/protocol.md) and prints the class and the latency. Every WAV file is read "
+                    "before the port is opened. Exit codes: 0 all classified, 1 the board failed or runs another "
+                    "model, 2 bad input (arguments, model, WAV files, port), 3 internal error.")
     parser.add_argument("wav", nargs="+", help="WAV file(s) to classify")
     parser.add_argument("--port", required=True, help="serial port of the board (e.g. /dev/ttyUSB1, COM5)")
     parser.add_argument("--model", metavar="DIR", help=f"the model the board runs (default: {default_model_dir()})")
-    parser.add_argument("--baud", type=int, help="UART rate (default: the board default, 1,000,000)")
-    parser.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a reply (default 2)")
+    parser.add_argument("--baud", type=_argument(int, 300, 12_000_000, "a bit rate in baud"),
+                        help="UART rate, 300 ... 12,000,000 (default: the board default, 1,000,000)")
+    parser.add_argument("--timeout", type=_argument(float, 0.001, 3600.0, "a number of seconds"), default=2.0,
+                        help="seconds to wait for a reply, 0.001 ... 3600 (default 2)")
     parser.add_argument("--force", action="store_true", help="send even if the board runs another model")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file")
     args = parser.parse_args(argv)
+    if not args.port.strip():
+        parser.error("--port is empty")
 
-    from golden.manifest import ManifestError, load
-    from train.features import FeatureError, FeatureParams, extract
+    from golden.manifest import load
+    from train.features import FeatureParams
 
-    try:
-        model = load(args.model or default_model_dir())
-        features = FeatureParams.from_dict(model.features)
-    except (ManifestError, FeatureError, OSError) as error:
+    model = load(args.model or default_model_dir())
+    features = FeatureParams.from_dict(model.features)
+    maps, refused = _features_of(args.wav, features)
+    for error in refused:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+    if refused:
+        print(f"error: {len(refused)} of {len(args.wav)} WAV file(s) refused; nothing was sent", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         import serial
     except ImportError:
         print("error: pyserial is not installed (pip install pyserial)", file=sys.stderr)
-        return 2
+        return EXIT_FAILURE
     try:
         port = serial.Serial(args.port, args.baud or 1_000_000, timeout=0.05)
     except (serial.SerialException, ValueError) as error:
         print(f"error: cannot open {args.port}: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     with port:
         client = BoardClient(port, timeout=args.timeout)
         try:
             identity = client.identify()
         except BoardError as error:
             print(f"error: board on {args.port} does not identify itself: {error}", file=sys.stderr)
-            return 1
+            return EXIT_FAILURE
         problems = _check_identity(identity, model)
         for problem in problems:
             print(f"{'warning' if args.force else 'error'}: {problem}", file=sys.stderr)
         if problems and not args.force:
-            return 1
+            return EXIT_FAILURE
         status = 0
-        for wav in args.wav:
-            try:
-                x = extract(wav, features)
-            except (FeatureError, OSError) as error:
-                print(f"error: {wav}: {error}", file=sys.stderr)
-                status = 1
-                continue
+        for wav, x in maps.items():
             started = time.perf_counter()
             try:
                 result = client.infer(x)
             except BoardError as error:
                 print(f"error: {wav}: {error}", file=sys.stderr)
-                status = 1
+                status = EXIT_FAILURE
                 continue
             round_trip = time.perf_counter() - started
             label = model.classes[result.cls] if result.cls < len(model.classes) else str(result.cls)
-            latency_us = result.cycles / identity.clock_hz * 1e6
+            latency_us = result.cycles / identity.clock_hz * 1e6 if identity.clock_hz > 0 else None
             if args.json:
                 print(json.dumps({"file": str(wav), "class": result.cls, "label": label,
                                   "readout": list(result.readout), "cycles": result.cycles,
                                   "latency_us": latency_us, "round_trip_ms": round_trip * 1e3}))
             else:
-                print(f"{Path(wav).name}: class {result.cls} ({label}), {result.cycles:,} cycles = "
-                      f"{latency_us:.1f} us at {identity.clock_hz / 1e6:g} MHz; round trip "
-                      f"{round_trip * 1e3:.1f} ms; readout {list(result.readout)}")
+                latency = (f"{latency_us:.1f} us at {identity.clock_hz / 1e6:g} MHz" if latency_us is not None
+                           else "latency unknown (0 Hz clock)")
+                print(f"{Path(wav).name}: class {result.cls} ({label}), {result.cycles:,} cycles = {latency}; "
+                      f"round trip {round_trip * 1e3:.1f} ms; readout {list(result.readout)}")
     return status
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -8,9 +8,11 @@ A frame is ``A5 5A | type | length (u16 LE) | payload | CRC-16 (u16 LE)``. The C
 integers are little-endian.
 """
 
+import binascii
 import dataclasses
 import importlib.metadata
 import struct
+import time
 
 __all__ = [
     "SYNC", "PROTOCOL_VERSION", "HEADER_BYTES", "OVERHEAD_BYTES", "MAX_PAYLOAD",
@@ -158,10 +160,15 @@ class FrameDecoder:
     and counted in :attr:`skipped`; a frame with a bad CRC is dropped (counted in :attr:`bad_frames`) and the search
     for a sync restarts at the byte after its first sync byte, so a frame hidden inside garbage is still found.
 
+    The work is bounded: a candidate frame costs one CRC over at most ``max_payload + 3`` bytes (``binascii``'s
+    C implementation of the same CRC-16/CCITT-FALSE), and :meth:`feed` stops at its ``deadline``, keeping the
+    bytes it has not examined for the next call.
+
     Parameters
     ----------
     max_payload : int
-        Frames announcing a longer payload are treated as garbage (default 65,535).
+        Frames announcing a longer payload are treated as garbage (default 65,535). A host that knows the longest
+        reply it can get passes that, so a false sync costs little.
     """
 
     def __init__(self, *, max_payload=MAX_PAYLOAD):
@@ -174,14 +181,20 @@ class FrameDecoder:
 
     @property
     def pending(self):
-        """Number of bytes held while waiting for the rest of a frame."""
+        """Number of bytes held while waiting for the rest of a frame (or for the next :meth:`feed`)."""
         return len(self._buffer)
 
-    def feed(self, data):
-        """Add received bytes; return the list of complete :class:`Frame` objects."""
+    def feed(self, data, *, deadline=None):
+        """Add received bytes; return the list of complete :class:`Frame` objects.
+
+        Parameters
+        ----------
+        deadline : float, optional
+            A ``time.monotonic()`` instant: past it, the search stops and resumes with the next call.
+        """
         self._buffer += bytes(data)
         frames = []
-        while True:
+        while deadline is None or time.monotonic() < deadline:
             start = self._buffer.find(SYNC)
             if start < 0:
                 keep = 1 if self._buffer[-1:] == SYNC[:1] else 0
@@ -201,13 +214,14 @@ class FrameDecoder:
             if len(self._buffer) < OVERHEAD_BYTES + length:
                 return frames
             (crc,) = struct.unpack_from("<H", self._buffer, HEADER_BYTES + length)
-            if crc != crc16(self._buffer[2:HEADER_BYTES + length]):
+            if crc != binascii.crc_hqx(memoryview(self._buffer)[2:HEADER_BYTES + length], 0xFFFF):
                 self.bad_frames += 1
                 self.skipped += 1
                 del self._buffer[:1]
                 continue
             frames.append(Frame(msg_type, bytes(self._buffer[HEADER_BYTES:HEADER_BYTES + length])))
             del self._buffer[:OVERHEAD_BYTES + length]
+        return frames
 
 
 # -- messages --------------------------------------------------------------------------------------------------------

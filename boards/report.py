@@ -6,7 +6,7 @@ The figures come from the tools' own outputs, never from estimates:
   achieved and constrained frequency per clock); :func:`parse_nextpnr_log` reads the same frequencies from the log
   (``--log``), for builds without the JSON; :func:`parse_yosys_log` reads the flip-flop count from the final cell
   statistics of ``synth_ice40``.
-- :func:`latency` runs the golden model and the cycle model (``golden.cycles``) over input maps (the FSDD test split
+- :func:`latency` runs the golden model and the cycle model (``hw.cycles``) over input maps (the FSDD test split
   when the data is there) and gives min / median / max cycles, microseconds at the clock, inferences per second,
   and per layer the synaptic operations and the sparsity.
 - :func:`make_report` puts them together with the reference designs of ``REFERENCES``; :func:`to_markdown` and
@@ -180,13 +180,13 @@ def latency(model, x, clock_hz, *, params=None, labels=None):
         the median), ``accuracy`` (or None), and ``layers``: per layer ``dense_ops``, ``event_ops`` (mean),
         ``sparsity`` (1 - event/dense), ``spike_rate`` (mean fraction of neurons spiking per step).
     """
-    from golden.cycles import cycles as cycle_model
     from golden.network import run
-    from hw.network import plan as make_plan
+    from hw.cycles import cycles as cycle_model
+    from hw.plan import plan as make_plan
 
     x = np.asarray(x)
     result = run(model, x)
-    total = np.asarray(cycle_model(model, make_plan(model, params), result.spikes).total, dtype=np.int64)
+    total = np.asarray(cycle_model(make_plan(model, params=params), result.spikes).total, dtype=np.int64)
     stats = {"min": int(total.min()), "median": float(np.median(total)), "max": int(total.max()),
              "mean": float(total.mean())}
     us = {key: value / clock_hz * 1e6 for key, value in stats.items()}

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli import run_main
 from .manifest import ManifestError, load, model_hash
 from .network import run
 
@@ -136,4 +137,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli import run_main
 from .manifest import ManifestError, load
 from .network import run
 from .randmodel import random_inputs
@@ -63,4 +64,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -4,48 +4,62 @@ The format is specified in ``docs/manifest.md``; the arithmetic its parameters c
 A model is a :class:`Model` holding a list of layers (:class:`Conv2d`, :class:`Pool`, :class:`Dense`) with their
 integer weights in memory. :func:`load` reads and validates a directory, :func:`save` validates and writes one
 atomically, :func:`validate` checks an in-memory model; every refusal raises :class:`ManifestError` naming the field
-or file and the bound.
+or file and the bound. The ROM file format lives in :mod:`golden.rom`, the strict JSON layer in
+:mod:`golden.schema`, the safe reading and the atomic replacement of the directory in :mod:`golden.store`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import schema, store, vectors as tv
+from .checks import MAX_TIME_STEPS
+from .rom import RomError, parse_rom, rom_size, signed_range
+from .rom import rom_text as _rom_text
+from .rom import write_rom
+from .schema import ManifestError, field_int as _int, get as _get
+
 __all__ = [
-    "FORMAT", "VERSION", "READ_VERSIONS", "MAX_TIME_STEPS", "ManifestError",
-    "LIF", "Integrate", "Conv2d", "Pool", "Dense", "Model",
+    "FORMAT", "VERSION", "MAX_TIME_STEPS", "MAX_WEIGHTS", "MAX_NEURONS", "MAX_NEURON_STEPS", "MAX_DIM",
+    "ManifestError", "LIF", "Integrate", "Conv2d", "Pool", "Dense", "Model",
     "load", "save", "validate", "required_acc_bits", "current_range", "model_hash", "read_rom", "write_rom",
-    "signed_range", "manifest_version",
+    "rom_text", "signed_range", "READ_VERSIONS", "manifest_version",
 ]
 
 FORMAT = "spikesmith-model"
 VERSION = 2
 #: Versions the loader reads: version 1 is the first-layer-conv2d family; version 2 adds stacked layers (docs/manifest.md).
 READ_VERSIONS = (1, 2)
-MAX_TIME_STEPS = 1024
 MANIFEST = "manifest.json"
-_NAME = re.compile(r"^[A-Za-z0-9_]+$")
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: The largest extent of one dimension (channels, height, width, features, kernel, stride, padding).
+MAX_DIM = 1 << 16
+#: The most INT8 weights a network may have (all layers together).
+MAX_WEIGHTS = 1 << 22
+#: The most values of one map: the input map and every layer's output.
+MAX_NEURONS = 1 << 20
+#: The most neuron states a sample passes through: the neurons of all layers times ``time_steps``.
+MAX_NEURON_STEPS = 1 << 26
+_NAME = re.compile(r"[A-Za-z0-9_]+")
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 LAYER_TYPES = ("conv2d", "pool", "dense")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
-class ManifestError(ValueError):
-    """A model that spikesmith refuses: the message names the field or file and the bound."""
-
-
-def signed_range(bits):
-    """Return ``(lo, hi)``, the range of a ``bits``-wide two's complement integer."""
-    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+def rom_text(values, bits):
+    """The ROM file text of ``values`` (:func:`golden.rom.rom_text`); refusals as :class:`ManifestError`."""
+    try:
+        return _rom_text(values, bits)
+    except RomError as e:
+        raise ManifestError(str(e)) from None
 
 
 def _fmt(n):
@@ -156,6 +170,11 @@ class Model:
     -------
     shapes : list of (tuple, tuple)
         ``(in_shape, out_shape)`` of every layer, derived from ``input_shape``.
+    training : dict or None
+        Where the model was trained, e.g. ``{"dataset": "fsdd", "split": "official"}`` (docs/manifest.md);
+        informational, not part of :func:`model_hash`.
+    test_vectors : golden.vectors.TestVectors or None
+        Input maps and labels the model carries for the hardware flow; not part of :func:`model_hash`.
     """
     name: str
     input_shape: tuple
@@ -165,6 +184,8 @@ class Model:
     features: dict | None = None
     quantization: dict | None = None
     description: str = ""
+    training: dict | None = None
+    test_vectors: tv.TestVectors | None = None
 
     @property
     def shapes(self):
@@ -224,50 +245,26 @@ def required_acc_bits(layer, on_map=None):
 
 # -- ROM files -----------------------------------------------------------------------------------------------------
 
-def _digits(bits):
-    return (bits + 3) // 4
-
-
-def rom_text(values, bits):
-    """The ROM file text of ``values``: one two's complement hex value of ``ceil(bits/4)`` digits per line."""
-    values = np.asarray(values, dtype=np.int64).ravel()
-    lo, hi = signed_range(bits)
-    bad = np.flatnonzero((values < lo) | (values > hi))
-    if bad.size:
-        raise ManifestError(f"value {int(values[bad[0]])} at index {int(bad[0])} does not fit {bits} signed bits "
-                            f"({lo} ... {hi})")
-    mask, d = (1 << bits) - 1, _digits(bits)
-    return "".join(f"{int(v) & mask:0{d}x}\n" for v in values)
-
-
-def write_rom(path, values, bits):
-    """Write a ROM init file (see :func:`rom_text`)."""
-    Path(path).write_text(rom_text(values, bits))
-
-
 def read_rom(path, bits, count):
-    """Read a ROM init file of ``count`` signed ``bits``-wide values; refuse a wrong count or an out-of-range value."""
+    """Read a ROM init file of ``count`` signed ``bits``-wide values (:mod:`golden.rom` gives the format).
+
+    Raises
+    ------
+    ManifestError
+        If the file is not a regular file, is too large, or breaks the format; the message names the file and line.
+    """
     path = Path(path)
+    with store.ModelDir(path.parent) as d:
+        data = d.read(path.name, _rom_limit(count, bits), f"ROM file {path.name}")
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ManifestError(f"ROM file {path.name} is missing") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ManifestError(f"ROM file {path.name} cannot be read: {e}") from None
-    lines = text.split()
-    if len(lines) != count:
-        raise ManifestError(f"ROM file {path.name} has {_fmt(len(lines))} values, {_fmt(count)} expected")
-    out = np.empty(count, dtype=np.int64)
-    d = _digits(bits)
-    for n, token in enumerate(lines):
-        try:
-            raw = int(token, 16)
-        except ValueError:
-            raise ManifestError(f"ROM file {path.name} line {n + 1}: {token!r} is not a hexadecimal value") from None
-        if len(token) > d or raw >> bits:
-            raise ManifestError(f"ROM file {path.name} line {n + 1}: value 0x{token} does not fit {bits} bits")
-        out[n] = raw - (1 << bits) if raw >> (bits - 1) else raw
-    return out
+        return parse_rom(data, bits, count)
+    except RomError as e:
+        raise ManifestError(f"ROM file {path.name} {e}") from None
+
+
+def _rom_limit(count, bits):
+    """The most bytes read of a ROM file: twice its size, so that a malformed file is refused with its reason."""
+    return 2 * rom_size(count, bits) + 4096
 
 
 def _sha256(data):
@@ -276,54 +273,102 @@ def _sha256(data):
 
 # -- validation ----------------------------------------------------------------------------------------------------
 
-def _int(where, value, lo, hi):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ManifestError(f"{where} must be an integer, not {value!r}")
-    if not lo <= value <= hi:
-        raise ManifestError(f"{where} is {value}; it must be in {lo} ... {hi}")
-    return int(value)
-
-
 def _pair(where, value, lo):
     if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise ManifestError(f"{where} must be a pair [h, w], not {value!r}")
-    return tuple(_int(f"{where}[{i}]", v, lo, 1 << 16) for i, v in enumerate(value))
+        raise ManifestError(f"{where} must be a pair [h, w], not {schema._show(value)}")
+    return tuple(_int(f"{where}[{i}]", v, lo, MAX_DIM) for i, v in enumerate(value))
 
 
 def _check_neuron(where, neuron):
     if isinstance(neuron, LIF):
-        b = _int(f"{where}.mem_bits", neuron.mem_bits, 2, 32)
+        b = _int(f"{where}.mem_bits", neuron.mem_bits, 3, 32)
         _int(f"{where}.threshold", neuron.threshold, 1, (1 << (b - 1)) - 2)
         _int(f"{where}.leak_shift", neuron.leak_shift, 0, b - 1)
         if neuron.reset not in ("subtract", "zero"):
-            raise ManifestError(f"{where}.reset is {neuron.reset!r}; it must be 'subtract' or 'zero'")
+            raise ManifestError(f"{where}.reset is {schema._show(neuron.reset)}; it must be 'subtract' or 'zero'")
     elif isinstance(neuron, Integrate):
         _int(f"{where}.mem_bits", neuron.mem_bits, 2, 32)
     else:
-        raise ManifestError(f"{where} must be a LIF or Integrate neuron, not {neuron!r}")
+        raise ManifestError(f"{where} must be a LIF or Integrate neuron, not {type(neuron).__name__}")
 
 
 def _check_params(where, layer, shape, on_map):
     w, b = layer.weights, layer.bias
     if not isinstance(w, np.ndarray) or w.shape != shape:
         raise ManifestError(f"{where}: weights have shape {getattr(w, 'shape', None)}, {list(shape)} expected")
-    if w.dtype != np.int8:
-        wi = np.asarray(w)
-        if not np.issubdtype(wi.dtype, np.integer) or wi.min() < -128 or wi.max() > 127:
-            raise ManifestError(f"{where}: weights must be INT8 (-128 ... 127)")
+    if not np.issubdtype(w.dtype, np.integer) or (w.size and (w.min() < -128 or w.max() > 127)):
+        raise ManifestError(f"{where}: weights must be INT8 (-128 ... 127)")
     bb = _int(f"{where}.bias_bits", layer.bias_bits, 2, 32)
-    if not isinstance(b, np.ndarray) or b.shape != (shape[0],):
-        raise ManifestError(f"{where}: bias has shape {getattr(b, 'shape', None)}, {[shape[0]]} expected")
+    if not isinstance(b, np.ndarray) or b.shape != (shape[0],) or not np.issubdtype(b.dtype, np.integer):
+        raise ManifestError(f"{where}: bias has shape {getattr(b, 'shape', None)}, {[shape[0]]} of integers "
+                            f"expected")
     lo, hi = signed_range(bb)
     if b.size and (b.min() < lo or b.max() > hi):
         raise ManifestError(f"{where}: bias value {int(b.min() if b.min() < lo else b.max())} does not fit "
                             f"bias_bits {bb} ({lo} ... {hi})")
-    need = required_acc_bits(layer, on_map)
+    if layer.weight_scale is not None:
+        schema.field_number(f"{where}.weight_scale", layer.weight_scale, positive=True)
     acc = _int(f"{where}.acc_bits", layer.acc_bits, 2, 48)
+    need = required_acc_bits(layer, on_map)
     if acc < need:
         clo, chi = current_range(layer, on_map)
         raise ManifestError(f"{where}: acc_bits {acc} cannot hold currents from {_fmt(int(clo.min()))} to "
                             f"{_fmt(int(chi.max()))} (needs {need})")
+
+
+def _check_size(what, count, bound, unit):
+    if count > bound:
+        raise ManifestError(f"{what} {_fmt(count)} {unit}; golden and the generator hold at most {_fmt(bound)}")
+
+
+def _check_layer(n, layer, shape, last):
+    """Check one layer against its input ``shape``; return its output shape."""
+    where = f"layer {layer.name}"
+    if isinstance(layer, Conv2d):
+        if len(shape) != 3:
+            raise ManifestError(f"{where}: conv2d needs a map [C, H, W] as input, not the {shape[0]} values of a "
+                                f"dense layer")
+        kh, kw = _pair(f"{where}.kernel", layer.kernel, 1)
+        _pair(f"{where}.stride", layer.stride, 1)
+        _pair(f"{where}.padding", layer.padding, 0)
+        _int(f"{where}.in_channels", layer.in_channels, 1, MAX_DIM)
+        if layer.in_channels != shape[0]:
+            raise ManifestError(f"{where}: in_channels {layer.in_channels} does not match the input's "
+                                f"{shape[0]} channels")
+        _int(f"{where}.out_channels", layer.out_channels, 1, MAX_DIM)
+        out = layer.out_shape(shape)
+        if out[1] < 1 or out[2] < 1:
+            raise ManifestError(f"{where}: kernel {[kh, kw]} with padding {list(layer.padding)} does not fit "
+                                f"the {shape[1]} x {shape[2]} input")
+        _check_size(f"{where}: the output map of", math.prod(out), MAX_NEURONS, "values")
+        _check_params(where, layer, (layer.out_channels, layer.in_channels, kh, kw), n == 0)
+        if not isinstance(layer.neuron, LIF):
+            raise ManifestError(f"{where}: a conv2d layer needs LIF neurons")
+    elif isinstance(layer, Pool):
+        if n == 0 or len(shape) != 3:
+            raise ManifestError(f"{where}: pool needs a spike map [C, H, W] as input")
+        kh, kw = _pair(f"{where}.kernel", layer.kernel, 1)
+        out = layer.out_shape(shape)
+        if out[1] < 1 or out[2] < 1:
+            raise ManifestError(f"{where}: kernel {[kh, kw]} is larger than its {shape[1]} x {shape[2]} input")
+        if last:
+            raise ManifestError(f"{where}: the last layer must be a dense readout, not pool")
+    else:
+        size = math.prod(shape)
+        _int(f"{where}.in_features", layer.in_features, 1, MAX_NEURONS)
+        if layer.in_features != size:
+            raise ManifestError(f"{where}: in_features {layer.in_features} does not match the previous "
+                                f"layer's output of {size} values")
+        _int(f"{where}.out_features", layer.out_features, 1, MAX_DIM)
+        _check_params(where, layer, (layer.out_features, layer.in_features), n == 0)
+        out = (layer.out_features,)
+    if hasattr(layer, "neuron"):
+        _check_neuron(f"{where}.neuron", layer.neuron)
+        if last and not isinstance(layer.neuron, Integrate):
+            raise ManifestError(f"{where}: the last layer must have the integrating readout neuron")
+        if not last and isinstance(layer.neuron, Integrate):
+            raise ManifestError(f"{where}: only the last layer may have the integrating readout neuron")
+    return out
 
 
 def validate(model):
@@ -334,81 +379,36 @@ def validate(model):
     ManifestError
         On the first rule broken, naming the field and the bound.
     """
-    if not isinstance(model.name, str) or not _MODEL_NAME.match(model.name):
-        raise ManifestError(f"name {model.name!r} must match [A-Za-z0-9_.-]+")
+    schema.field_name("name", model.name, _MODEL_NAME, "A-Z a-z 0-9 _ . -")
+    schema.field_text("description", model.description, schema.MAX_DESCRIPTION, lines=True)
     shape = model.input_shape
     if not isinstance(shape, (list, tuple)) or len(shape) != 3:
-        raise ManifestError(f"input_shape must be [C, H, W], not {shape!r}")
-    for i, v in enumerate(shape):
-        _int(f"input_shape[{i}]", v, 1, 1 << 16)
-    _int("time_steps", model.time_steps, 1, MAX_TIME_STEPS)
-    if not model.layers:
+        raise ManifestError(f"input_shape must be [C, H, W], not {schema._show(shape)}")
+    shape = tuple(_int(f"input_shape[{i}]", v, 1, MAX_DIM) for i, v in enumerate(shape))
+    _check_size(f"input_shape {list(shape)} has", math.prod(shape), MAX_NEURONS, "values")
+    steps = _int("time_steps", model.time_steps, 1, MAX_TIME_STEPS)
+    if not isinstance(model.layers, (list, tuple)) or not model.layers:
         raise ManifestError("layers is empty; a model needs a conv2d or dense layer first and a dense readout last")
-    names = set()
-    shape = tuple(shape)
+    names, neurons = set(), 0
     for n, layer in enumerate(model.layers):
-        where = f"layer {getattr(layer, 'name', n)}"
         if not isinstance(layer, (Conv2d, Pool, Dense)):
             raise ManifestError(f"layer {n}: unknown layer object {type(layer).__name__}")
-        if not isinstance(layer.name, str) or not _NAME.match(layer.name):
-            raise ManifestError(f"layer {n}: name {layer.name!r} must match [A-Za-z0-9_]+")
+        schema.field_name(f"layer {n}: name", layer.name, _NAME, "A-Z a-z 0-9 _")
         if layer.name in names:
-            raise ManifestError(f"{where}: the name is used twice")
+            raise ManifestError(f"layer {layer.name}: the name is used twice")
         names.add(layer.name)
-        last = n == len(model.layers) - 1
-        if isinstance(layer, Conv2d):
-            if len(shape) != 3:
-                raise ManifestError(f"{where}: conv2d needs a map [C, H, W] as input, not the {shape[0]} values of "
-                                    f"a dense layer")
-            kh, kw = _pair(f"{where}.kernel", layer.kernel, 1)
-            _pair(f"{where}.stride", layer.stride, 1)
-            _pair(f"{where}.padding", layer.padding, 0)
-            _int(f"{where}.in_channels", layer.in_channels, 1, 1 << 16)
-            if layer.in_channels != shape[0]:
-                raise ManifestError(f"{where}: in_channels {layer.in_channels} does not match the input's "
-                                    f"{shape[0]} channels")
-            _int(f"{where}.out_channels", layer.out_channels, 1, 1 << 16)
-            out = layer.out_shape(shape)
-            if out[1] < 1 or out[2] < 1:
-                raise ManifestError(f"{where}: kernel {[kh, kw]} with padding {list(layer.padding)} does not fit "
-                                    f"the {shape[1]} x {shape[2]} input")
-            _check_params(where, layer, (layer.out_channels, layer.in_channels, kh, kw), n == 0)
-            if not isinstance(layer.neuron, LIF):
-                raise ManifestError(f"{where}: a conv2d layer needs LIF neurons")
-        elif isinstance(layer, Pool):
-            if n == 0 or len(shape) != 3:
-                raise ManifestError(f"{where}: pool needs a spike map [C, H, W] as input")
-            kh, kw = _pair(f"{where}.kernel", layer.kernel, 1)
-            out = layer.out_shape(shape)
-            if out[1] < 1 or out[2] < 1:
-                raise ManifestError(f"{where}: kernel {[kh, kw]} is larger than its {shape[1]} x {shape[2]} input")
-            if last:
-                raise ManifestError(f"{where}: the last layer must be a dense readout, not pool")
-        else:
-            size = int(np.prod(shape))
-            _int(f"{where}.in_features", layer.in_features, 1, 1 << 20)
-            if layer.in_features != size:
-                raise ManifestError(f"{where}: in_features {layer.in_features} does not match the previous "
-                                    f"layer's output of {size} values")
-            _int(f"{where}.out_features", layer.out_features, 1, 1 << 16)
-            _check_params(where, layer, (layer.out_features, layer.in_features), n == 0)
-            out = (layer.out_features,)
-        if hasattr(layer, "neuron"):
-            _check_neuron(f"{where}.neuron", layer.neuron)
-            if last and not isinstance(layer.neuron, Integrate):
-                raise ManifestError(f"{where}: the last layer must have the integrating readout neuron")
-            if not last and isinstance(layer.neuron, Integrate):
-                raise ManifestError(f"{where}: only the last layer may have the integrating readout neuron")
-        shape = out
-    if not isinstance(model.classes, (list, tuple)) or len(model.classes) != shape[0]:
-        raise ManifestError(f"classes has {len(model.classes) if isinstance(model.classes, (list, tuple)) else 0} "
-                            f"labels; the readout has {shape[0]} outputs")
-    if not all(isinstance(c, str) for c in model.classes):
-        raise ManifestError("classes must be strings")
-    if model.features is not None and not isinstance(model.features, dict):
-        raise ManifestError("features must be an object or null")
-    if model.quantization is not None and not isinstance(model.quantization, dict):
-        raise ManifestError("quantization must be an object or null")
+        shape = _check_layer(n, layer, shape, n == len(model.layers) - 1)
+        neurons += math.prod(shape)
+    _check_size("the network has", model.weight_count, MAX_WEIGHTS, "weights")
+    _check_size("the network has", neurons, MAX_NEURONS, "neurons")
+    _check_size(f"the network has {_fmt(neurons)} neurons x {steps} time steps =", neurons * steps,
+                MAX_NEURON_STEPS, "neuron updates per sample")
+    schema.field_classes(model.classes, shape[0])
+    schema.field_object("features", model.features)
+    schema.field_object("quantization", model.quantization)
+    schema.field_object("training", model.training)
+    if model.test_vectors is not None:
+        tv.check(model.test_vectors, model.input_shape, len(model.classes))
     return model
 
 
@@ -438,12 +438,26 @@ def _to_json(model, hashes):
             if layer.weight_scale is not None:
                 d["weight_scale"] = float(layer.weight_scale)
         layers.append(d)
-    return {
+    doc = {
         "format": FORMAT, "version": manifest_version(model), "name": model.name, "description": model.description,
         "input_shape": list(model.input_shape), "input_bits": 8, "time_steps": model.time_steps,
         "classes": list(model.classes), "features": model.features, "quantization": model.quantization,
         "layers": layers,
     }
+    if model.training is not None:
+        doc["training"] = model.training
+    if model.test_vectors is not None:
+        doc["test_vectors"] = {"file": tv.VECTORS_FILE, "sha256": hashes[tv.VECTORS_FILE],
+                               "count": len(model.test_vectors), "source": model.test_vectors.source}
+    return doc
+
+
+def _files(model):
+    """The data files of a saved model (ROMs and test vectors), name to bytes."""
+    files = {name: text.encode() for name, text in _rom_texts(model).items()}
+    if model.test_vectors is not None:
+        files[tv.VECTORS_FILE] = tv.encode(model.test_vectors)
+    return files
 
 
 def _rom_texts(model):
@@ -458,17 +472,22 @@ def _rom_texts(model):
 
 
 def model_hash(model):
-    """SHA-256 identifying a model's structure and parameters (the canonical manifest JSON with the ROM hashes)."""
+    """SHA-256 identifying a model's structure and parameters (the canonical manifest JSON with the ROM hashes).
+
+    The ``training`` record and the test vectors are left out: they say where the weights came from and what to try
+    them on, not what they compute.
+    """
     hashes = {f: _sha256(t.encode()) for f, t in _rom_texts(model).items()}
-    doc = _to_json(model, hashes)
+    doc = _to_json(dataclasses.replace(model, test_vectors=None), hashes)
+    doc.pop("training", None)
     return _sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode())
 
 
 def save(model, path):
-    """Validate ``model`` and write it to the directory ``path`` atomically.
+    """Validate ``model`` and write it to the directory ``path`` atomically (:func:`golden.store.save_files`).
 
-    The files are written into a temporary directory beside ``path`` and renamed into place; an existing model at
-    ``path`` is replaced only once the new one is complete.
+    At every instant ``path`` is either the previous model, complete, or the new one, complete; ``path`` becomes a
+    link to a hidden sibling ``.NAME.v-<id>`` that holds the files.
 
     Raises
     ------
@@ -476,70 +495,74 @@ def save(model, path):
         If the model is invalid; nothing is written then.
     """
     validate(model)
-    path = Path(path)
-    texts = _rom_texts(model)
-    hashes = {f: _sha256(t.encode()) for f, t in texts.items()}
-    doc = _to_json(model, hashes)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
-        tmp.chmod(0o777 & ~_umask())
-        for name, text in texts.items():
-            (tmp / name).write_text(text)
-        (tmp / MANIFEST).write_text(json.dumps(doc, indent=2) + "\n")
-        old = None
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-            os.rmdir(old)
-            os.rename(path, old)
-        os.rename(tmp, path)
-        if old is not None:
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+    files = _files(model)
+    hashes = {name: _sha256(data) for name, data in files.items()}
+    files[MANIFEST] = (json.dumps(_to_json(model, hashes), indent=2) + "\n").encode()
+    return store.save_files(path, files)
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+# -- loading -------------------------------------------------------------------------------------------------------
 
+class _Reader:
+    """Reads one model directory: the ROM files of its layers, within the network's weight budget."""
 
-def _get(d, key, where, kind=None):
-    if not isinstance(d, dict) or key not in d:
-        raise ManifestError(f"{where}: field '{key}' is missing")
-    v = d[key]
-    if kind is not None and not isinstance(v, kind):
-        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise ManifestError(f"{where}.{key} must be of type {names}, not {type(v).__name__}")
-    return v
+    def __init__(self, directory):
+        self.dir = directory
+        self.weights = 0
 
+    def rom(self, ref, where, shape, bits_range, *, weights=False):
+        fname = store.check_file_name(f"{where}.file", _get(ref, "file", where, str))
+        rshape = _get(ref, "shape", where, list)
+        if len(rshape) != len(shape) or [_int(f"{where}.shape[{i}]", v, 1, MAX_DIM * MAX_DIM)
+                                         for i, v in enumerate(rshape)] != list(shape):
+            raise ManifestError(f"{where}.shape is {schema._show(rshape)}, {list(shape)} expected")
+        bits = _int(f"{where}.bits", _get(ref, "bits", where), *bits_range)
+        digest = _get(ref, "sha256", where, str)
+        if not _SHA256.fullmatch(digest):
+            raise ManifestError(f"{where}.sha256 {schema._show(digest)} must be 64 hexadecimal digits")
+        count = math.prod(shape)
+        if weights:
+            self.weights += count
+            _check_size(f"{where}: with shape {list(shape)} the network has", self.weights, MAX_WEIGHTS,
+                        "weights")
+        data = self.dir.read(fname, _rom_limit(count, bits), where)
+        if _sha256(data) != digest.lower():
+            raise ManifestError(f"{where}: file {fname} does not match its sha256 in the manifest (edited or "
+                                f"corrupt)")
+        try:
+            values = parse_rom(data, bits, count)
+        except RomError as e:
+            raise ManifestError(f"{where}: file {fname} {e}") from None
+        return values.reshape(shape), bits
 
-def _load_rom(path, ref, where, shape, bits_range):
-    ref_where = f"{where}"
-    fname = _get(ref, "file", ref_where, str)
-    if "/" in fname or "\\" in fname or fname.startswith("."):
-        raise ManifestError(f"{ref_where}.file {fname!r} must be a plain file name in the model directory")
-    rshape = _get(ref, "shape", ref_where, list)
-    if [int(v) for v in rshape] != list(shape):
-        raise ManifestError(f"{ref_where}.shape is {rshape}, {list(shape)} expected")
-    bits = _int(f"{ref_where}.bits", _get(ref, "bits", ref_where), *bits_range)
-    digest = _get(ref, "sha256", ref_where, str)
-    count = int(np.prod(shape))
-    file = path / fname
-    try:
-        data = file.read_bytes()
-    except FileNotFoundError:
-        raise ManifestError(f"{where}: file {fname} is missing") from None
-    if _sha256(data) != digest:
-        raise ManifestError(f"{where}: file {fname} does not match its sha256 in the manifest (edited or corrupt)")
-    try:
-        values = read_rom(file, bits, count)
-    except ManifestError as e:
-        raise ManifestError(f"{where}: {e}") from None
-    return values.reshape(shape), bits
+    def layer(self, n, d):
+        if not isinstance(d, dict):
+            raise ManifestError(f"layer {n} must be an object, not {type(d).__name__}")
+        name = schema.field_name(f"layer {n}: name", _get(d, "name", f"layer {n}"), _NAME, "A-Z a-z 0-9 _")
+        where = f"layer {name}"
+        kind = _get(d, "type", where, str)
+        if kind not in LAYER_TYPES:
+            raise ManifestError(f"{where}: unknown type {schema._show(kind)} (known: {', '.join(LAYER_TYPES)})")
+        if kind == "pool":
+            return Pool(name=name, kernel=_pair(f"{where}.kernel", _get(d, "kernel", where), 1))
+        neuron = _neuron_from(_get(d, "neuron", where, dict), f"{where}.neuron")
+        common = dict(acc_bits=_get(d, "acc_bits", where), neuron=neuron, weight_scale=d.get("weight_scale"))
+        if kind == "conv2d":
+            co = _int(f"{where}.out_channels", _get(d, "out_channels", where), 1, MAX_DIM)
+            ci = _int(f"{where}.in_channels", _get(d, "in_channels", where), 1, MAX_DIM)
+            k = _pair(f"{where}.kernel", _get(d, "kernel", where), 1)
+            w, _ = self.rom(_get(d, "weights", where, dict), f"{where}.weights", (co, ci, *k), (8, 8), weights=True)
+            b, bb = self.rom(_get(d, "bias", where, dict), f"{where}.bias", (co,), (2, 32))
+            return Conv2d(name=name, in_channels=ci, out_channels=co, kernel=k,
+                          stride=_pair(f"{where}.stride", _get(d, "stride", where), 1),
+                          padding=_pair(f"{where}.padding", _get(d, "padding", where), 0),
+                          weights=w.astype(np.int8), bias=b, bias_bits=bb, **common)
+        m = _int(f"{where}.out_features", _get(d, "out_features", where), 1, MAX_DIM)
+        nin = _int(f"{where}.in_features", _get(d, "in_features", where), 1, MAX_NEURONS)
+        w, _ = self.rom(_get(d, "weights", where, dict), f"{where}.weights", (m, nin), (8, 8), weights=True)
+        b, bb = self.rom(_get(d, "bias", where, dict), f"{where}.bias", (m,), (2, 32))
+        return Dense(name=name, in_features=nin, out_features=m, weights=w.astype(np.int8), bias=b, bias_bits=bb,
+                     **common)
 
 
 def _neuron_from(d, where):
@@ -549,11 +572,14 @@ def _neuron_from(d, where):
                    reset=_get(d, "reset", where), mem_bits=_get(d, "mem_bits", where))
     if kind == "integrate":
         return Integrate(mem_bits=_get(d, "mem_bits", where))
-    raise ManifestError(f"{where}.kind is {kind!r}; known: lif, integrate")
+    raise ManifestError(f"{where}.kind is {schema._show(kind)}; known: lif, integrate")
 
 
 def load(path):
     """Read and validate the model in directory ``path``.
+
+    Only regular files inside the directory are read (:class:`golden.store.ModelDir`), each within its size bound;
+    every field is checked for its type and range before it is used.
 
     Raises
     ------
@@ -561,67 +587,41 @@ def load(path):
         If the manifest or a ROM file is missing, malformed, of an unknown version, or breaks any bound.
     """
     path = Path(path)
-    mf = path / MANIFEST
-    if not path.is_dir():
-        raise ManifestError(f"model directory {path} does not exist")
-    try:
-        doc = json.loads(mf.read_text())
-    except FileNotFoundError:
-        raise ManifestError(f"{MANIFEST} is missing in {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ManifestError(f"{MANIFEST}: not valid JSON ({e})") from None
-    if not isinstance(doc, dict):
-        raise ManifestError(f"{MANIFEST}: the top level must be an object")
-    if doc.get("format") != FORMAT:
-        raise ManifestError(f"{MANIFEST}: field 'format' is {doc.get('format')!r}; expected {FORMAT!r}")
-    version = _get(doc, "version", MANIFEST)
-    if version not in READ_VERSIONS:
-        raise ManifestError(f"{MANIFEST}: version {version} is not supported (this spikesmith reads versions "
-                            f"{', '.join(map(str, READ_VERSIONS))})")
-    if _get(doc, "input_bits", MANIFEST) != 8:
-        raise ManifestError(f"{MANIFEST}: input_bits is {doc['input_bits']}; version {version} supports 8")
-    input_shape = _get(doc, "input_shape", MANIFEST, list)
-    layers_doc = _get(doc, "layers", MANIFEST, list)
-    layers, shape = [], input_shape
-    for n, d in enumerate(layers_doc):
-        if not isinstance(d, dict):
-            raise ManifestError(f"layer {n}: must be an object")
-        where = f"layer {d.get('name', n)}"
-        kind = _get(d, "type", where, str)
-        name = _get(d, "name", where, str)
-        if kind == "pool":
-            layers.append(Pool(name=name, kernel=_pair(f"{where}.kernel", _get(d, "kernel", where), 1)))
-            continue
-        if kind not in LAYER_TYPES:
-            raise ManifestError(f"{where}: unknown type {kind!r} (known: {', '.join(LAYER_TYPES)})")
-        neuron = _neuron_from(_get(d, "neuron", where, dict), f"{where}.neuron")
-        common = dict(acc_bits=_get(d, "acc_bits", where), neuron=neuron, weight_scale=d.get("weight_scale"))
-        if kind == "conv2d":
-            co = _int(f"{where}.out_channels", _get(d, "out_channels", where), 1, 1 << 16)
-            ci = _int(f"{where}.in_channels", _get(d, "in_channels", where), 1, 1 << 16)
-            k = _pair(f"{where}.kernel", _get(d, "kernel", where), 1)
-            wshape = (co, ci, *k)
-            w, _ = _load_rom(path, _get(d, "weights", where, dict), f"{where}.weights", wshape, (8, 8))
-            b, bb = _load_rom(path, _get(d, "bias", where, dict), f"{where}.bias", (co,), (2, 32))
-            layers.append(Conv2d(name=name, in_channels=ci, out_channels=co, kernel=k,
-                                 stride=_pair(f"{where}.stride", _get(d, "stride", where), 1),
-                                 padding=_pair(f"{where}.padding", _get(d, "padding", where), 0),
-                                 weights=w.astype(np.int8), bias=b, bias_bits=bb, **common))
-        else:
-            m = _int(f"{where}.out_features", _get(d, "out_features", where), 1, 1 << 16)
-            nin = _int(f"{where}.in_features", _get(d, "in_features", where), 1, 1 << 20)
-            w, _ = _load_rom(path, _get(d, "weights", where, dict), f"{where}.weights", (m, nin), (8, 8))
-            b, bb = _load_rom(path, _get(d, "bias", where, dict), f"{where}.bias", (m,), (2, 32))
-            layers.append(Dense(name=name, in_features=nin, out_features=m, weights=w.astype(np.int8), bias=b,
-                                bias_bits=bb, **common))
-    model = Model(name=_get(doc, "name", MANIFEST, str), input_shape=tuple(input_shape),
+    with store.ModelDir(path) as directory:
+        doc = schema.decode(directory.read(MANIFEST, store.MAX_MANIFEST_BYTES, f"model {path}"))
+        if not isinstance(doc, dict):
+            raise ManifestError(f"{MANIFEST}: the top level must be an object")
+        if doc.get("format") != FORMAT:
+            raise ManifestError(f"{MANIFEST}: field 'format' is {schema._show(doc.get('format'))}; expected "
+                                f"{FORMAT!r}")
+        version = _get(doc, "version", MANIFEST)
+        if version not in READ_VERSIONS or isinstance(version, (bool, float)):
+            raise ManifestError(f"{MANIFEST}: version {schema._show(version)} is not supported (this spikesmith "
+                                f"reads versions {', '.join(map(str, READ_VERSIONS))})")
+        input_bits = _get(doc, "input_bits", MANIFEST)
+        if input_bits != 8 or isinstance(input_bits, (bool, float)):
+            raise ManifestError(f"{MANIFEST}: input_bits is {schema._show(input_bits)}; version {version} supports 8")
+        reader = _Reader(directory)
+        layers = [reader.layer(n, d) for n, d in enumerate(_get(doc, "layers", MANIFEST, list))]
+        vectors = doc.get("test_vectors")
+        if vectors is not None:
+            vectors = _read_vectors(directory, vectors)
+    model = Model(name=_get(doc, "name", MANIFEST, str), input_shape=tuple(_get(doc, "input_shape", MANIFEST, list)),
                   time_steps=_get(doc, "time_steps", MANIFEST), layers=layers,
                   classes=_get(doc, "classes", MANIFEST, list), features=doc.get("features"),
-                  quantization=doc.get("quantization"), description=doc.get("description", ""))
+                  quantization=doc.get("quantization"), description=doc.get("description", ""),
+                  training=doc.get("training"))
     validate(model)
     if version < manifest_version(model):
         raise ManifestError(f"{MANIFEST}: version {version} allows only a conv2d first layer and no other conv2d; "
                             f"this layer stack needs version {manifest_version(model)}")
+    if vectors is not None:
+        data, count, source = vectors
+        model.test_vectors = tv.decode(data, input_shape=model.input_shape, classes=len(model.classes),
+                                       source=source)
+        if len(model.test_vectors) != count:
+            raise ManifestError(f"test_vectors: the file holds {len(model.test_vectors)} samples; count says "
+                                f"{count}")
     return model
 
 
@@ -632,3 +632,20 @@ def manifest_version(model):
     """
     kinds = [l.type for l in model.layers]
     return 1 if kinds and kinds[0] == "conv2d" and "conv2d" not in kinds[1:] else 2
+
+
+def _read_vectors(directory, ref):
+    """``(bytes, count, source)`` of the test vectors file the manifest's ``test_vectors`` names."""
+    where = "test_vectors"
+    if not isinstance(ref, dict):
+        raise ManifestError(f"{where} must be an object with file, sha256, count and source")
+    fname = store.check_file_name(f"{where}.file", _get(ref, "file", where, str))
+    digest = _get(ref, "sha256", where, str)
+    if not _SHA256.fullmatch(digest):
+        raise ManifestError(f"{where}.sha256 {schema._show(digest)} must be 64 hexadecimal digits")
+    count = _int(f"{where}.count", _get(ref, "count", where), 1, tv.MAX_VECTORS)
+    source = _get(ref, "source", where, str)
+    data = directory.read(fname, tv.MAX_VECTOR_BYTES, where)
+    if _sha256(data) != digest.lower():
+        raise ManifestError(f"{where}: file {fname} does not match its sha256 in the manifest (edited or corrupt)")
+    return data, count, source

@@ -14,8 +14,11 @@ between them, then several dense layers and the readout.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
+from .cli import run_main
 from .manifest import LIF, Conv2d, Dense, Integrate, Model, Pool, required_acc_bits, signed_range, validate
 from .network import conv2d_current, dense_current, lif_step, or_pool
 
@@ -285,4 +288,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -119,4 +119,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(__import__("golden.cli").cli.run_main(main))

@@ -3,11 +3,12 @@
     python -m hw.bench --model models/fsdd_scnn --data DIR [--json] [--params JSON] [--clock-mhz 24]
 
 For every test sample (official split, file index 0-4) it makes the INT8 map with the model's own feature
-parameters (``train.features``), runs the golden model for the spikes, and asks ``golden.cycles`` for:
+parameters (``train.features``), runs the golden model for the spikes, and asks the cycle model (:mod:`hw.cycles`)
+for:
 
 - the cycles of the hardware (zero-skipping), min / median / max;
 - the cycles of the dense schedule (zero-skipping off: every input of every layer processed at every step);
-- the lower bound: operations divided by the parallel units of each layer (``golden.cycles.lower_bound``).
+- the lower bound: operations divided by the parallel units of each layer (:func:`hw.cycles.lower_bound`).
 
 These are figures, not tests: they print, and with ``--json`` the last line is one JSON object with at least
 ``cycles_median``, ``dense_cycles_median`` and ``lower_bound_median``. A model without a feature front-end (a random
@@ -46,22 +47,22 @@ def bench(model, x, *, params=None, batch=100, progress=True):
     """Cycle figures of ``model`` on the INT8 maps ``x``; returns a dict (see the module docstring)."""
     from tqdm import tqdm
 
-    from golden.cycles import cycles, dense_cycles, lower_bound
     from golden.network import run
-    from hw.network import plan as make_plan
+    from hw.cycles import cycles, dense_cycles, lower_bound
+    from hw.plan import plan
 
-    p = make_plan(model, params)
+    p = plan(model, params=params)
     totals, bounds, busy = [], [], {layer.name: [] for layer in model.layers}
     for start in tqdm(range(0, len(x), batch), desc="cycle model", unit="batch", disable=not progress,
                       leave=False):
         golden = run(model, x[start:start + batch])
-        report = cycles(model, p, golden.spikes)
+        report = cycles(p, golden.spikes)
         totals.append(report.total)
-        bounds.append(lower_bound(model, p, golden))
+        bounds.append(lower_bound(p, golden))
         for name, figures in report.layers.items():
             busy[name].append(figures["busy"])
     totals, bounds = np.concatenate(totals), np.concatenate(bounds)
-    dense = dense_cycles(model, p).total
+    dense = dense_cycles(p).total
     figures = {"model": model.name, "samples": int(len(x))}
     figures.update(_stats("cycles", totals))
     figures.update(_stats("dense_cycles", dense))
@@ -101,7 +102,7 @@ def main(argv=None):
         model = load(args.model)
         x, source = _inputs(model, args.data, args.samples, not args.quiet)
         figures = bench(model, x, params=params, progress=not args.quiet)
-    except (ManifestError, ValueError) as e:  # FeatureError and FsddError are ValueErrors
+    except (ManifestError, ValueError, TypeError) as e:  # FeatureError and FsddError are ValueErrors
         print(f"error: {e}", file=sys.stderr)
         return 2
     figures["inputs"] = source
@@ -123,4 +124,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(__import__("golden.cli").cli.run_main(main))

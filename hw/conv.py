@@ -12,7 +12,7 @@ Phases of one sample
 --------------------
 1. **load**: the map arrives in raster order ``(c, y, x)``, one value per transfer, and is kept in the input memory
    (one word of ``C`` bytes per pixel). With several input channels the whole map is loaded first (``C*H*W``
-   transfers, ``i.ready`` = 1 throughout). With one input channel (``geometry.streaming``) the load phase takes only
+   transfers, ``i.ready`` = 1 throughout). With one input channel (``plan.streaming``) the load phase takes only
    the first value and the first pass of the compute phase takes the others straight from the stream, as its scan
    reaches their cells.
 2. **compute** (no output): for each group of ``lanes`` output channels (a *pass*) the padded grid is scanned in
@@ -60,197 +60,68 @@ Cycles per sample for the default model with ``lanes = 1`` (streaming, spike tab
 16-neuron word, one per spike, one for the marker: 192 words per step).
 """
 
-from dataclasses import dataclass
-
 import numpy as np
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.kinds.conv2d import ConvPlan
 from hw.layouts import bits_for_count, spike_event
-from hw.lif import LIFUnit, check_neuron
+from hw.lif import LIFUnit
 from hw.linebuffer import LineBuffer
-from hw.spiketable import SpikeTable, prefer_table, spike_table, table_spikes
-from hw.spram import SPRAM, SPRAM_DEPTH
+from hw.spiketable import table_spikes
+from hw.spram import SPRAM
+from hw.trees import chained
 
-__all__ = ["ConvGeometry", "ConvLayer", "conv_schedule", "conv_cycles", "geometry", "shift_add_multiply"]
+__all__ = ["ConvLayer", "conv_schedule", "conv_cycles", "timeline", "load_cycles", "compute_cycles",
+           "shift_add_multiply", "PIPELINE_DEPTH"]
 
-#: Pipeline stages of the compute phase after the scan and before the LIF stages (line memory read and window,
-#: current); the drain is this plus ``T``.
+#: Pipeline stages of the compute phase after the scan and before the spike stages (line memory read and window,
+#: current).
 PIPELINE_DEPTH = 2
+#: Registers every event passes on its way out of the compute phase (counted once in the drain).
+OUTPUT_REGISTERS = 2
 
 
-@dataclass(frozen=True)
-class ConvGeometry:
-    """Derived sizes of a :class:`ConvLayer` (all plain integers).
+# -- the timeline (the cycle model's part of this core) ---------------------------------------------------------------
 
-    Attributes
-    ----------
-    channels, height, width : int
-        Input map ``(C, H, W)``.
-    out_channels, out_height, out_width : int
-        Output map ``(Co, Ho, Wo)``.
-    grid_height, grid_width : int
-        Rows and columns of the padded grid scanned per pass (``Hn``, ``Wn``).
-    lanes : int
-        Output channels per pass.
-    passes : int
-        ``ceil(Co / lanes)``.
-    word_bits : int
-        Neurons per spike bitmap word.
-    words_per_row : int
-        Bitmap words per output channel, ``ceil(Ho*Wo / word_bits)``.
-    time_steps : int
-    taps : int
-        Kernel taps per input channel, ``Kh * Kw``.
-    streaming : bool
-        The first pass takes the map straight from the input stream (one input channel only, and only where it
-        saves cycles).
-    stream_height, stream_width : int
-        Rows and columns of the grid scanned by a streaming first pass (``Hs``, ``Ws``: the grid ``Hn x Wn``
-        widened to hold every pixel of the map).
-    table : hw.spiketable.SpikeTable or None
-        The spike train of a current as a table of thresholds (``spike_logic="table"``), or ``None`` for a
-        pipeline of ``T`` LIF units per lane.
-    """
-    channels: int
-    height: int
-    width: int
-    out_channels: int
-    out_height: int
-    out_width: int
-    grid_height: int
-    grid_width: int
-    lanes: int
-    passes: int
-    word_bits: int
-    words_per_row: int
-    time_steps: int
-    taps: int
-    streaming: bool
-    stream_height: int
-    stream_width: int
-    table: SpikeTable | None = None
-
-    @property
-    def neurons(self):
-        return self.out_channels * self.out_height * self.out_width
-
-    @property
-    def load_cycles(self):
-        """Cycles of the load phase: 1 when streaming (the first value), else ``C*H*W``."""
-        return 1 if self.streaming else self.channels * self.height * self.width
-
-    @property
-    def compute_cycles(self):
-        """Cycles of the compute phase, without input stalls (the rest of the input arrives in it when streaming)."""
-        cells = self.passes * self.grid_height * self.grid_width
-        if self.streaming:
-            cells += self.stream_height * self.stream_width - self.grid_height * self.grid_width
-        return cells + self.drain_cycles
-
-    @property
-    def spike_stages(self):
-        """Pipeline stages from a current to its spikes: ``T`` LIF stages, or 1 with a spike table."""
-        return 1 if self.table is not None else self.time_steps
-
-    @property
-    def drain_cycles(self):
-        """Cycles of the compute phase after the last scanned cell: :attr:`spike_stages` + 4 (the pipeline, and
-        the two registers that every event passes on its way out, counted here once)."""
-        return self.spike_stages + PIPELINE_DEPTH + 2
-
-    @property
-    def multipliers(self):
-        """Multipliers of the core: ``lanes * C * Kh * Kw``."""
-        return self.lanes * self.channels * self.taps
-
-    @property
-    def lif_units(self):
-        """LIF units of the core: ``lanes * T``."""
-        return self.lanes * self.time_steps
+def load_cycles(plan):
+    """Cycles of the load phase: 1 when streaming (the first value), else ``C*H*W``."""
+    return 1 if plan.streaming else plan.channels * plan.height * plan.width
 
 
-def _check_int(name, value, low, high=None):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low or \
-            (high is not None and value > high):
-        bound = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise ValueError(f"{name} must be an integer {bound}, not {value!r}")
-    return int(value)
+def drain_cycles(plan):
+    """Cycles of the compute phase after the last scanned cell: the pipeline (:data:`PIPELINE_DEPTH` and the spike
+    stages) and the two registers every event passes on its way out."""
+    return plan.spike_stages + PIPELINE_DEPTH + OUTPUT_REGISTERS
 
 
-def geometry(layer, in_shape, time_steps, lanes=None, word_bits=16, spike_logic=None):
-    """Validate the parameters of a conv core and derive its sizes.
+def compute_cycles(plan):
+    """Cycles of the compute phase, without input stalls (the rest of the input arrives in it when streaming)."""
+    cells = plan.passes * plan.grid_height * plan.grid_width
+    if plan.streaming:
+        cells += plan.stream_height * plan.stream_width - plan.grid_height * plan.grid_width
+    return cells + drain_cycles(plan)
+
+
+def _word_counts(plan, spikes):
+    """Spikes per bitmap word: (..., T, Co, words_per_row) from (..., T, Co*Ho*Wo)."""
+    spikes = np.asarray(spikes, dtype=bool)
+    lead = spikes.shape[:-2]
+    steps, per_row = plan.time_steps, plan.out_height * plan.out_width
+    wb, wpr = plan.word_bits, plan.words_per_row
+    padded = np.zeros(lead + (steps, plan.out_channels, wpr * wb), dtype=np.int64)
+    padded[..., :per_row] = spikes.reshape(lead + (steps, plan.out_channels, per_row))
+    return padded.reshape(lead + (steps, plan.out_channels, wpr, wb)).sum(axis=-1)
+
+
+def conv_schedule(plan, spikes):
+    """The timeline of one sample through a :class:`ConvLayer`.
 
     Parameters
     ----------
-    layer : golden.manifest.Conv2d
-    in_shape : (int, int, int)
-        Input map ``(C, H, W)``.
-    time_steps : int
-    lanes : int, optional
-        Output channels computed in parallel (1 ... Co); default 1.
-    word_bits : int
-        Neurons per spike bitmap word (1 ... 64); default 16 (an iCE40 block RAM is 256 x 16).
-    spike_logic : str, optional
-        ``"table"``: the spikes of a current from a :class:`hw.spiketable.SpikeTable` (one stage);
-        ``"pipeline"``: ``T`` LIF units per lane; default: the table where it is the smaller circuit
-        (:func:`hw.spiketable.prefer_table`).
-
-    Returns
-    -------
-    ConvGeometry
-
-    Raises
-    ------
-    ValueError
-        If a parameter is out of range or the shapes do not chain.
-    """
-    if getattr(layer, "type", None) != "conv2d":
-        raise ValueError(f"ConvLayer needs a golden.manifest.Conv2d layer, not {layer!r}")
-    c, h, w = (int(v) for v in in_shape)
-    if c != layer.in_channels:
-        raise ValueError(f"layer {layer.name}: in_channels {layer.in_channels} does not match the input's {c} "
-                         f"channels")
-    co, ho, wo = layer.out_shape((c, h, w))
-    if ho < 1 or wo < 1:
-        raise ValueError(f"layer {layer.name}: output {ho}x{wo} is empty")
-    time_steps = _check_int("time_steps", time_steps, 1, 1024)
-    lanes = 1 if lanes is None else _check_int(f"layer {layer.name}: lanes", lanes, 1, co)
-    word_bits = _check_int("word_bits", word_bits, 1, 64)
-    check_neuron(layer.neuron, acc_bits=layer.acc_bits)
-    if layer.neuron.kind != "lif":
-        raise ValueError(f"layer {layer.name}: a conv2d layer needs LIF neurons")
-    (kh, kw), (sh, sw) = layer.kernel, layer.stride
-    hn, wn = (ho - 1) * sh + kh, (wo - 1) * sw + kw
-    passes = -(-co // lanes)
-    (ph, pw) = layer.padding
-    hs, ws = max(hn, ph + h), max(wn, pw + w)
-    streaming = c == 1 and hs * ws < hn * wn + h * w
-    if not streaming:
-        hs, ws = hn, wn
-    if spike_logic not in (None, "table", "pipeline"):
-        raise ValueError(f"layer {layer.name}: spike_logic must be 'table' or 'pipeline', not {spike_logic!r}")
-    table = None
-    if spike_logic != "pipeline":
-        table = spike_table(layer.neuron, layer.acc_bits, time_steps)
-        if spike_logic == "table" and table is None:
-            raise ValueError(f"layer {layer.name}: a spike table of {time_steps} steps over {layer.acc_bits}-bit "
-                             f"currents is too large to enumerate (time_steps * 2**acc_bits above 2**25)")
-        if spike_logic is None and not prefer_table(table, layer.neuron):
-            table = None
-    return ConvGeometry(c, h, w, co, ho, wo, hn, wn, lanes, passes, word_bits, -(-(ho * wo) // word_bits),
-                        time_steps, kh * kw, streaming, hs, ws, table)
-
-
-def conv_schedule(geom, spikes):
-    """The timeline of one sample through a :class:`ConvLayer`, for the cycle model.
-
-    Parameters
-    ----------
-    geom : ConvGeometry
-        From :func:`geometry` (or ``ConvLayer.geometry``).
+    plan : hw.kinds.conv2d.ConvPlan
     spikes : array of bool, shape (T, Co*Ho*Wo)
         The layer's spikes for this sample (``golden.network.run(...).spikes[name][n]``).
 
@@ -270,16 +141,10 @@ def conv_schedule(geom, spikes):
         ``load + compute + sum(gaps) - 1``.
     """
     spikes = np.asarray(spikes, dtype=bool)
-    steps, n = geom.time_steps, geom.neurons
+    steps, n = plan.time_steps, plan.neurons
     if spikes.shape != (steps, n):
         raise ValueError(f"spikes must have shape ({steps}, {n}), not {spikes.shape}")
-    per_row = geom.out_height * geom.out_width
-    wb, wpr = geom.word_bits, geom.words_per_row
-    rows = spikes.reshape(steps, geom.out_channels, per_row)
-    padded = np.zeros((steps, geom.out_channels, wpr * wb), dtype=bool)
-    padded[:, :, :per_row] = rows
-    counts = padded.reshape(steps, geom.out_channels, wpr, wb).sum(axis=3)
-
+    counts = _word_counts(plan, spikes)
     gaps = []
     pending = 1  # the first emit cycle only fetches the first word
     for t in range(steps):
@@ -292,15 +157,15 @@ def conv_schedule(geom, spikes):
                 pending = 0
         gaps.append(pending + 1)
         pending = 0
-    return {"load": geom.load_cycles, "compute": geom.compute_cycles, "gaps": gaps, "tail": 1}
+    return {"load": load_cycles(plan), "compute": compute_cycles(plan), "gaps": gaps, "tail": 1}
 
 
-def conv_cycles(geom, spikes):
+def conv_cycles(plan, spikes):
     """Cycles of one sample without any stall: first input transfer to the last output transfer, inclusive.
 
     Parameters
     ----------
-    geom : ConvGeometry
+    plan : hw.kinds.conv2d.ConvPlan
     spikes : array of bool, shape (T, Co*Ho*Wo)
 
     Returns
@@ -309,9 +174,40 @@ def conv_cycles(geom, spikes):
         ``load + compute + sum(gaps)``: each load cycle transfers one input, then ``compute`` cycles, then the
         emit phase whose last cycle is the last marker's transfer.
     """
-    s = conv_schedule(geom, spikes)
+    s = conv_schedule(plan, spikes)
     return s["load"] + s["compute"] + sum(s["gaps"])
 
+
+def timeline(plan, markers, inputs, outputs):
+    """The core's part of the cycle model (:func:`hw.cycles.cycles`), vectorized over samples.
+
+    The end-of-step marker of step ``t`` is transferred at ``load + compute + sum_{t' <= t} S(t')`` with
+    ``S(t) = sum over bitmap words of max(1, spikes in the word) + 1`` (one cycle fetches the first word):
+    :func:`conv_schedule`'s gaps, summed per step.
+
+    Parameters
+    ----------
+    plan : hw.kinds.conv2d.ConvPlan
+    markers : None
+        The core takes the input map, not events.
+    inputs : None
+    outputs : ndarray (N, T, Co*Ho*Wo) bool
+        The layer's spikes.
+
+    Returns
+    -------
+    dict
+        ``markers`` (N, T): the cycle of each output marker's transfer; ``busy`` and ``finish`` (N,): the core
+        works from the first input transfer to its last marker.
+    """
+    counts = _word_counts(plan, outputs)
+    per_step = np.maximum(counts, 1).sum(axis=(-2, -1)) + 1
+    out = load_cycles(plan) + compute_cycles(plan) + np.cumsum(per_step, axis=-1)
+    done = out[:, -1] + 1
+    return {"markers": out, "busy": done, "finish": done}
+
+
+# -- arithmetic ---------------------------------------------------------------------------------------------------------
 
 def shift_add_multiply(a, b):
     """``a * b`` of two signed values as a sum of shifted partial products (no ``$mul`` cell for the synthesizer).
@@ -342,24 +238,11 @@ class ConvLayer(wiring.Component):
 
     Parameters
     ----------
-    layer : golden.manifest.Conv2d
-    in_shape : (int, int, int)
-        Input map ``(C, H, W)``.
-    time_steps : int
-    lanes : int, optional
-        Output channels per pass, 1 ... Co (default 1). Each lane has ``C*Kh*Kw`` multipliers and ``T`` LIF units.
-    word_bits : int
-        Neurons per spike bitmap word (default 16).
-    input_memory : str
-        Where the input map is kept: ``"bram"`` (a block RAM of ``H*W`` words of ``C`` bytes, the default) or
-        ``"spram"`` (``ceil(C/2)`` iCE40UP SPRAMs through :class:`hw.spram.SPRAM`, which saves block RAM; the
-        timing is the same).
-    dsp_multipliers : int
-        How many of the ``lanes * C * Kh * Kw`` products are written as ``*`` (which Yosys maps to DSP blocks when
-        DSP inference is on); the others are built from adders by :func:`shift_add_multiply`. Default 8, the
-        iCE40UP5K's count of SB_MAC16.
-    spike_logic : str, optional
-        ``"table"`` or ``"pipeline"`` (see :func:`geometry`); default: whichever is smaller.
+    plan : hw.kinds.conv2d.ConvPlan
+        Everything the core is built from (:func:`hw.plan.plan`): the layer, the scan, the lanes (output channels
+        per pass; each has ``C*Kh*Kw`` multipliers), the bitmap words, the input memory (block RAM, or SPRAMs
+        through :class:`hw.spram.SPRAM`, with the same timing), the products left to DSP inference (the others are
+        built from adders by :func:`shift_add_multiply`) and the spike logic (a table or ``T`` LIF units).
 
     Members
     -------
@@ -370,69 +253,28 @@ class ConvLayer(wiring.Component):
 
     Raises
     ------
-    ValueError
-        As :func:`geometry`, or when a weight or bias does not fit its width.
+    TypeError
+        If ``plan`` is not a :class:`hw.kinds.conv2d.ConvPlan`.
     """
 
-    def __init__(self, *, layer, in_shape, time_steps, lanes=None, word_bits=16, input_memory="bram",
-                 dsp_multipliers=8, spike_logic=None):
-        self._geom = geometry(layer, in_shape, time_steps, lanes, word_bits, spike_logic)
-        self._dsp = _check_int("dsp_multipliers", dsp_multipliers, 0)
-        if input_memory not in ("bram", "spram"):
-            raise ValueError(f"input_memory must be 'bram' or 'spram', not {input_memory!r}")
-        if input_memory == "spram":
-            c, h, w = self._geom.channels, self._geom.height, self._geom.width
-            if h * w > SPRAM_DEPTH or -(-c // 2) > 4:
-                raise ValueError(f"layer {layer.name}: an input map of {c}x{h}x{w} needs {-(-c // 2)} SPRAMs of "
-                                 f"{h * w:,} words; the iCE40UP5K has 4 SPRAMs of {SPRAM_DEPTH:,} words")
-        self._input_memory = input_memory
-        self._layer = layer
-        weights = np.asarray(layer.weights)
-        bias = np.asarray(layer.bias)
-        if weights.shape != (layer.out_channels, layer.in_channels) + tuple(layer.kernel):
-            raise ValueError(f"layer {layer.name}: weights have shape {weights.shape}, expected "
-                             f"{(layer.out_channels, layer.in_channels) + tuple(layer.kernel)}")
-        if weights.size and (weights.min() < -128 or weights.max() > 127):
-            raise ValueError(f"layer {layer.name}: weights must fit 8 bits (-128 ... 127)")
-        lo, hi = -(1 << (layer.bias_bits - 1)), (1 << (layer.bias_bits - 1)) - 1
-        if bias.shape != (layer.out_channels,) or (bias.size and (bias.min() < lo or bias.max() > hi)):
-            raise ValueError(f"layer {layer.name}: bias must be {layer.out_channels} values in {lo} ... {hi} "
-                             f"({layer.bias_bits} bits)")
-        self.index_bits = bits_for_count(self._geom.neurons)
+    def __init__(self, plan):
+        if not isinstance(plan, ConvPlan):
+            raise TypeError(f"ConvLayer needs a hw.kinds.conv2d.ConvPlan, not {plan!r}")
+        self._plan = plan
+        self.index_bits = bits_for_count(plan.neurons)
         super().__init__({
             "i": In(stream.Signature(signed(8))),
             "o": Out(stream.Signature(spike_event(self.index_bits))),
         })
 
     @property
-    def geometry(self):
-        """The :class:`ConvGeometry` of this core."""
-        return self._geom
-
-    @property
-    def spram_count(self):
-        """SPRAMs used by the core (0 unless ``input_memory="spram"``)."""
-        return -(-self._geom.channels // 2) if self._input_memory == "spram" else 0
-
-    def schedule(self, spikes):
-        """:func:`conv_schedule` of this core."""
-        return conv_schedule(self._geom, spikes)
-
-    def memory_bits(self):
-        """Bits of each memory of the core, by name (ROMs included)."""
-        g, layer = self._geom, self._layer
-        kh, kw = layer.kernel
-        return {
-            "input" if self._input_memory == "bram" else "input (SPRAM)": g.height * g.width * g.channels * 8,
-            "lines": (kh - 1) * g.grid_width * g.channels * 8,
-            "spikes": g.lanes * g.time_steps * g.passes * g.words_per_row * g.word_bits,
-            "weights": g.passes * g.lanes * g.channels * kh * kw * 8,
-            "bias": g.passes * g.lanes * layer.bias_bits,
-        }
+    def plan(self):
+        return self._plan
 
     def elaborate(self, platform):
         m = Module()
-        g, layer = self._geom, self._layer
+        g = self._plan
+        layer = g.layer
         c_in, h, w = g.channels, g.height, g.width
         (kh, kw), (sh, sw), (ph, pw) = layer.kernel, layer.stride, layer.padding
         lanes, passes, steps = g.lanes, g.passes, g.time_steps
@@ -448,7 +290,7 @@ class ConvLayer(wiring.Component):
         x_read_addr = Signal(range(max(2, h * w)))
         x_read_en = Signal()
         x_data = Signal(8 * c_in)
-        if self._input_memory == "bram":
+        if g.input_memory == "bram":
             xmem = Memory(shape=unsigned(8 * c_in), depth=h * w, init=[])
             m.submodules.xmem = xmem
             x_wr = xmem.write_port(granularity=8)
@@ -463,7 +305,7 @@ class ConvLayer(wiring.Component):
             ]
         else:
             # Single-port RAMs, two channels each; written in the load phase, read in the compute phase.
-            for k in range(self.spram_count):
+            for k in range(g.spram_blocks):
                 spram = SPRAM()
                 m.submodules[f"xspram{k}"] = spram
                 nibbles = Signal(4)
@@ -543,7 +385,7 @@ class ConvLayer(wiring.Component):
         y_wait = Signal(range(max(2, kh, sh)), init=kh - 1)
         x_wait = Signal(range(max(2, kw, sw)), init=kw - 1)
         scanning = Signal()
-        pipeline_drain = g.spike_stages + PIPELINE_DEPTH   # the model's drain_cycles adds the output register
+        pipeline_drain = g.spike_stages + PIPELINE_DEPTH   # drain_cycles adds the output registers
         drain = Signal(range(pipeline_drain + 1))
         m.d.comb += scanning.eq(computing & (drain == 0))
 
@@ -618,19 +460,21 @@ class ConvLayer(wiring.Component):
         currents = []
         hard = 0                                          # multipliers left to the synthesizer (DSP blocks)
         for lane in range(lanes):
-            total = b_rd.data[lane * bias_bits:(lane + 1) * bias_bits].as_signed()
+            # the bias and one product per tap, in chains joined by a balanced tree (one chain of C*Kh*Kw
+            # additions would nest as deep as the taps are many)
+            terms = [b_rd.data[lane * bias_bits:(lane + 1) * bias_bits].as_signed()]
             for ch in range(c_in):
                 for i in range(kh):
                     for j in range(kw):
                         k = ((lane * c_in + ch) * kh + i) * kw + j
                         weight = w_rd.data[8 * k:8 * k + 8].as_signed()
-                        if hard < self._dsp:
-                            total = total + weight * window[i][j][ch]
+                        if hard < g.dsp_multipliers:
+                            terms.append(weight * window[i][j][ch])
                             hard += 1
                         else:
-                            total = total + shift_add_multiply(weight, window[i][j][ch])
+                            terms.append(shift_add_multiply(weight, window[i][j][ch]))
             current = Signal(signed(layer.acc_bits), name=f"current{lane}", reset_less=True)
-            m.d.sync += current.eq(total)
+            m.d.sync += current.eq(chained(terms))
             currents.append(current)
         bit = Signal(range(max(2, wb)))
         word = Signal(range(max(2, passes * wpr)))
@@ -773,7 +617,8 @@ class ConvLayer(wiring.Component):
 
     def _lif_pipeline(self, m, currents, bitmaps, stage_valid, stage_word, stage_bit):
         """``T`` LIF units per lane in a pipeline; the spike of step ``t`` is written ``t`` cycles after the current."""
-        g, layer = self._geom, self._layer
+        g = self._plan
+        layer = g.layer
         lanes, steps, wb = g.lanes, g.time_steps, g.word_bits
         currents = list(currents)
         membranes = [Const(0, signed(layer.neuron.mem_bits))] * lanes

@@ -15,102 +15,100 @@ end-of-step marker. At the last step of a sample the membranes are cleared for t
 
 Timing with an always-valid input and an always-ready output, for a step with ``E`` input spikes:
 ``E * G + 1`` cycles to take the events and the marker, ``M`` cycles of sweep, ``1`` cycle for the output marker.
-:func:`dense_step_cycles` states it (the tests check it); ``golden/cycles.py`` follows the same timeline.
+:func:`dense_step_cycles` states it (the tests check it); :func:`timeline` is the core's part of the cycle model
+(:mod:`hw.cycles`), behind the step buffer that feeds it.
 """
 
+import numpy as np
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .kinds.dense import DensePlan
 from .layouts import bits_for_count, spike_event
-from .lif import check_neuron, membrane_base, saturate
+from .lif import membrane_base, saturate
+from .stepbuffer import BUFFER_DELAY
 
-__all__ = ["SpikeAccumulator", "DenseLayer", "weight_words", "row_stride", "ebr_blocks", "default_lanes", "dense_step_cycles",
-           "check_lanes", "check_steps", "MAX_GROUPS"]
-
-#: iCE40 EBR aspect ratios (width, depth) of one 4-kbit block.
-EBR_MODES = ((16, 256), (8, 512), (4, 1024), (2, 2048))
+__all__ = ["SpikeAccumulator", "DenseLayer", "weight_words", "dense_step_cycles", "timeline", "back_end_timeline"]
 
 
-def ebr_blocks(width, depth):
-    """Number of iCE40 4-kbit EBRs a ``width`` x ``depth`` memory needs in its best aspect ratio (0 when empty)."""
-    if width <= 0 or depth <= 0:
-        return 0
-    return min(-(-width // w) * -(-depth // d) for w, d in EBR_MODES)
-
-
-def check_lanes(layer, lanes):
-    """Return ``lanes`` validated for ``layer`` (an integer from 1 to ``out_features``)."""
-    if not isinstance(lanes, int) or isinstance(lanes, bool) or not 1 <= lanes <= layer.out_features:
-        raise ValueError(f"layer {layer.name}: lanes must be an integer from 1 to {layer.out_features} "
-                         f"(out_features), not {lanes!r}")
-    return lanes
-
-
-def check_steps(time_steps):
-    """Return ``time_steps`` validated (an integer from 1 to 1024)."""
-    if not isinstance(time_steps, int) or isinstance(time_steps, bool) or not 1 <= time_steps <= 1024:
-        raise ValueError(f"time_steps must be an integer from 1 to 1024, not {time_steps!r}")
-    return time_steps
-
-
-#: Cycles per input spike up to which :func:`default_lanes` prefers fewer lanes (less logic) to fewer cycles.
-MAX_GROUPS = 4
-
-
-def row_stride(groups):
-    """Words per weight row in the ROM: ``groups`` rounded up to a power of two, so that the address of word ``g``
-    of row ``n`` is ``n`` and ``g`` side by side (no multiplier on the address path)."""
-    return 1 << (groups - 1).bit_length()
-
-
-def default_lanes(layer):
-    """Lanes for ``layer``: the fewest iCE40 EBRs for its weights, then the least logic within a cycle budget.
-
-    Among all lane counts, take those whose weight ROM needs the fewest EBRs; among them the fewest lanes (each lane
-    is an adder and a multiplexer of ``acc_bits``) that keep an input spike within :data:`MAX_GROUPS` cycles, or,
-    when none does, the fewest groups (cycles per event). For a 384 x 28 layer this is 7 lanes: 1,536 words of 56
-    bits, exactly 21 EBRs in the 512 x 8 mode, four cycles per input spike (14 lanes take the same EBRs and two
-    cycles, at twice the adders); for a 28 x 10 readout it is 2 lanes in one EBR, five cycles per spike.
-    """
-    n, m = layer.in_features, layer.out_features
-    best = None
-    for lanes in range(1, m + 1):
-        groups = -(-m // lanes)
-        within = groups <= MAX_GROUPS
-        key = (ebr_blocks(8 * lanes, n * row_stride(groups)), not within, lanes if within else groups)
-        if best is None or key < best:
-            best = key + (lanes,)
-    return best[-1]
-
-
-def weight_words(layer, lanes):
-    """The weight ROM of ``layer`` as a list of ``N * G`` words, each a list of ``lanes`` INT8 values."""
-    weights = layer.weights
-    n, m = layer.in_features, layer.out_features
-    groups = -(-m // lanes)
+def weight_words(plan):
+    """The weight ROM of a dense or readout plan as a list of ``N * S`` words, each a list of ``lanes`` INT8 values
+    (word ``n * S + g`` holds ``w[l * G + g, n]`` for lane ``l``, zero past ``M`` and past ``G``)."""
+    layer, lanes, groups = plan.layer, plan.lanes, plan.groups
+    weights = np.asarray(layer.weights)
     words = []
-    for row in range(n):
-        for group in range(row_stride(groups)):
-            word = []
-            for lane in range(lanes):
-                out = lane * groups + group
-                value = int(weights[out, row]) if out < m and group < groups else 0
-                if not -128 <= value <= 127:
-                    raise ValueError(f"layer {layer.name}: weight [{out}, {row}] = {value} is outside INT8")
-                word.append(value)
-            words.append(word)
+    for row in range(layer.in_features):
+        for group in range(plan.stride):
+            words.append([int(weights[lane * groups + group, row])
+                          if lane * groups + group < layer.out_features and group < groups else 0
+                          for lane in range(lanes)])
     return words
 
 
-def dense_step_cycles(events, out_features, lanes, *, readout=False):
-    """Cycles of one step of a dense core (ideal environment): ``E * G + 1 + M`` (+1 for a LIF layer's marker).
+def dense_step_cycles(events, plan):
+    """Cycles of one step of a dense or readout core (ideal environment): ``E * G + 1 + M`` (+1 for a LIF layer's
+    marker). ``events`` may be a NumPy array of spike counts; the result has the same shape."""
+    return events * plan.groups + 1 + plan.out_features + (0 if plan.kind == "readout" else 1)
 
-    ``events`` may be a NumPy array of spike counts; the result has the same shape.
+
+def back_end_timeline(plan, markers, inputs, *, after_sweep):
+    """The timeline of a core fed by a step buffer (dense and readout), vectorized over samples.
+
+    With ``W(t)`` the cycle the step's input marker was written, the buffer starts the step at
+    ``f = max(W(t) + BUFFER_DELAY, X(t-1) + 1)`` (:data:`hw.stepbuffer.BUFFER_DELAY`); for each word holding
+    ``c > 0`` spikes, in order, it fetches the word at ``f`` and the core takes its spikes at
+    ``a, a + G, ..., a + (c-1) G`` with ``a = max(f + 1, ready)`` (``G`` lane groups, ``ready`` the core's next free
+    cycle, then ``a_last + G``), and the next fetch is at ``a_last + 1``. The core takes the marker at
+    ``X = max(f, ready)`` and sweeps its ``M`` neurons in ``X+1 .. X+M``; it takes input again ``after_sweep``
+    cycles after ``X + M``.
+
+    Returns
+    -------
+    (take, busy)
+        ``take`` (N, T): the cycle the core takes each step's marker; ``busy`` (N,): its cycles of work.
     """
-    groups = -(-out_features // lanes)
-    return events * groups + 1 + out_features + (0 if readout else 1)
+    buf = plan.buffer
+    n, steps = markers.shape
+    spikes = np.asarray(inputs, dtype=bool)
+    padded = np.zeros((n, steps, buf.rows * buf.row), dtype=np.int64)
+    padded[..., :spikes.shape[-1]] = spikes
+    counts = padded.reshape(n, steps, buf.rows, buf.row).sum(axis=3)
+    groups, m_out = plan.groups, plan.out_features
+    free = np.zeros(n, dtype=np.int64)          # first cycle the core takes an input
+    reader = np.zeros(n, dtype=np.int64)        # first cycle the buffer may start a step
+    take = np.zeros((n, steps), dtype=np.int64)
+    for t in range(steps):
+        fetch = np.maximum(markers[:, t] + BUFFER_DELAY, reader)
+        ready = free
+        for k in range(buf.rows):
+            c = counts[:, t, k]
+            first = np.maximum(fetch + 1, ready)
+            last = first + (c - 1) * groups
+            spiking = c > 0
+            ready = np.where(spiking, last + groups, ready)
+            fetch = np.where(spiking, last + 1, fetch)
+        take[:, t] = np.maximum(fetch, ready)
+        reader = take[:, t] + 1
+        free = take[:, t] + m_out + after_sweep
+    busy = dense_step_cycles(counts.sum(axis=(1, 2)), plan) + (steps - 1) * dense_step_cycles(0, plan)
+    return take, busy
+
+
+def timeline(plan, markers, inputs, outputs):
+    """The core's part of the cycle model (:func:`hw.cycles.cycles`): :func:`back_end_timeline`; a LIF core writes
+    its output marker at ``X + M + 1`` and takes input again from ``X + M + 2``.
+
+    Returns
+    -------
+    dict
+        ``markers`` (N, T): the cycle each output marker is transferred; ``busy`` (N,); ``finish`` (N,): the cycle
+        after its last step.
+    """
+    take, busy = back_end_timeline(plan, markers, inputs, after_sweep=2)
+    out = take + plan.out_features + 1
+    return {"markers": out, "busy": busy, "finish": out[:, -1] + 1}
 
 
 class SpikeAccumulator(wiring.Component):
@@ -126,9 +124,8 @@ class SpikeAccumulator(wiring.Component):
 
     Parameters
     ----------
-    layer : golden.manifest.Dense
-    lanes : int
-        Accumulations per cycle, 1 ... ``out_features``.
+    plan : hw.kinds.dense.DensePlan
+        The layer, its lanes (accumulations per cycle), groups and weight-ROM row stride.
 
     Members
     -------
@@ -146,10 +143,11 @@ class SpikeAccumulator(wiring.Component):
         Reset the accumulator of neuron ``sel`` to its bias and move on to neuron ``sel + 1`` at the next edge.
     """
 
-    def __init__(self, *, layer, lanes):
-        self._layer = layer
-        self._lanes = check_lanes(layer, lanes)
-        self._groups = -(-layer.out_features // lanes)
+    def __init__(self, plan):
+        if not isinstance(plan, DensePlan):
+            raise TypeError(f"SpikeAccumulator needs a hw.kinds.dense.DensePlan, not {plan!r}")
+        self._plan = plan
+        layer = plan.layer
         super().__init__({
             "i": In(stream.Signature(spike_event(bits_for_count(layer.in_features)))),
             "done": Out(1),
@@ -161,19 +159,20 @@ class SpikeAccumulator(wiring.Component):
 
     @property
     def groups(self):
-        return self._groups
+        return self._plan.groups
 
     def elaborate(self, platform):
         m = Module()
-        layer, lanes, groups = self._layer, self._lanes, self._groups
+        p = self._plan
+        layer, lanes, groups = p.layer, p.lanes, p.groups
         n_out = layer.out_features
         bias = [int(b) for b in layer.bias]
         acc = [Signal(signed(layer.acc_bits), init=bias[k] if k < n_out else 0, name=f"acc{k}")
                for k in range(groups * lanes)]
 
-        stride = row_stride(groups)
+        stride = p.stride
         m.submodules.rom = rom = Memory(shape=data.ArrayLayout(signed(8), lanes), depth=layer.in_features * stride,
-                                        init=weight_words(layer, lanes))
+                                        init=weight_words(p))
         rd = rom.read_port()
 
         # -- issue: one ROM word per cycle, G per event ----------------------------------------------------------
@@ -242,39 +241,14 @@ class SpikeAccumulator(wiring.Component):
         return m
 
 
-def check_core(core, layer, kind, what, time_steps, lanes):
-    """Validate the arguments of a spike-input core (:class:`DenseLayer`, :class:`hw.readout.Readout`).
-
-    Returns ``(layer, steps, lanes)``, ``lanes`` defaulting to :func:`default_lanes`. A refused ``core`` is marked so
-    that Amaranth does not warn about an unused elaboratable.
-
-    Raises
-    ------
-    TypeError
-        If ``layer`` is not dense with a neuron of ``kind``.
-    ValueError
-        If ``time_steps`` or ``lanes`` is out of range.
-    """
-    try:
-        if getattr(layer, "type", None) != "dense" or getattr(layer.neuron, "kind", None) != kind:
-            raise TypeError(f"{type(core).__name__} needs a dense layer with {what}, not {layer!r}")
-        return layer, check_steps(time_steps), check_lanes(layer, default_lanes(layer) if lanes is None else lanes)
-    except (TypeError, ValueError):
-        core._MustUse__silence = True
-        raise
-
-
 class DenseLayer(wiring.Component):
     """A dense layer of LIF neurons driven by spike events (zero-skipping).
 
     Parameters
     ----------
-    layer : golden.manifest.Dense
-        A dense layer with a ``golden.manifest.LIF`` neuron.
-    time_steps : int
-        ``T`` of the model: the membranes are cleared after every ``T`` steps (one sample).
-    lanes : int, optional
-        Accumulations per cycle (default :func:`default_lanes`).
+    plan : hw.kinds.dense.DensePlan
+        The plan of a dense layer with LIF neurons (``kind == "dense"``): the layer, its lanes and groups, and
+        ``T`` (the membranes are cleared after every ``T`` steps, one sample).
 
     Members
     -------
@@ -286,30 +260,31 @@ class DenseLayer(wiring.Component):
     Raises
     ------
     TypeError
-        If the layer is not dense with LIF neurons.
-    ValueError
-        If ``time_steps`` or ``lanes`` is out of range.
+        If ``plan`` is not the plan of a dense LIF layer.
     """
 
-    def __init__(self, *, layer, time_steps, lanes=None):
-        self._layer, self._steps, self._lanes = check_core(self, layer, "lif", "LIF neurons", time_steps, lanes)
+    def __init__(self, plan):
+        if not isinstance(plan, DensePlan) or plan.kind != "dense":
+            raise TypeError(f"DenseLayer needs the hw.kinds.dense.DensePlan of a dense LIF layer, not {plan!r}")
+        self._plan = plan
+        layer = plan.layer
         super().__init__({
             "i": In(stream.Signature(spike_event(bits_for_count(layer.in_features)))),
             "o": Out(stream.Signature(spike_event(bits_for_count(layer.out_features)))),
         })
 
     @property
-    def lanes(self):
-        return self._lanes
+    def plan(self):
+        return self._plan
 
     def elaborate(self, platform):
         m = Module()
-        layer = self._layer
+        layer = self._plan.layer
+        steps = self._plan.time_steps
         n_out = layer.out_features
         neuron = layer.neuron
 
-        check_neuron(neuron, acc_bits=layer.acc_bits)
-        m.submodules.acc = acc = SpikeAccumulator(layer=layer, lanes=self._lanes)
+        m.submodules.acc = acc = SpikeAccumulator(self._plan)
         wiring.connect(m, wiring.flipped(self.i), acc.i)
 
         # The membranes live in a memory (one block RAM), read two neurons ahead of the sweep: the part of the
@@ -321,7 +296,7 @@ class DenseLayer(wiring.Component):
         v_rd = membranes.read_port()
         v_wr = membranes.write_port()
         n = Signal(range(n_out))
-        step = Signal(range(self._steps))
+        step = Signal(range(steps))
         marker = Signal()
         sweeping = Signal()
         advance = Signal()
@@ -344,7 +319,7 @@ class DenseLayer(wiring.Component):
             spike.eq(~(above + acc.current)[-1]),
             v_next.eq(saturate(total, bits)),
             v_wr.addr.eq(n),
-            v_wr.data.eq(Mux(step == self._steps - 1, 0, v_next)),
+            v_wr.data.eq(Mux(step == steps - 1, 0, v_next)),
             v_wr.en.eq(advance),
         ]
         # read address: the neuron whose membrane is needed in the next cycle's register load (see above)
@@ -380,5 +355,5 @@ class DenseLayer(wiring.Component):
             ]
             with m.If(self.o.ready):
                 m.d.comb += acc.resume.eq(1)
-                m.d.sync += [marker.eq(0), step.eq(Mux(step == self._steps - 1, 0, step + 1))]
+                m.d.sync += [marker.eq(0), step.eq(Mux(step == steps - 1, 0, step + 1))]
         return m

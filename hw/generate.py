@@ -168,4 +168,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(__import__("golden.cli").cli.run_main(main))

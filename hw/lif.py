@@ -20,48 +20,9 @@ from amaranth.hdl import Module, Mux, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .kinds.neuron import check_neuron
+
 __all__ = ["LIFUnit", "check_neuron", "membrane_base", "saturate"]
-
-
-def check_neuron(neuron, *, acc_bits=None):
-    """Validate a neuron description for hardware use and return its kind (``"lif"`` or ``"integrate"``).
-
-    Parameters
-    ----------
-    neuron : golden.manifest.LIF or golden.manifest.Integrate
-    acc_bits : int, optional
-        Width of the current fed to the neuron; checked when given.
-
-    Returns
-    -------
-    str
-
-    Raises
-    ------
-    TypeError
-        If ``neuron`` is neither kind.
-    ValueError
-        If a parameter is outside the bounds of docs/arithmetic.md section 1.
-    """
-    kind = getattr(neuron, "kind", None)
-    if kind not in ("lif", "integrate"):
-        raise TypeError(f"neuron must be a golden.manifest.LIF or Integrate, not {neuron!r}")
-    bits = neuron.mem_bits
-    if not isinstance(bits, int) or not 2 <= bits <= 32:
-        raise ValueError(f"neuron mem_bits must be an integer from 2 to 32, not {bits!r}")
-    if kind == "lif":
-        if neuron.reset not in ("subtract", "zero"):
-            raise ValueError(f"neuron reset must be 'subtract' or 'zero', not {neuron.reset!r}")
-        if not isinstance(neuron.leak_shift, int) or not 0 <= neuron.leak_shift <= bits - 1:
-            raise ValueError(f"neuron leak_shift must be an integer from 0 to {bits - 1} (mem_bits - 1), "
-                             f"not {neuron.leak_shift!r}")
-        top = (1 << (bits - 1)) - 2
-        if not isinstance(neuron.threshold, int) or not 1 <= neuron.threshold <= top:
-            raise ValueError(f"neuron threshold must be an integer from 1 to {top:,} (2**(mem_bits-1) - 2), "
-                             f"not {neuron.threshold!r}")
-    if acc_bits is not None and (not isinstance(acc_bits, int) or not 2 <= acc_bits <= 64):
-        raise ValueError(f"acc_bits must be an integer from 2 to 64, not {acc_bits!r}")
-    return kind
 
 
 def membrane_base(neuron, v):

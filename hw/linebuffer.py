@@ -24,6 +24,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from golden.checks import check_int
+
 __all__ = ["LineBuffer", "window_layout"]
 
 
@@ -31,12 +33,6 @@ def window_layout(channels, kernel):
     """Layout of a window: ``window[i][j][c]``, signed 8-bit, ``kernel = (Kh, Kw)``."""
     kh, kw = kernel
     return data.ArrayLayout(data.ArrayLayout(data.ArrayLayout(signed(8), channels), kw), kh)
-
-
-def _positive(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"line buffer {name} must be a positive integer, not {value!r}")
-    return value
 
 
 class LineBuffer(wiring.Component):
@@ -66,15 +62,17 @@ class LineBuffer(wiring.Component):
 
     Raises
     ------
+    TypeError
+        If a parameter is not an integer.
     ValueError
-        If a parameter is not a positive integer or ``width < Kw``.
+        If a parameter is not positive or ``width < Kw``.
     """
 
     def __init__(self, *, channels, kernel, width):
-        self._channels = _positive("channels", channels)
+        self._channels = check_int("line buffer channels", channels, 1)
         kh, kw = kernel
-        self._kernel = (_positive("kernel height", kh), _positive("kernel width", kw))
-        self._width = _positive("width", width)
+        self._kernel = (check_int("line buffer kernel height", kh, 1), check_int("line buffer kernel width", kw, 1))
+        self._width = check_int("line buffer width", width, 1)
         if width < kw:
             raise ValueError(f"line buffer width {width} is smaller than the kernel width {kw}")
         super().__init__({

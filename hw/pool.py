@@ -25,9 +25,11 @@ from amaranth.hdl import Array, Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.kinds.pool import PoolPlan
 from hw.layouts import bits_for_count, spike_event
+from hw.plan import count
 
-__all__ = ["OrPool", "div_const", "mul_const"]
+__all__ = ["OrPool", "div_const", "mul_const", "timeline"]
 
 
 #: Dividends below this bound (after the divisor's factors of two are shifted out) are divided by a table: a few
@@ -86,17 +88,20 @@ def div_const(value, divisor, limit):
     return mul_const(value, factor) >> shift
 
 
+def timeline(plan, markers, inputs, outputs):
+    """The core's part of the cycle model (:func:`hw.cycles.cycles`): a combinational filter adds no cycle, so its
+    end-of-step markers leave in the cycles its producer's arrive; it is never busy on its own."""
+    done = markers[:, -1] + 1
+    return {"markers": markers, "busy": np.zeros_like(done), "finish": done}
+
+
 class OrPool(wiring.Component):
     """OR-pooling of spike events (see the module docstring for timing and order).
 
     Parameters
     ----------
-    in_shape : (int, int, int)
-        The input spike map ``(C, H, W)``.
-    kernel : (int, int)
-        ``(Kh, Kw)``; the stride equals the kernel.
-    time_steps : int
-        ``T`` (the core is stateless across steps; kept for the interface and checked).
+    plan : hw.kinds.pool.PoolPlan
+        The input map ``(C, H, W)``, the kernel ``(Kh, Kw)`` (the stride equals the kernel) and the pooled map.
 
     Members
     -------
@@ -105,38 +110,33 @@ class OrPool(wiring.Component):
 
     Raises
     ------
-    ValueError
-        If a dimension is not a positive integer or the pooled map is empty.
+    TypeError
+        If ``plan`` is not a :class:`hw.kinds.pool.PoolPlan`.
     """
 
-    def __init__(self, *, in_shape, kernel, time_steps):
-        values = list(in_shape) + list(kernel) + [time_steps]
-        if len(values) != 6 or any(not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1
-                                   for v in values):
-            raise ValueError(f"OrPool needs positive integers for in_shape (C, H, W), kernel (Kh, Kw) and "
-                             f"time_steps, not {tuple(in_shape)}, {tuple(kernel)}, {time_steps!r}")
-        c, h, w = (int(v) for v in in_shape)
-        kh, kw = (int(v) for v in kernel)
-        if h < kh or w < kw:
-            raise ValueError(f"pool kernel {kh}x{kw} does not fit the {h}x{w} map")
-        self._in_shape = (c, h, w)
-        self._kernel = (kh, kw)
-        self._time_steps = int(time_steps)
-        self._out_shape = (c, h // kh, w // kw)
+    def __init__(self, plan):
+        if not isinstance(plan, PoolPlan):
+            raise TypeError(f"OrPool needs a hw.kinds.pool.PoolPlan, not {plan!r}")
+        self._plan = plan
+        c, h, w = plan.in_shape
         super().__init__({
             "i": In(stream.Signature(spike_event(bits_for_count(c * h * w)))),
-            "o": Out(stream.Signature(spike_event(bits_for_count(c * (h // kh) * (w // kw))))),
+            "o": Out(stream.Signature(spike_event(bits_for_count(count(plan.out_shape))))),
         })
 
     @property
+    def plan(self):
+        return self._plan
+
+    @property
     def out_shape(self):
-        return self._out_shape
+        return self._plan.out_shape
 
     def elaborate(self, platform):
         m = Module()
-        c, h, w = self._in_shape
-        kh, kw = self._kernel
-        _, hp, wp = self._out_shape
+        c, h, w = self._plan.in_shape
+        kh, kw = self._plan.kernel
+        _, hp, wp = self._plan.out_shape
 
         # -- decode the flat index into the pooled row and column -------------------------------------------------
         index = self.i.payload.index

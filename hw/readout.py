@@ -15,11 +15,12 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .dense import SpikeAccumulator, check_core
+from .dense import SpikeAccumulator, back_end_timeline
+from .kinds.dense import DensePlan
 from .layouts import bits_for_count, spike_event
 from .lif import LIFUnit
 
-__all__ = ["Readout", "readout_layout"]
+__all__ = ["Readout", "readout_layout", "timeline"]
 
 
 def readout_layout(layer):
@@ -30,17 +31,23 @@ def readout_layout(layer):
     })
 
 
+def timeline(plan, markers, inputs, outputs):
+    """The core's part of the cycle model (:func:`hw.cycles.cycles`): :func:`hw.dense.back_end_timeline`; the
+    readout takes input again from ``X + M + 1`` and, at the last step, transfers the result at ``X + M + 1``: the
+    inference takes ``X + M + 2`` cycles (``total``)."""
+    take, busy = back_end_timeline(plan, markers, inputs, after_sweep=1)
+    done = take[:, -1] + plan.out_features + 1
+    return {"markers": None, "busy": busy + 1, "finish": done, "total": done + 1}
+
+
 class Readout(wiring.Component):
     """Integrating readout layer with argmax.
 
     Parameters
     ----------
-    layer : golden.manifest.Dense
-        The last layer, with a ``golden.manifest.Integrate`` neuron.
-    time_steps : int
-        ``T``: a result is offered after every ``T`` end-of-step markers.
-    lanes : int, optional
-        Accumulations per cycle (default :func:`hw.dense.default_lanes`).
+    plan : hw.kinds.dense.DensePlan
+        The plan of the last layer (``kind == "readout"``, integrating neurons): its lanes and groups, and ``T`` (a
+        result is offered after every ``T`` end-of-step markers).
 
     Members
     -------
@@ -52,39 +59,40 @@ class Readout(wiring.Component):
     Raises
     ------
     TypeError
-        If the layer is not dense with an integrating neuron.
-    ValueError
-        If ``time_steps`` or ``lanes`` is out of range.
+        If ``plan`` is not the plan of a readout layer.
     """
 
-    def __init__(self, *, layer, time_steps, lanes=None):
-        self._layer, self._steps, self._lanes = check_core(self, layer, "integrate", "the integrating neuron",
-                                                           time_steps, lanes)
+    def __init__(self, plan):
+        if not isinstance(plan, DensePlan) or plan.kind != "readout":
+            raise TypeError(f"Readout needs the hw.kinds.dense.DensePlan of a readout layer, not {plan!r}")
+        self._plan = plan
+        layer = plan.layer
         super().__init__({
             "i": In(stream.Signature(spike_event(bits_for_count(layer.in_features)))),
             "o": Out(stream.Signature(readout_layout(layer))),
         })
 
     @property
-    def lanes(self):
-        return self._lanes
+    def plan(self):
+        return self._plan
 
     def elaborate(self, platform):
         m = Module()
-        layer = self._layer
+        layer = self._plan.layer
+        steps = self._plan.time_steps
         n_out = layer.out_features
         bits = layer.neuron.mem_bits
 
-        m.submodules.acc = acc = SpikeAccumulator(layer=layer, lanes=self._lanes)
+        m.submodules.acc = acc = SpikeAccumulator(self._plan)
         m.submodules.unit = unit = LIFUnit(layer.neuron, layer.acc_bits)
         wiring.connect(m, wiring.flipped(self.i), acc.i)
 
         r = [Signal(signed(bits), name=f"r{k}") for k in range(n_out)]
         n = Signal(range(n_out))
-        step = Signal(range(self._steps))
+        step = Signal(range(steps))
         last = Signal()
         m.d.comb += [
-            last.eq(step == self._steps - 1),
+            last.eq(step == steps - 1),
             acc.sel.eq(n),
             unit.v.eq(r[0]),
             unit.current.eq(acc.current),

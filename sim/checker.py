@@ -1,7 +1,7 @@
 """The reference side of the testbench: expected transactions from the golden model, and an in-order checker.
 
 :func:`expect` runs the bit-true golden model (:func:`golden.network.run`) and, where it is available, the cycle
-model (``golden.cycles``) on a batch of input maps, and returns an :class:`Expectation`: per LIF layer, every spike
+model (``hw.cycles``) on a batch of input maps, and returns an :class:`Expectation`: per LIF layer, every spike
 event ``(sample, step, neuron)``; per sample, the readout values, the class and the cycle count. It round-trips
 through a ``.npz`` file (:meth:`Expectation.save` / :meth:`Expectation.load`), which is how the runner hands it to
 the cocotb test module.
@@ -96,8 +96,8 @@ def expect(model, x, *, plan=None) -> Expectation:
     model : golden.manifest.Model
     x : array of int
         Input maps in -128 ... 127.
-    plan : hw.network.Plan, optional
-        The hardware plan; with it the cycle counts come from the cycle model (``golden.cycles``), without it
+    plan : hw.plan.Plan, optional
+        The hardware plan; with it the cycle counts come from the cycle model (``hw.cycles``), without it
         they are left unchecked (``-1``).
     """
     from golden.network import run
@@ -112,8 +112,8 @@ def expect(model, x, *, plan=None) -> Expectation:
     if plan is None:
         cycles = np.full(n, -1, dtype=np.int64)
     else:
-        from golden.cycles import cycles as cycle_model
-        cycles = np.asarray(cycle_model(model, plan, result.spikes).total, dtype=np.int64).reshape(n)
+        from hw.cycles import cycles as cycle_model
+        cycles = np.asarray(cycle_model(plan, result.spikes).total, dtype=np.int64).reshape(n)
     return Expectation(layers=layers, layer_names=[model.layers[i].name for i in layers], events=events,
                        readout=np.asarray(result.readout, dtype=np.int64),
                        classes=np.asarray(result.classes, dtype=np.int64), cycles=cycles)

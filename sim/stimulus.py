@@ -6,8 +6,8 @@
 - :func:`extreme_inputs`: maps that drive activity to its limits: all zeros, all +127, all -128, and +127 / -128
   alternating in raster order (both phases);
 - :func:`random_models`: small random valid manifests (other shapes, widths, reset modes, time steps), saved into a
-  directory for the run, and :func:`random_params`: other lane counts and word widths for the generator, so that
-  the generator is verified and not one model.
+  directory for the run, and :func:`random_params`: random values of every option each layer kind accepts (lanes,
+  word widths, spike logic, input memory, DSP products), so that the generator is verified and not one plan.
 
 :func:`mixed` puts a run together: the extremes first, then FSDD samples where the model has a front-end and the
 data is given, else random maps.
@@ -139,17 +139,20 @@ def random_models(seed: int, count: int, directory: Path | str, **overrides) -> 
     return out
 
 
-def random_params(model, seed: int) -> dict:
-    """Random hardware parameters for ``model`` (see ``hw.network.plan``): conv lanes and spike word width, dense
-    lanes, so that a run covers other parallelisms than the defaults."""
+def random_params(model, seed: int, *, device=None) -> dict:
+    """Random hardware parameters for ``model``: each layer kind draws from every option it accepts
+    (``random_options`` of :mod:`hw.kinds`: conv lanes, word widths, spike logic, input memory, DSP products; dense
+    lanes), so that a run covers other plans than the default one."""
+    from hw.device import get
+    from hw.kinds import kind_of
+
+    device = device or get("iCE40UP5K")
     rng = np.random.default_rng(seed)
     params = {}
-    for layer in model.layers:
-        if layer.type == "conv2d":
-            params[layer.name] = {"lanes": int(rng.integers(1, layer.out_channels + 1)),
-                                  "word_bits": int(rng.choice([3, 8, 16]))}
-        elif layer.type == "dense":
-            params[layer.name] = {"lanes": int(rng.integers(1, layer.out_features + 1))}
+    for layer, (in_shape, _) in zip(model.layers, model.shapes):
+        options = kind_of(layer).random_options(layer, tuple(int(d) for d in in_shape), device, rng)
+        if options:
+            params[layer.name] = options
     return params
 
 

@@ -12,5 +12,6 @@ Nothing is imported until it is used, so ``import spikesmith`` is cheap and need
 """
 
 from .predict import Prediction, classify, features, load_model, predict
+from .training import evaluate, train
 
-__all__ = ["Prediction", "load_model", "features", "predict", "classify"]
+__all__ = ["Prediction", "load_model", "features", "predict", "classify", "train", "evaluate"]

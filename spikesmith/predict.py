@@ -89,15 +89,15 @@ def predict(model, x, *, params=None):
     -------
     Prediction
     """
-    from golden.cycles import cycles
     from golden.network import run
-    from hw.network import plan
+    from hw.cycles import cycles
+    from hw.plan import plan
 
     x = np.asarray(x)
     if x.ndim == len(model.input_shape):
         x = x[None]
     result = run(model, x)
-    report = cycles(model, plan(model, params), result.spikes)
+    report = cycles(plan(model, params=params), result.spikes)
     return Prediction(classes=result.classes, labels=list(model.classes), readout=result.readout,
                       cycles=report.total, spikes=result.spikes)
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import spikesmith
-from golden.cycles import cycles
 from golden.network import run
 from golden.randmodel import random_inputs
-from hw.network import plan
+from hw.cycles import cycles
+from hw.plan import plan
 
 from conftest import FSDD
 
@@ -31,7 +31,7 @@ def test_predict_equals_golden_and_cycle_model():
     pred = spikesmith.predict(model, x)
     ref = run(model, x)
     assert np.array_equal(pred.classes, ref.classes) and np.array_equal(pred.readout, ref.readout)
-    assert np.array_equal(pred.cycles, cycles(model, plan(model), ref.spikes).total)
+    assert np.array_equal(pred.cycles, cycles(plan(model), ref.spikes).total)
     assert pred.labels == list(model.classes)
     single = spikesmith.predict(model, x[3])
     assert single.classes.tolist() == [ref.classes[3]] and single.cycles[0] == pred.cycles[3]
@@ -64,3 +64,33 @@ def test_classify_cli_refuses_a_missing_file(tmp_path):
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2
     assert out.stderr.count("none.wav") == 1 and "Traceback" not in out.stderr
+
+
+def test_outputs_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    from train.util import atomic_write_json
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "metrics.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "metrics.json").stat().st_mode) == 0o644
+
+
+def test_train_options_become_the_trainers_command_line():
+    from spikesmith.training import options_to_argv
+    from train.trainer import build_parser
+
+    parser = build_parser()
+    argv = options_to_argv(parser, {"epochs": 3, "qat_epochs": 1, "hidden": [16, 8], "cmn": True, "resume": False,
+                                    "name": None})
+    assert argv == ["--epochs", "3", "--qat-epochs", "1", "--hidden", "16", "8", "--cmn"]
+    with pytest.raises(TypeError, match=r"unknown option 'epoch' \(known: .*epochs"):
+        options_to_argv(parser, {"epoch": 3})
+
+
+def test_train_refuses_a_bad_value_without_exiting(tmp_path):
+    with pytest.raises(ValueError, match="--epochs: invalid int value: 'x'"):
+        spikesmith.train(tmp_path / "m", data=tmp_path, epochs="x")

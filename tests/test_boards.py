@@ -1,4 +1,4 @@
-"""Tests of the board descriptions, the PLL divider computation, the fit check and the board top."""
+"""Tests of the board descriptions, the PLL divider computation and the board top (the fit check: test_hw_resources)."""
 
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import pytest
 
 from boards import BOARDS, get_board
 from boards.pll import PLLError, filter_range, pll_config
-from boards.resources import ICE40UP5K_SG48, FitError, check_fit, estimate
+from boards.resources import ICE40UP5K_SG48
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "models" / "tiny"
@@ -94,7 +94,7 @@ def test_filter_range_table():
 def test_board_registry():
     assert set(BOARDS) == {"icebreaker", "upduino_v3"}
     for board in BOARDS.values():
-        assert board.budget is ICE40UP5K_SG48
+        assert board.budget == ICE40UP5K_SG48
         assert board.make_platform().device == "iCE40UP5K"
     with pytest.raises(KeyError, match=r"unknown board 'nope' \(known: icebreaker, upduino_v3\)"):
         get_board("nope")
@@ -132,44 +132,10 @@ def test_board_top_writes_files(name, tmp_path):
     assert top.core.divisor == 24  # 1 Mbaud at 24 MHz
 
 
-# -- fit check -------------------------------------------------------------------------------------------------------
-
-def test_estimate_of_tiny_model():
-    need = estimate(_tiny())
-    assert 0 < need.ebr <= ICE40UP5K_SG48.ebr
-    assert need.logic_cells > 0
-    names = [row[0] for row in need.breakdown]
-    assert names[:4] == ["conv1", "pool1", "fc1", "out"]
-
-
-def test_fit_check_accepts_tiny_model():
-    need, warnings = check_fit(_tiny(), ICE40UP5K_SG48, board="icebreaker")
-    assert need.ebr >= 1
-
-
-def test_fit_check_refuses_too_many_block_rams():
-    from golden.randmodel import random_model
-
-    # a wide first dense layer: weight ROM far beyond 30 EBRs
-    model = random_model(1, input_shape=(1, 16, 48), out_channels=8, pool=(2, 2), hidden=[200], classes=10)
-    with pytest.raises(FitError, match=r"needs \d+ block RAMs \([\d,]+ bits\); the iCE40UP5K on icebreaker has 30 "
-                                       r"\(122,880 bits\); the largest user is"):
-        check_fit(model, ICE40UP5K_SG48, board="icebreaker")
-
-
-def test_fit_check_refuses_logic():
-    import dataclasses
-
-    small = dataclasses.replace(ICE40UP5K_SG48, logic_cells=100)
-    with pytest.raises(FitError, match=r"needs about [\d,]+ logic cells \(estimate\); the iCE40UP5K on tiny-board "
-                                       r"has 100"):
-        check_fit(_tiny(), small, board="tiny-board")
-
-
 # -- end-to-end: the board logic with the real network, through the serial pins (cocotb + Verilator) ----------------
 
 def _golden(model, x):
-    from golden.cycles import predict
+    from hw.cycles import predict
     from golden.network import run
 
     result = run(model, x)

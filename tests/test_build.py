@@ -179,7 +179,7 @@ def test_report_from_parsed_figures(tmp_path):
 
 
 def test_latency_report_on_random_inputs():
-    from golden.cycles import predict
+    from hw.cycles import predict
     from golden.randmodel import random_inputs
 
     import numpy as np

@@ -1,12 +1,14 @@
 """Tests of the MFCC front-end (train/features.py): determinism, parameters, quantization and error paths."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io.wavfile
 
+from golden.cli import EXIT_BAD_INPUT, run_main
 from train import features as ft
 from train.features import FeatureError, FeatureParams
 
@@ -79,6 +81,7 @@ def test_quantize_rounds_and_clips():
     assert ft.quantize(x, p).tolist() == [0, 0, 2, -1, 127, -127, 127]
 
 
+@pytest.mark.filterwarnings("ignore::train.features.CroppedWarning")
 def test_silence_is_trimmed(tmp_path):
     p = FeatureParams()
     plain = ft.raw_features(_write(tmp_path / "a.wav", _tone()), p)
@@ -86,6 +89,7 @@ def test_silence_is_trimmed(tmp_path):
     assert abs(plain.shape[0] - padded.shape[0]) <= 1
 
 
+@pytest.mark.filterwarnings("ignore::train.features.CroppedWarning")
 def test_centre_crop_and_pad(tmp_path):
     p = _fitted()
     long = ft.raw_features(_write(tmp_path / "l.wav", np.tile(_tone(seconds=0.2), 6)), p)
@@ -124,8 +128,10 @@ def test_empty_short_and_silent_audio(tmp_path):
 
 def test_cli_prints_and_saves_map(tmp_path, capsys):
     model = tmp_path / "model"
-    model.mkdir()
-    (model / "manifest.json").write_text(json.dumps({"features": _fitted().to_dict()}))
+    shutil.copytree("models/fsdd_scnn", model)
+    doc = json.loads((model / "manifest.json").read_text())
+    doc["features"] = _fitted().to_dict()
+    (model / "manifest.json").write_text(json.dumps(doc))
     wav = _write(tmp_path / "a.wav", _tone())
     out = tmp_path / "a.npy"
     assert ft.main([str(wav), "--model", str(model), "--out", str(out), "--json"]) == 0
@@ -133,8 +139,8 @@ def test_cli_prints_and_saves_map(tmp_path, capsys):
     saved = np.load(out)
     assert saved.dtype == np.int8 and saved.shape == (1, 1, 16, 48)
     assert np.array_equal(np.array(printed), saved[0])
-    assert ft.main([str(tmp_path / "nope.wav"), "--model", str(model)]) == 1
-    assert "nope.wav: no such file" in capsys.readouterr().err
+    assert run_main(ft.main, [str(tmp_path / "nope.wav"), "--model", str(model)]) == EXIT_BAD_INPUT
+    assert capsys.readouterr().err == f"error: {tmp_path / 'nope.wav'}: no such file\n"
 
 
 def test_cepstral_mean_normalization(tmp_path):

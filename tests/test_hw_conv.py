@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """ConvLayer against the golden model: every spike event, the markers, and the exact cycle model."""
 
 import numpy as np
@@ -8,16 +9,19 @@ from amaranth.sim import Simulator
 from golden.manifest import LIF, Conv2d
 from golden.network import conv2d_current, lif_step, run
 from golden.randmodel import random_inputs, random_model
-from hw.conv import ConvLayer, conv_cycles, conv_schedule, geometry, shift_add_multiply
+from hw.conv import ConvLayer, compute_cycles, conv_cycles, conv_schedule, shift_add_multiply
+from hw.plan import plan_layer
 
 
 def simulate(layer, in_shape, time_steps, inputs, *, lanes=None, word_bits=16, input_memory="bram",
              dsp_multipliers=8, spike_logic=None, seed=0, stall_in=0.0, stall_out=0.0):
     """Run ``inputs`` (N, C, H, W) back to back; return per sample the events per step and the busy cycles."""
-    dut = ConvLayer(layer=layer, in_shape=in_shape, time_steps=time_steps, lanes=lanes, word_bits=word_bits,
-                    input_memory=input_memory, dsp_multipliers=dsp_multipliers, spike_logic=spike_logic)
+    options = dict(word_bits=word_bits, input_memory=input_memory, dsp_multipliers=dsp_multipliers)
+    options.update({} if lanes is None else {"lanes": lanes})
+    options.update({} if spike_logic is None else {"spike_logic": spike_logic})
+    dut = ConvLayer(plan_layer(layer, in_shape, time_steps, options=options))
     if spike_logic is not None:
-        assert (dut.geometry.table is not None) == (spike_logic == "table")
+        assert (dut.plan.table is not None) == (spike_logic == "table") == (dut.plan.spike_logic == "table")
     rng = np.random.default_rng(seed)
     n = len(inputs)
     events = [[[] for _ in range(time_steps)] for _ in range(n)]
@@ -95,7 +99,7 @@ def check(model, inputs, layer=None, **kwargs):
         for t in range(model.time_steps):
             want = np.flatnonzero(spikes[sample, t]).tolist()
             assert events[sample][t] == want, f"sample {sample} step {t}"
-        assert busy[sample] == conv_cycles(dut.geometry, spikes[sample]), f"sample {sample} cycles"
+        assert busy[sample] == conv_cycles(dut.plan, spikes[sample]), f"sample {sample} cycles"
     return spikes
 
 
@@ -145,7 +149,7 @@ def test_streaming_several_passes(memory):
     """One input channel, several passes: later passes read the map the first pass streamed in, sample after sample."""
     model = random_model(12, input_shape=(1, 5, 6), out_channels=3, kernel=(2, 3), stride=(1, 1), padding=(1, 1),
                          time_steps=3)
-    assert geometry(model.layers[0], model.input_shape, 3, lanes=1).streaming
+    assert plan_layer(model.layers[0], model.input_shape, 3, options={"lanes": 1}).streaming
     inputs = random_inputs(model, 4, np.random.default_rng(12))
     inputs[:, :, 0, 0] = np.array([120, -128, 0, 77])[:, None]
     check(model, inputs, lanes=1, word_bits=8, input_memory=memory, seed=4, stall_in=0.3, stall_out=0.3)
@@ -175,9 +179,9 @@ def test_default_geometry():
     inputs = random_inputs(model, 1, np.random.default_rng(0))
     check(model, inputs, lanes=4, dsp_multipliers=36, spike_logic="table")
     check(model, inputs, lanes=2, dsp_multipliers=18, spike_logic="pipeline")
-    pipeline = geometry(model.layers[0], model.input_shape, 4, lanes=4, spike_logic="pipeline")
-    table = geometry(model.layers[0], model.input_shape, 4, lanes=4, spike_logic="table")
-    assert pipeline.compute_cycles == 18 * 50 + 4 + 4 and table.compute_cycles == 18 * 50 + 1 + 4
+    pipeline = plan_layer(model.layers[0], model.input_shape, 4, options={"lanes": 4, "spike_logic": "pipeline"})
+    table = plan_layer(model.layers[0], model.input_shape, 4, options={"lanes": 4, "spike_logic": "table"})
+    assert compute_cycles(pipeline) == 18 * 50 + 4 + 4 and compute_cycles(table) == 18 * 50 + 1 + 4
 
 
 def test_shift_add_multiply():
@@ -204,7 +208,7 @@ def test_shift_add_multiply():
 def test_schedule_counts_words():
     model = random_model(1, input_shape=(1, 3, 4), out_channels=2, kernel=(1, 1), stride=(1, 1), padding=(0, 0),
                          time_steps=2)
-    geom = geometry(model.layers[0], model.input_shape, 2, word_bits=8, spike_logic="pipeline")
+    geom = plan_layer(model.layers[0], model.input_shape, 2, options={"word_bits": 8, "spike_logic": "pipeline"})
     spikes = np.zeros((2, 24), dtype=bool)
     spikes[0, [0, 1, 9]] = True
     s = conv_schedule(geom, spikes)
@@ -215,25 +219,41 @@ def test_schedule_counts_words():
     assert geom.streaming and s["load"] == 1 and s["compute"] == 2 * 3 * 4 + 2 + 4 and s["tail"] == 1
 
 
-@pytest.mark.filterwarnings("ignore:.*created but never used")
 def test_refuses_bad_parameters():
+    """The plan refuses, naming the layer, the bound and what to change; the core only takes a plan."""
     model = random_model(1, input_shape=(2, 4, 4), out_channels=2)
     layer = model.layers[0]
-    with pytest.raises(ValueError, match="lanes must be an integer from 1 to 2"):
-        ConvLayer(layer=layer, in_shape=(2, 4, 4), time_steps=2, lanes=3)
-    with pytest.raises(ValueError, match="in_channels 2 does not match the input's 1 channels"):
-        ConvLayer(layer=layer, in_shape=(1, 4, 4), time_steps=2)
-    with pytest.raises(ValueError, match="input_memory must be 'bram' or 'spram'"):
-        ConvLayer(layer=layer, in_shape=(2, 4, 4), time_steps=2, input_memory="flash")
-    with pytest.raises(ValueError, match="spike_logic must be 'table' or 'pipeline', not 'lut'"):
-        ConvLayer(layer=layer, in_shape=(2, 4, 4), time_steps=2, spike_logic="lut")
-    with pytest.raises(ValueError, match="a spike table of 1024 steps over .*-bit currents is too large to "
-                                         r"enumerate \(time_steps \* 2\*\*acc_bits above 2\*\*25\)"):
-        ConvLayer(layer=layer, in_shape=(2, 4, 4), time_steps=1024, spike_logic="table")
+
+    def refused(error, message, in_shape=(2, 4, 4), steps=2, layer=layer, **options):
+        with pytest.raises(error, match=message):
+            plan_layer(layer, in_shape, steps, options=options)
+
+    refused(ValueError, r"^layer conv1: lanes must be an integer from 1 to 2, not 3$", lanes=3)
+    refused(ValueError, r"^layer conv1: word_bits must be an integer, not 8.0$", word_bits=8.0)
+    refused(ValueError, r"^layer conv1: in_channels 2 does not match the input's 1 channels$", in_shape=(1, 4, 4))
+    refused(ValueError, r"^layer conv1: input_memory must be 'bram' or 'spram', not 'flash'$", input_memory="flash")
+    refused(ValueError, r"^layer conv1: spike_logic must be 'table' or 'pipeline', not 'lut'$", spike_logic="lut")
+    refused(ValueError, r"^layer conv1: a spike table of 1024 steps over \d+-bit currents is too large \(time_steps "
+                        r"\* 2\*\*acc_bits above 2\*\*22, or more than 256 breakpoints\): use spike_logic 'pipeline'$",
+            steps=1024, spike_logic="table")
     big = random_model(1, input_shape=(1, 130, 130), out_channels=1, kernel=(1, 1), pool=False, hidden=[])
-    with pytest.raises(ValueError, match="input map of 1x130x130 needs 1 SPRAMs of 16,900 words; the iCE40UP5K "
-                                         "has 4 SPRAMs of 16,384 words"):
-        ConvLayer(layer=big.layers[0], in_shape=(1, 130, 130), time_steps=1, input_memory="spram")
+    refused(ValueError, r"^layer conv1: an input map of 1x130x130 needs 1 SPRAMs of 16,900 words; the iCE40UP5K "
+                        r"has 4 SPRAMs of 16,384 words \(use input_memory 'bram'\)$",
+            in_shape=(1, 130, 130), steps=1, layer=big.layers[0], input_memory="spram")
+    with pytest.raises(TypeError, match=r"^ConvLayer needs a hw.kinds.conv2d.ConvPlan, not "):
+        ConvLayer(layer)
+
+
+def test_many_taps_elaborate():
+    """A lane of 40 channels x a 1x9 kernel (360 taps, 40 MFCC bins as channels): the current is chains of adders
+    joined by a tree, not one nesting as deep as the taps are many (which overflowed Python's recursion limit)."""
+    from amaranth.back import rtlil
+
+    model = random_model(4, input_shape=(40, 1, 12), out_channels=1, kernel=(1, 9), stride=(1, 1),
+                         padding=(0, 0), pool=False, hidden=[], time_steps=2)
+    dut = ConvLayer(plan_layer(model.layers[0], model.input_shape, 2, options={"dsp_multipliers": 0}))
+    assert dut.plan.channels * dut.plan.taps == 360
+    assert "module" in rtlil.convert(dut, name="conv")
 
 
 def test_converts_to_verilog():
@@ -243,9 +263,9 @@ def test_converts_to_verilog():
 
     model = random_model(3, input_shape=(2, 5, 6), out_channels=3, kernel=(3, 3), padding=(1, 1), time_steps=3)
     layer = model.layers[0]
-    text = verilog.convert(ConvLayer(layer=layer, in_shape=(2, 5, 6), time_steps=3, lanes=2), name="conv")
+    text = verilog.convert(ConvLayer(plan_layer(layer, (2, 5, 6), 3, options={"lanes": 2})), name="conv")
     assert "module conv" in text and "i__payload" in text and "o__payload" in text
-    dut = ConvLayer(layer=layer, in_shape=(2, 5, 6), time_steps=3, input_memory="spram")
-    assert dut.spram_count == 1
+    dut = ConvLayer(plan_layer(layer, (2, 5, 6), 3, options={"input_memory": "spram"}))
+    assert dut.plan.spram_blocks == 1
     text = verilog.convert(dut, name="conv", platform=ICEBreakerPlatform())
     assert "SB_SPRAM256KA" in text

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """DenseLayer (zero-skipping accumulator + LIF sweep) against golden.network, with random stalls on both streams."""
 
 import numpy as np
@@ -6,7 +7,10 @@ from amaranth.sim import Simulator
 
 from golden.network import dense_current, lif_step
 from golden.randmodel import random_model
-from hw.dense import DenseLayer, default_lanes, dense_step_cycles, ebr_blocks, weight_words
+from hw.dense import DenseLayer, dense_step_cycles, weight_words
+from hw.device import get as get_device
+from hw.kinds.dense import default_lanes
+from hw.plan import plan_layer
 from hw.layouts import bits_for_count, pack_spike_event, unpack_spike_event
 
 from hw_streams import run_stream, spike_train_events
@@ -24,8 +28,12 @@ def _golden_events(layer, trains):
     return out
 
 
+def _plan(layer, steps, lanes=None):
+    return plan_layer(layer, (layer.in_features,), steps, options={} if lanes is None else {"lanes": lanes})
+
+
 def _simulate(layer, steps, trains, lanes, seed, stall):
-    dut = DenseLayer(layer=layer, time_steps=steps, lanes=lanes)
+    dut = DenseLayer(_plan(layer, steps, lanes))
     in_bits, out_bits = bits_for_count(layer.in_features), bits_for_count(layer.out_features)
     events = [e for train in trains for e in spike_train_events(train)]
     expected = _golden_events(layer, trains)
@@ -51,7 +59,7 @@ def test_dense_matches_golden(seed, lanes, stall):
 def test_weight_words_layout():
     model = random_model(3, hidden=[5], pool=False, input_shape=(1, 3, 3))
     layer = model.layers[1]
-    words = weight_words(layer, 2)
+    words = weight_words(_plan(layer, 1, 2))
     groups, stride = 3, 4  # a row takes 4 words (a power of two), the last one zero
     assert len(words) == layer.in_features * stride
     for n in range(layer.in_features):
@@ -70,21 +78,23 @@ def test_lane_choice_fills_ebrs():
 
     class Readout:
         in_features, out_features = 28, 10
+    device = get_device("iCE40UP5K")
+    ebr_blocks = device.block_ram.blocks
     assert ebr_blocks(8 * 14, 384 * 2) == 21 and ebr_blocks(8 * 7, 384 * 4) == 21
-    assert default_lanes(Layer) == 7
-    assert default_lanes(Readout) == 2
+    assert default_lanes(Layer, device) == 7
+    assert default_lanes(Readout, device) == 2
     assert ebr_blocks(8 * 28, 384) == 28
     assert ebr_blocks(0, 10) == 0
 
 
 def test_refuses_bad_parameters():
     model = random_model(2, hidden=[4], pool=False, input_shape=(1, 3, 3))
-    with pytest.raises(ValueError, match=r"layer fc1: lanes must be an integer from 1 to 4 \(out_features\), not 5"):
-        DenseLayer(layer=model.layers[1], time_steps=2, lanes=5)
-    with pytest.raises(TypeError, match="DenseLayer needs a dense layer with LIF neurons"):
-        DenseLayer(layer=model.layers[-1], time_steps=2)
-    with pytest.raises(ValueError, match="time_steps must be an integer from 1 to 1024, not 0"):
-        DenseLayer(layer=model.layers[1], time_steps=0)
+    with pytest.raises(ValueError, match=r"^layer fc1: lanes must be an integer from 1 to 4, not 5$"):
+        _plan(model.layers[1], 2, 5)
+    with pytest.raises(TypeError, match="^DenseLayer needs the hw.kinds.dense.DensePlan of a dense LIF layer"):
+        DenseLayer(_plan(model.layers[-1], 2))
+    with pytest.raises(ValueError, match=r"^time_steps must be an integer from 1 to 1024, not 0$"):
+        _plan(model.layers[1], 0)
 
 
 @pytest.mark.parametrize("lanes", [1, 2, 5])
@@ -92,7 +102,7 @@ def test_dense_step_timing(lanes):
     """With input always offered and output always taken, a step takes dense_step_cycles() cycles."""
     model = random_model(3, hidden=[5], pool=False, input_shape=(1, 3, 4), time_steps=2)
     layer = model.layers[1]
-    dut = DenseLayer(layer=layer, time_steps=2, lanes=lanes)
+    dut = DenseLayer(_plan(layer, 2, lanes))
     in_bits = bits_for_count(layer.in_features)
     train = np.zeros((2, layer.in_features), dtype=bool)
     train[0, [1, 4, 7]] = True
@@ -122,7 +132,7 @@ def test_dense_step_timing(lanes):
     markers = [c for c, kind, _ in log if kind == "marker"]
     firsts = [log[0][0]] + [c + 1 for c in markers[:-1]]
     assert [m - f + 1 for f, m in zip(firsts, markers)] == \
-        [int(dense_step_cycles(e, 5, lanes)) for e in (3, 0)]
+        [int(dense_step_cycles(e, dut.plan)) for e in (3, 0)]
 
 
 @pytest.mark.parametrize("neurons,stall,reset", [(1, 0.0, "subtract"), (1, 0.4, "zero"), (2, 0.0, "zero"),

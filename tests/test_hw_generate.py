@@ -8,8 +8,8 @@ from golden.manifest import save
 from golden.randmodel import random_model
 from hw.generate import main as generate_main
 from hw.bench import main as bench_main
-from hw.dense import row_stride
-from hw.network import plan
+from hw.kinds.dense import row_stride
+from hw.plan import plan
 
 
 @pytest.fixture(scope="module")

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """LIFUnit against golden.network.lif_step / integrate_step on every edge case of docs/arithmetic.md."""
 
 import itertools
@@ -115,8 +116,10 @@ def test_integrate_matches_golden():
     assert all(g[1] == 0 for g in got)
 
 
-@pytest.mark.filterwarnings("ignore:.*created but never used")
 @pytest.mark.parametrize("neuron,acc_bits,message", [
+    (LIF(leak_shift=0, threshold=1, reset="zero", mem_bits=2), 8,
+     r"^neuron mem_bits must be at least 3 for a LIF neuron, not 2: the threshold must lie in 1 \.\.\. "
+     r"2\*\*\(mem_bits-1\) - 2, which is empty below 3 bits"),
     (LIF(leak_shift=8, threshold=5, reset="subtract", mem_bits=8), 8, "leak_shift must be an integer from 0 to 7"),
     (LIF(leak_shift=1, threshold=127, reset="subtract", mem_bits=8), 8, "threshold must be an integer from 1 to 126"),
     (LIF(leak_shift=1, threshold=5, reset="hold", mem_bits=8), 8, "reset must be 'subtract' or 'zero'"),
@@ -128,7 +131,6 @@ def test_lif_refuses_bad_parameters(neuron, acc_bits, message):
         LIFUnit(neuron, acc_bits)
 
 
-@pytest.mark.filterwarnings("ignore:.*created but never used")
 def test_lif_refuses_other_objects():
     with pytest.raises(TypeError, match="golden.manifest.LIF or Integrate"):
         LIFUnit(object(), 8)

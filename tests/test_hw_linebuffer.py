@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """LineBuffer: every window of a raster scan equals the NumPy slice of the grid."""
 
 import numpy as np
@@ -69,7 +70,6 @@ def test_windows(channels, kernel, rows, width, gaps):
     _scan(channels, kernel, rows, width, seed=rows * 31 + width, gaps=gaps)
 
 
-@pytest.mark.filterwarnings("ignore:.*created but never used")
 def test_refuses_narrow_grid():
     with pytest.raises(ValueError, match="line buffer width 2 is smaller than the kernel width 3"):
         LineBuffer(channels=1, kernel=(3, 3), width=2)

@@ -1,5 +1,7 @@
+# amaranth: UnusedElaboratable=no
 """The whole generated Network against golden.network: every spike event, the readout, the class and the cycle
-counter (== golden.cycles), on random small models with random stalls on every stream, samples back to back."""
+counter (== hw.cycles), on random small models with random stalls on every stream, samples back to back, under every
+plan option the generator accepts."""
 
 import gc
 
@@ -7,11 +9,12 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden.cycles import cycles
 from golden.network import run
 from golden.randmodel import random_inputs, random_model
+from hw.cycles import cycles
 from hw.layouts import lif_layer_indices, unpack, unpack_debug_event, result_layout
-from hw.network import Network, plan
+from hw.network import Network, generated_name
+from hw.plan import plan
 
 from hw_streams import stream_get, stream_put
 
@@ -20,8 +23,8 @@ def simulate_network(model, x, *, params=None, seed=0, stall=0.0, debug=True):
     """Run ``x`` (N, C, H, W) through a Network; return (results, events per layer index)."""
     golden = run(model, x)
     n_events = sum(int(golden.spikes[model.layers[k].name].sum()) for k in lif_layer_indices(model))
-    dut = Network(model, params=params, debug=debug)
-    predicted = cycles(model, dut.plan, golden.spikes).total
+    dut = Network(plan(model, params=params), debug=debug)
+    predicted = cycles(dut.plan, golden.spikes).total
     rng = np.random.default_rng(seed)
     values = [int(v) & 0xff for v in np.asarray(x, dtype=np.int64).reshape(-1)]
     results, events = [], []
@@ -124,14 +127,97 @@ def test_network_with_lanes_and_without_debug():
     check(model, x, params=params, seed=2, stall=0.0)
 
 
+#: Every option of the plan, each value at least once (conv2d: spike logic both ways, lanes, word widths, input
+#: memory, products left to DSP inference; dense and readout: lanes), on the model of the spike_logic defect
+#: (issue 11: with the pipeline the RTL took T - 1 cycles more than the cycle model predicted).
+OPTIONS = [
+    {"conv1": {"spike_logic": "pipeline"}},
+    {"conv1": {"spike_logic": "table", "lanes": 2, "word_bits": 5}},
+    {"conv1": {"spike_logic": "pipeline", "lanes": 3, "word_bits": 1, "input_memory": "spram"}},
+    {"conv1": {"spike_logic": "table", "word_bits": 64, "input_memory": "bram", "dsp_multipliers": 0},
+     "fc1": {"lanes": 1}, "out": {"lanes": 3}},
+    {"conv1": {"spike_logic": "pipeline", "lanes": 4, "dsp_multipliers": 2}, "fc1": {"lanes": 6},
+     "out": {"lanes": 1}},
+]
+
+
+@pytest.mark.parametrize("k", range(len(OPTIONS)))
+def test_every_plan_option(k):
+    model = random_model(128, input_shape=(1, 5, 6), time_steps=3, hidden=[6], out_channels=4, classes=4)
+    x = random_inputs(model, 2, np.random.default_rng(k))
+    check(model, x, params=OPTIONS[k], seed=k, stall=0.4)
+
+
+def test_options_cover_what_the_plan_accepts():
+    from hw.kinds import KINDS
+    covered = {name: set() for name in KINDS}
+    values = {}
+    model = random_model(128, input_shape=(1, 5, 6), time_steps=3, hidden=[6], out_channels=4, classes=4)
+    for params in OPTIONS:
+        p = plan(model, params=params)
+        for name, opts in params.items():
+            covered[p.layer(name).kind] |= set(opts)
+            for key, value in opts.items():
+                values.setdefault(key, set()).add(value)
+    for kind in KINDS.values():
+        assert covered[kind.name] == set(kind.options), kind.name
+    assert values["spike_logic"] == {"table", "pipeline"} and values["input_memory"] == {"bram", "spram"}
+
+
+def test_spike_logic_reaches_the_cycle_model():
+    """The defect of issue 11, pinned: the cycle model reads the plan's spike logic (the pipeline drains T - 1
+    cycles later than the table)."""
+    model = random_model(128, input_shape=(1, 5, 6), time_steps=3, hidden=[6])
+    x = random_inputs(model, 2, np.random.default_rng(0))
+    spikes = run(model, x).spikes
+    table = cycles(plan(model, params={"conv1": {"spike_logic": "table"}}), spikes).total
+    pipeline = cycles(plan(model, params={"conv1": {"spike_logic": "pipeline"}}), spikes).total
+    assert (pipeline - table).tolist() == [model.time_steps - 1] * len(x)
+
+
+def test_generated_names_do_not_collide_with_layer_names():
+    import dataclasses
+    model = random_model(128, input_shape=(1, 5, 6), time_steps=2, hidden=[6, 4])
+    renamed = [dataclasses.replace(layer, name=name)
+               for layer, name in zip(model.layers, ["conv1", "fc1", "fc1_buffer", "buffers"])]
+    model = dataclasses.replace(model, layers=renamed)
+    x = random_inputs(model, 2, np.random.default_rng(1))
+    check(model, x, seed=1, stall=0.2)
+    taken = {"fc1", "fc1_buffer", "buffers"}
+    assert [generated_name(name, taken) for name in ("fc1_buffer", "fc1_buffer", "buffers_buffer")] == \
+        ["fc1_buffer_", "fc1_buffer__", "buffers_buffer"]
+
+
+def test_rows_wider_than_64_neurons():
+    """A pool with Kh > 1 emits whole rows in any order; rows of 101 neurons now fit the step buffer's words."""
+    model = random_model(7, input_shape=(1, 4, 101), time_steps=2, hidden=[3], kernel=(1, 1), stride=(1, 1),
+                         padding=(0, 0), pool=(2, 1), out_channels=1)
+    assert plan(model).layer("fc1").buffer_row == 101
+    x = random_inputs(model, 1, np.random.default_rng(2))
+    check(model, x, seed=2, stall=0.1, debug=False)
+
+
 def test_plan_refuses_bad_params():
     model = random_model(21, input_shape=(2, 4, 6), time_steps=2, hidden=[6], pool=(2, 2))
-    with pytest.raises(ValueError, match=r"params: model random_21 has no layer 'fc9'"):
-        plan(model, {"fc9": {"lanes": 2}})
-    with pytest.raises(ValueError, match=r"params\['fc1'\]: unknown parameters \['depth'\] for a dense layer"):
-        plan(model, {"fc1": {"depth": 2}})
-    with pytest.raises(ValueError, match=r"layer fc1: lanes must be an integer from 1 to 6"):
-        plan(model, {"fc1": {"lanes": 7}})
+    with pytest.raises(ValueError, match=r"^params: model random_21 has no layer 'fc9'"):
+        plan(model, params={"fc9": {"lanes": 2}})
+    with pytest.raises(ValueError, match=r"^params\['fc1'\]: unknown parameters \['depth'\] for a dense layer"):
+        plan(model, params={"fc1": {"depth": 2}})
+    with pytest.raises(ValueError, match=r"^layer fc1: lanes must be an integer from 1 to 6, not 7$"):
+        plan(model, params={"fc1": {"lanes": 7}})
+    with pytest.raises(ValueError, match=r"^layer fc1: lanes must be an integer, not '2'$"):
+        plan(model, params={"fc1": {"lanes": "2"}})
+
+
+def test_network_takes_a_plan_or_a_model():
+    model = random_model(21, input_shape=(2, 4, 6), time_steps=2, hidden=[6], pool=(2, 2))
+    p = plan(model, params={"fc1": {"lanes": 2}})
+    assert Network(p).plan is p
+    assert Network(model, params={"fc1": {"lanes": 2}}).plan == p
+    with pytest.raises(TypeError, match="params belong to hw.plan.plan"):
+        Network(p, params={"fc1": {"lanes": 2}})
+    with pytest.raises(ValueError, match="layer fc1: lanes must be an integer from 1 to 6, not 9"):
+        Network(model, params={"fc1": {"lanes": 9}})
 
 
 @pytest.mark.slow

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """OrPool against golden.network.or_pool, under random stalls, alone and chained."""
 
 import numpy as np
@@ -7,7 +8,13 @@ from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from golden.network import or_pool
+from golden.manifest import Pool
+from hw.plan import plan_layer
 from hw.pool import OrPool, div_const
+
+
+def make_pool(shape, kernel, steps):
+    return OrPool(plan_layer(Pool(name="pool1", kernel=tuple(kernel)), shape, steps))
 
 
 class _Chain(Elaboratable):
@@ -80,7 +87,7 @@ def test_pool_matches_golden(shape, kernel, density, stall_in, stall_out):
     rng = np.random.default_rng(sum(shape) + sum(kernel))
     n, steps = 2, 3
     spikes = rng.random((n, steps, int(np.prod(shape)))) < density
-    dut = OrPool(in_shape=shape, kernel=kernel, time_steps=steps)
+    dut = make_pool(shape, kernel, steps)
     got = simulate(dut, spikes, seed=1, stall_in=stall_in, stall_out=stall_out)
     pooled = or_pool(spikes.reshape((n * steps,) + shape), kernel).reshape(n, steps, -1)
     wp = shape[2] // kernel[1]
@@ -97,8 +104,8 @@ def test_pool_matches_golden(shape, kernel, density, stall_in, stall_out):
 def test_pool_chain():
     """A pool after a pool: the first pool's order is a valid input order for the second."""
     shape, k1, k2 = (2, 8, 12), (2, 2), (2, 3)
-    first = OrPool(in_shape=shape, kernel=k1, time_steps=2)
-    second = OrPool(in_shape=first.out_shape, kernel=k2, time_steps=2)
+    first = make_pool(shape, k1, 2)
+    second = make_pool(first.out_shape, k2, 2)
     rng = np.random.default_rng(5)
     spikes = rng.random((2, 2, int(np.prod(shape)))) < 0.08
     got = simulate(_Chain(first, second), spikes, seed=2, stall_in=0.3, stall_out=0.3)
@@ -135,12 +142,13 @@ def test_div_const(divisor, limit):
     assert results == [v // divisor for v in values]
 
 
-@pytest.mark.filterwarnings("ignore:.*created but never used")
 def test_pool_refuses_bad_shapes():
-    with pytest.raises(ValueError, match="pool kernel 3x2 does not fit the 2x5 map"):
-        OrPool(in_shape=(1, 2, 5), kernel=(3, 2), time_steps=1)
-    with pytest.raises(ValueError, match="positive integers"):
-        OrPool(in_shape=(1, 0, 5), kernel=(1, 1), time_steps=1)
+    with pytest.raises(ValueError, match="^layer pool1: pool kernel 3x2 does not fit the 2x5 map$"):
+        make_pool((1, 2, 5), (3, 2), 1)
+    with pytest.raises(ValueError, match=r"^layer pool1: input dimension must be an integer of at least 1, not 0$"):
+        make_pool((1, 0, 5), (1, 1), 1)
+    with pytest.raises(TypeError, match="^OrPool needs a hw.kinds.pool.PoolPlan"):
+        OrPool((1, 2, 5))
 
 
 def test_conv_then_pool():
@@ -154,8 +162,8 @@ def test_conv_then_pool():
     conv, pool = model.layers[0], model.layers[1]
     inputs = random_inputs(model, 2, np.random.default_rng(1))
     result = run(model, inputs)
-    core = ConvLayer(layer=conv, in_shape=model.input_shape, time_steps=3)
-    dut = _Chain(core, OrPool(in_shape=model.shapes[0][1], kernel=pool.kernel, time_steps=3))
+    core = ConvLayer(plan_layer(conv, model.input_shape, 3))
+    dut = _Chain(core, make_pool(model.shapes[0][1], pool.kernel, 3))
     rng = np.random.default_rng(2)
     got = [[[] for _ in range(3)] for _ in range(2)]
     ends = []                                   # (cycles so far, output stall cycles so far) per sample
@@ -197,4 +205,4 @@ def test_conv_then_pool():
     # No input stall: the first sample ends after the conv core's own cycles plus the output stalls.
     cycles, stalls = ends[0]
     assert stalls > 0
-    assert cycles == conv_cycles(core.geometry, result.spikes[conv.name][0]) + stalls
+    assert cycles == conv_cycles(core.plan, result.spikes[conv.name][0]) + stalls

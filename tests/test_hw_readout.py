@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Readout (integrating dense layer + argmax) against golden.network, with random stalls."""
 
 import numpy as np
@@ -8,6 +9,7 @@ from golden.manifest import Dense, Integrate
 from golden.network import dense_current, integrate_step
 from golden.randmodel import random_model
 from hw.layouts import bits_for_count, pack_spike_event, unpack
+from hw.plan import plan_layer
 from hw.readout import Readout, readout_layout
 
 from hw_streams import spike_train_events, stream_get, stream_put
@@ -24,7 +26,7 @@ def _golden(layer, trains):
 
 
 def _simulate(layer, steps, trains, lanes, seed, stall):
-    dut = Readout(layer=layer, time_steps=steps, lanes=lanes)
+    dut = Readout(plan_layer(layer, (layer.in_features,), steps, options={"lanes": lanes}))
     in_bits = bits_for_count(layer.in_features)
     events = [e for train in trains for e in spike_train_events(train)]
     rng = np.random.default_rng(seed)
@@ -70,5 +72,5 @@ def test_saturation_and_lowest_index_wins():
 
 def test_refuses_lif_layer():
     model = random_model(2, hidden=[4], pool=False, input_shape=(1, 3, 3))
-    with pytest.raises(TypeError, match="Readout needs a dense layer with the integrating neuron"):
-        Readout(layer=model.layers[1], time_steps=2)
+    with pytest.raises(TypeError, match="^Readout needs the hw.kinds.dense.DensePlan of a readout layer"):
+        Readout(plan_layer(model.layers[1], (model.layers[1].in_features,), 2))

@@ -7,7 +7,7 @@ from amaranth.sim import Simulator
 
 from golden.manifest import LIF, load
 from golden.network import lif_step
-from hw.spiketable import prefer_table, spike_table, table_spikes
+from hw.spiketable import MAX_BREAKPOINTS, prefer_table, spike_table, table_spikes
 
 
 def golden_trains(neuron, currents, steps):
@@ -47,12 +47,27 @@ def test_default_model_conv1_prefers_the_table():
     # ten changes of the 4-step train between 2,878 and 10,477; no spike at all below, all four above
     assert len(table.breakpoints) == 10 and table.base == 0 and table.train(10_477) == 0b1111
     assert table.breakpoints[0] == (2878, 0b1000) and table.train(2877) == 0
-    assert prefer_table(table, layer.neuron)
+    assert prefer_table(layer.neuron, layer.acc_bits, 4)
 
 
 def test_too_large_to_enumerate():
     neuron = LIF(leak_shift=2, threshold=100, reset="subtract", mem_bits=16)
-    assert spike_table(neuron, 24, 4) is None and not prefer_table(None, neuron)
+    assert spike_table(neuron, 24, 4) is None and not prefer_table(neuron, 24, 4)
+
+
+def test_bounded_and_cheap():
+    """A table is refused past its bound of breakpoints, and the enumeration stops there (issue 11: T = 50 with a
+    32-bit membrane made ~350 chained XORs; T = 1 over 25-bit currents took 20 s and 1.4 GB to decide)."""
+    import time
+
+    neuron = LIF(leak_shift=5, threshold=2000, reset="subtract", mem_bits=32)
+    start = time.perf_counter()
+    assert spike_table(neuron, 16, 50) is None            # more than MAX_BREAKPOINTS
+    assert spike_table(neuron, 16, 50, limit=20) is None and not prefer_table(neuron, 16, 50)
+    assert spike_table(neuron, 25, 1) is None and not prefer_table(neuron, 25, 1)
+    assert time.perf_counter() - start < 5
+    few = LIF(leak_shift=0, threshold=5000, reset="subtract", mem_bits=32)
+    assert 0 < len(spike_table(few, 16, 50).breakpoints) <= MAX_BREAKPOINTS
 
 
 def test_circuit():

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 import golden.manifest as gm
+from golden import store
+from golden.cli import EXIT_BAD_INPUT, run_main
 from train import evaluate, trainer
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd" / "recordings"
@@ -41,7 +43,8 @@ def test_reduced_training_exports_an_agreeing_model(trained):
     assert [h["phase"] for h in metrics["history"]] == ["float", "float", "float", "qat"]
     assert model.features["kind"] == "mfcc" and len(model.features["mean"]) == 16
     assert metrics["mem_bits"] == {l.name: l.neuron.mem_bits for l in model.layers if hasattr(l, "neuron")}
-    assert not list(out.parent.glob(".model*")), "temporary export directories left behind"
+    assert store.leftovers(out) == [], "temporary export directories left behind"
+    assert model.training == {"dataset": "fsdd", "split": "official", "limit_train": 300}
 
 
 def test_evaluate_cli_json_matches_training(trained, capsys):
@@ -49,15 +52,15 @@ def test_evaluate_cli_json_matches_training(trained, capsys):
     assert evaluate.main(["--model", str(out), "--data", str(DATA), "--json", "--quiet"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     res = json.loads(last)
-    assert res["samples"] == 300
+    assert res["samples"] == 300 and res["seen_in_training"] == 0
     assert res["accuracy"] == pytest.approx(metrics["bit_true_accuracy"])
     assert res["correct"] == round(300 * res["accuracy"])
     assert np.array(res["confusion"]).sum() == 300
 
 
 def test_evaluate_cli_errors(tmp_path, capsys):
-    assert evaluate.main(["--model", str(tmp_path / "none"), "--data", str(DATA)]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert run_main(evaluate.main, ["--model", str(tmp_path / "none"), "--data", str(DATA)]) == EXIT_BAD_INPUT
+    assert capsys.readouterr().err == f"error: model directory {tmp_path / 'none'} does not exist\n"
 
 
 def test_resume_after_interruption_gives_the_same_model(trained, tmp_path, monkeypatch):

@@ -138,7 +138,11 @@ def test_budget_check_refuses_large_model():
                        r"and biases \(layer fc1: [\d,]+\); iCE40UP5K has 122,880 \(30 EBR of 4,096 bits\)"):
         check_budget(model)
     info = check_budget(SCNN(SCNNConfig()).export(name="default"))
-    assert info["weights"] == 11068 and info["weight_bits"] == 88544
+    assert info["weights"] == 11068 and info["weight_bits"] == 88544 and info["rom_blocks"] == 22
+    # counted in the plan's blocks: 8 bits of reserve leave 29 EBRs; a reserve of 9 EBRs leaves 21 < 22
+    with pytest.raises(BudgetError, match=r"^model default: its weight and bias ROMs take 22 block RAMs \(layer fc1: "
+                                          r"21\); iCE40UP5K has 30, 9 of which are kept"):
+        check_budget(SCNN(SCNNConfig()).export(name="default"), reserve_bits=4096 * 8 + 1)
 
 
 def test_config_refuses_bad_options():

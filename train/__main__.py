@@ -2,6 +2,8 @@
 
 import sys
 
+from golden.cli import run_main
+
 from .trainer import main
 
-sys.exit(main())
+sys.exit(run_main(main))

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from golden.cli import run_main
+
 from .model import integer_forward, int_layers_from_model
 
 __all__ = ["AgreementError", "Agreement", "check_agreement", "main"]
@@ -152,4 +154,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

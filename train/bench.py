@@ -22,6 +22,8 @@ import time
 import numpy as np
 import torch
 
+from golden.cli import run_main
+
 __all__ = ["bench_training", "bench_inference", "main"]
 
 
@@ -101,4 +103,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -5,9 +5,11 @@ of the split's test side with the feature parameters stored in the manifest, run
 :func:`golden.network.run` and prints the accuracy; with ``--json`` the last line is one JSON object with
 ``accuracy``, ``samples``, ``correct``, the per-class accuracy, the confusion matrix and the model hash.
 
-Note that ``speaker:NAME`` only measures speaker independence for a model trained without that speaker
-(``python -m train --split speaker:NAME``); the default model was trained on the official split, which holds
-every speaker.
+``speaker:NAME`` only measures speaker independence for a model trained without that speaker
+(``python -m train --split speaker:NAME``). The manifest's ``training`` record says which split a model was
+trained on (the default model: the official one, which holds every speaker): when the chosen test side holds
+recordings the model was trained on, a warning says how many, and the JSON object counts them in ``seen_in_training``
+(``null`` when the manifest has no record).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import sys
 
 import numpy as np
 
-__all__ = ["golden_predict", "confusion", "evaluate", "main"]
+from golden.cli import run_main
+
+__all__ = ["golden_predict", "confusion", "evaluate", "training_caveat", "main"]
 
 
 def golden_predict(model, x, *, batch: int = 150, progress: bool = True):
@@ -49,9 +53,11 @@ def evaluate(model_dir, data_dir, split: str = "official", *, progress: bool = T
     """
     import golden.manifest as gm
     from .features import FeatureParams
-    from .fsdd import load_dataset
+    from .fsdd import list_recordings, load_dataset, seen_in_training, split as split_of
     model = gm.load(model_dir)
     params = FeatureParams.from_dict(model.features)
+    recs = list_recordings(data_dir)
+    seen = seen_in_training(model.training, recs, split_of(recs, split)[1])
     ds = load_dataset(data_dir, split, params, fit=False, test_only=True, progress=progress)
     if tuple(ds.x_test.shape[1:]) != tuple(model.input_shape):
         raise gm.ManifestError(f"features make maps of shape {ds.x_test.shape[1:]}, the model's input_shape is "
@@ -63,7 +69,20 @@ def evaluate(model_dir, data_dir, split: str = "official", *, progress: bool = T
     return {"model": str(model_dir), "name": model.name, "model_hash": gm.model_hash(model), "split": split,
             "samples": int(len(preds)), "correct": correct, "accuracy": correct / max(1, len(preds)),
             "per_class_accuracy": per_class, "confusion": cm.tolist(),
-            "errors": [ds.test_names[i] for i in np.flatnonzero(preds != ds.y_test)]}
+            "errors": [ds.test_names[i] for i in np.flatnonzero(preds != ds.y_test)],
+            "training": model.training, "seen_in_training": None if seen is None else len(seen)}
+
+
+def training_caveat(res) -> str | None:
+    """A warning line when the figures of :func:`evaluate` include recordings the model was trained on."""
+    if res["seen_in_training"] is None:
+        return (f"note: {res['model']} does not record its training split; the {res['split']} test side may hold "
+                f"recordings it was trained on")
+    if res["seen_in_training"]:
+        return (f"warning: {res['seen_in_training']:,} of the {res['samples']:,} test recordings of split "
+                f"{res['split']} were in the model's training data (split {res['training']['split']}): "
+                f"this accuracy is not a measure of recordings it never heard")
+    return None
 
 
 def main(argv=None) -> int:
@@ -76,14 +95,12 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    import golden.manifest as gm
-    from .features import FeatureError
-    from .fsdd import FsddError
-    try:
+    from .features import warnings_to_stderr
+    with warnings_to_stderr():
         res = evaluate(args.model, args.data, args.split, progress=not args.quiet)
-    except (gm.ManifestError, FeatureError, FsddError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    caveat = training_caveat(res)
+    if caveat:
+        print(caveat, file=sys.stderr)
     print(f"{res['name']} on FSDD {res['split']} test split: {res['correct']}/{res['samples']} correct, "
           f"bit-true accuracy {100 * res['accuracy']:.2f}%")
     if args.json:
@@ -92,4 +109,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

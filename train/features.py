@@ -6,9 +6,9 @@ input map can be made later for new audio (``python -m train.features FILE.wav -
 
 Pipeline (all in float64):
 
-1. read the WAV (``scipy.io.wavfile``), integer PCM scaled to ``[-1, 1)``, channels averaged;
-   a sample rate other than ``sample_rate`` is **resampled** with ``scipy.signal.resample_poly``
-   (polyphase, exact rational ratio), never refused;
+1. read the WAV (``scipy.io.wavfile``), integer PCM scaled to ``[-1, 1)``, channels averaged (the loudest
+   channel alone where averaging cancels the signal, as with R = -L); a sample rate other than ``sample_rate`` is
+   **resampled** with ``scipy.signal.resample_poly`` (polyphase, exact rational ratio), never refused;
 2. frames of ``win_ms`` (Hamming window, symmetric) every ``hop_ms``, power spectrum with ``n_fft`` points;
 3. ``n_mels`` triangular mel filters (HTK mel scale) from ``fmin`` to ``fmax``, natural log
    (floored at ``1e-10``), DCT-II (orthonormal), first ``n_mfcc`` coefficients;
@@ -20,8 +20,15 @@ Pipeline (all in float64):
 8. INT8: ``clip(round(input_scale * x), -127, 127)``; the map has shape ``(1, n_mfcc, frames)``
    (channel, coefficient, time).
 
-Audio shorter than one analysis window, empty audio and silent audio are refused with
-:class:`FeatureError`.
+Refused with :class:`FeatureError`, naming the file and the problem: a missing or unreadable file, a header cut
+short, no samples, NaN or infinite samples, float samples beyond +-16, a file over 64 MiB or a recording over
+:data:`MAX_SECONDS` (30 s), audio shorter than one analysis window, silent audio (all samples zero).
+
+Used, with a :class:`FeatureWarning` (``python -m train.features`` and ``boards.host`` print it as a ``warning:``
+line): a truncated data chunk (the samples present are used); channels in opposite phase; speech longer than the
+model's window after trimming (:class:`CroppedWarning`: only the middle ``frames`` frames, about 0.49 s, are heard);
+a recording too quiet to be speech, whose loudest 25 ms frame has an RMS level below :data:`QUIET_DBFS` (-60 dBFS;
+the quietest of FSDD's 3,000 recordings reaches -48 dBFS, the median -20 dBFS).
 """
 
 from __future__ import annotations
@@ -30,7 +37,10 @@ import argparse
 import dataclasses
 import json
 import math
+import struct
 import sys
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,12 +49,21 @@ import scipy.fft
 import scipy.io.wavfile
 import scipy.signal
 
-__all__ = ["FeatureError", "FeatureParams", "read_wav", "mfcc", "raw_features", "fit_normalization",
-           "finalize", "quantize", "extract", "main"]
+from golden.checks import check_int
+from golden.cli import run_main
+
+__all__ = ["FeatureError", "FeatureWarning", "CroppedWarning", "FeatureParams", "read_wav", "mfcc", "raw_features",
+           "audio_features", "fit_normalization", "finalize", "quantize", "extract", "extract_audio",
+           "warnings_to_stderr", "main", "MAX_SECONDS", "QUIET_DBFS"]
 
 
 class FeatureError(ValueError):
     """A WAV file cannot be turned into features (unreadable, empty, too short, silent)."""
+
+
+_INT_FIELDS = {"sample_rate": (1000, 192_000), "n_fft": (2, 1 << 16), "n_mels": (1, 1024), "n_mfcc": (1, 1024),
+               "frames": (1, 1 << 16)}
+_FLOAT_FIELDS = ("win_ms", "hop_ms", "fmin", "fmax", "trim_db", "input_scale")
 
 
 @dataclass(frozen=True)
@@ -97,6 +116,7 @@ class FeatureParams:
     kind: str = field(default="mfcc")
 
     def __post_init__(self):
+        self._check_types()
         if self.kind != "mfcc":
             raise FeatureError(f"features: kind {self.kind!r} is not supported (known: 'mfcc')")
         if self.win_samples < 2 or self.hop_samples < 1:
@@ -121,6 +141,32 @@ class FeatureParams:
                 object.__setattr__(self, name, value)
         if self.std is not None and min(self.std) <= 0:
             raise FeatureError("features: every std value must be positive")
+        if not self.input_scale > 0:
+            raise FeatureError(f"features: input_scale must be positive, not {self.input_scale!r}")
+
+    def _check_types(self):
+        """Refuse a field of the wrong type or a non-finite number (a manifest is untrusted input)."""
+        for name, (low, high) in _INT_FIELDS.items():
+            try:
+                check_int(f"features: {name}", getattr(self, name), low, high)
+            except (TypeError, ValueError) as e:
+                raise FeatureError(str(e)) from None
+        for name in _FLOAT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise FeatureError(f"features: {name} must be a finite number, not {value!r}")
+        if not isinstance(self.cmn, bool):
+            raise FeatureError(f"features: cmn must be true or false, not {self.cmn!r}")
+        if not isinstance(self.kind, str):
+            raise FeatureError(f"features: kind must be a string, not {self.kind!r}")
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, (list, tuple, np.ndarray)) or not all(
+                    isinstance(v, (int, float, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in value):
+                raise FeatureError(f"features: {name} must be a list of finite numbers")
 
     @property
     def win_samples(self) -> int:
@@ -162,36 +208,120 @@ class FeatureParams:
 
 # -- audio ---------------------------------------------------------------------------------------------------
 
+#: Recordings longer than this are refused (the model looks at about half a second; see :func:`read_wav`).
+MAX_SECONDS = 30.0
+#: Files larger than this are refused before they are read.
+MAX_FILE_BYTES = 64 << 20
+#: A recording whose loudest 25 ms frame has a lower RMS level than this (dB below full scale) is too quiet to be
+#: speech: the quietest of FSDD's 3,000 recordings peaks at -48 dBFS, their median at -20 dBFS.
+QUIET_DBFS = -60.0
+#: Float samples beyond this magnitude are not audio (full scale is 1.0).
+MAX_FLOAT_SAMPLE = 16.0
+
+
+class FeatureWarning(UserWarning):
+    """Audio that is used, but not as a user would expect: cropped, very quiet, truncated, or mixed oddly."""
+
+
+class CroppedWarning(FeatureWarning):
+    """The speech is longer than the model's window: only its middle is used."""
+
+
+def _warn(message, category=FeatureWarning):
+    warnings.warn(message, category, stacklevel=3)
+
+
+def _read_samples(path):
+    """``(rate, data)`` of a WAV file; refuse what the reader cannot parse, turn its warnings into ours."""
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise FeatureError(f"{path}: not a regular file")
+    except FileNotFoundError:
+        raise FeatureError(f"{path}: no such file") from None
+    except OSError as e:
+        raise FeatureError(f"{path}: cannot be read ({e.strerror or e})") from None
+    if size > MAX_FILE_BYTES:
+        raise FeatureError(f"{path}: {size:,} bytes; the front-end reads WAV files of at most {MAX_FILE_BYTES:,} "
+                           f"bytes (recordings of at most {MAX_SECONDS:g} s)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            rate, data = scipy.io.wavfile.read(path)
+        except (OSError, MemoryError) as e:
+            raise FeatureError(f"{path}: cannot be read ({getattr(e, 'strerror', None) or e})") from None
+        except Exception as e:  # noqa: BLE001 - any failure of the parser means a malformed file
+            reason = str(e) or type(e).__name__
+            if isinstance(e, struct.error):
+                reason = f"the header is cut short ({e})"
+            raise FeatureError(f"{path}: not a readable WAV file ({reason})") from None
+    for w in caught:
+        text = str(w.message)
+        if "EOF prematurely" in text:
+            text = f"the data chunk is truncated ({text.rstrip('.')}); only the samples present are used"
+        _warn(f"{path}: {text}")
+    return int(rate), data
+
+
+def _to_mono(x, path):
+    """Average the channels; where that cancels the signal (e.g. R = -L), use the loudest channel instead."""
+    if x.ndim == 1:
+        return x
+    mix = x.mean(axis=1)
+    energy = (x ** 2).mean(axis=0)
+    if energy.max() > 0 and (mix ** 2).mean() < 0.25 * energy.mean():
+        loudest = int(np.argmax(energy))
+        _warn(f"{path}: averaging its {x.shape[1]} channels cancels most of the signal (channels in opposite "
+              f"phase); channel {loudest} alone is used")
+        return x[:, loudest]
+    return mix
+
+
 def read_wav(path, sample_rate: int = 8000) -> np.ndarray:
     """Read a WAV file as mono float64 in ``[-1, 1)`` at ``sample_rate``.
 
-    A file at another rate is resampled with ``scipy.signal.resample_poly`` (exact rational ratio).
+    Integer PCM is scaled to ``[-1, 1)``; several channels are averaged, except where averaging cancels the signal
+    (less than a quarter of the channels' mean energy is left, as with R = -L): then the loudest channel is used,
+    with a :class:`FeatureWarning`. A file at another rate is resampled with ``scipy.signal.resample_poly``
+    (exact rational ratio). A truncated data chunk is used as far as it goes, with a warning.
 
     Raises
     ------
     FeatureError
-        When the file is missing or not a readable WAV, or holds no samples.
+        When the file is missing, not a regular file, larger than :data:`MAX_FILE_BYTES`, not a readable WAV,
+        holds no samples, holds NaN or infinite samples or float samples beyond :data:`MAX_FLOAT_SAMPLE`, or is
+        longer than :data:`MAX_SECONDS`.
     """
     path = Path(path)
-    try:
-        rate, data = scipy.io.wavfile.read(path)
-    except FileNotFoundError:
-        raise FeatureError(f"{path}: no such file") from None
-    except (ValueError, OSError, EOFError) as e:
-        raise FeatureError(f"{path}: not a readable WAV file ({e})") from None
+    rate, data = _read_samples(path)
     if data.size == 0:
         raise FeatureError(f"{path}: the file holds no audio samples")
+    if rate < 1:
+        raise FeatureError(f"{path}: the header gives a sample rate of {rate} Hz")
+    seconds = data.shape[0] / rate
+    if seconds > MAX_SECONDS:
+        raise FeatureError(f"{path}: {seconds:,.1f} s long; the front-end takes recordings of at most "
+                           f"{MAX_SECONDS:g} s (the model hears about half a second of speech)")
     if data.dtype == np.uint8:
         x = (data.astype(np.float64) - 128.0) / 128.0
     elif np.issubdtype(data.dtype, np.integer):
         x = data.astype(np.float64) / float(-np.iinfo(data.dtype).min)
     else:
         x = data.astype(np.float64)
-    if x.ndim == 2:
-        x = x.mean(axis=1)
+        bad = np.flatnonzero(~np.isfinite(x.reshape(x.shape[0], -1)).all(axis=1))
+        if bad.size:
+            v = x.reshape(x.shape[0], -1)[bad[0]]
+            v = v[~np.isfinite(v)][0]
+            raise FeatureError(f"{path}: sample {int(bad[0]):,} is {'NaN' if np.isnan(v) else f'{v:+}'}; audio "
+                               f"samples must be finite numbers")
+        peak = float(np.abs(x).max())
+        if peak > MAX_FLOAT_SAMPLE:
+            raise FeatureError(f"{path}: float sample of magnitude {peak:g}; audio lies within [-1, 1] (at most "
+                               f"{MAX_FLOAT_SAMPLE:g} is accepted)")
+    x = _to_mono(x, path)
     if rate != sample_rate:
-        g = math.gcd(int(rate), int(sample_rate))
-        x = scipy.signal.resample_poly(x, sample_rate // g, int(rate) // g)
+        g = math.gcd(rate, int(sample_rate))
+        x = scipy.signal.resample_poly(x, sample_rate // g, rate // g)
     return x
 
 
@@ -219,6 +349,8 @@ def mel_filterbank(p: FeatureParams) -> np.ndarray:
 def mfcc(x: np.ndarray, p: FeatureParams, *, name: str = "audio") -> np.ndarray:
     """MFCCs of trimmed audio, shape ``(n_frames, n_mfcc)`` (steps 2-4 of the pipeline).
 
+    A :class:`FeatureWarning` says when the loudest frame's RMS level is below :data:`QUIET_DBFS`.
+
     Raises
     ------
     FeatureError
@@ -236,16 +368,37 @@ def mfcc(x: np.ndarray, p: FeatureParams, *, name: str = "audio") -> np.ndarray:
     peak = energy.max()
     if not peak > 0:
         raise FeatureError(f"{name}: the audio is silent (all samples zero)")
+    level = 10.0 * math.log10(max(float((x[idx] ** 2).mean(axis=1).max()), 1e-300))
+    if level < QUIET_DBFS:
+        _warn(f"{name}: too quiet to be speech: its loudest {p.win_ms:g} ms has an RMS level of {level:.1f} dBFS, "
+              f"below {QUIET_DBFS:g} dBFS")
     loud = np.flatnonzero(10.0 * np.log10(np.maximum(energy, 1e-300) / peak) > -p.trim_db)
     power = power[loud[0]:loud[-1] + 1]
     logmel = np.log(np.maximum(power @ mel_filterbank(p).T, 1e-10))
     return scipy.fft.dct(logmel, type=2, norm="ortho", axis=1)[:, :p.n_mfcc]
 
 
-def raw_features(path, p: FeatureParams) -> np.ndarray:
-    """MFCCs of a WAV file, centre-cropped to at most ``frames`` frames: shape ``(n <= frames, n_mfcc)``."""
-    c = mfcc(read_wav(path, p.sample_rate), p, name=str(path))
+def _seconds(frames, p):
+    """Duration covered by ``frames`` analysis frames."""
+    return ((frames - 1) * p.hop_samples + p.win_samples) / p.sample_rate
+
+
+def raw_features(path, p: FeatureParams, *, warn_crop: bool = True) -> np.ndarray:
+    """MFCCs of a WAV file, centre-cropped to at most ``frames`` frames: shape ``(n <= frames, n_mfcc)``.
+
+    With ``warn_crop``, a :class:`CroppedWarning` says when the speech (after trimming silence) is longer than the
+    model's window and only its middle is used (pass False where cropping is expected, as over a data set).
+    """
+    return audio_features(read_wav(path, p.sample_rate), p, name=str(path), warn_crop=warn_crop)
+
+
+def audio_features(x: np.ndarray, p: FeatureParams, *, name: str = "audio", warn_crop: bool = True) -> np.ndarray:
+    """:func:`raw_features` of audio already read (mono float at ``p.sample_rate``)."""
+    c = mfcc(x, p, name=name)
     if c.shape[0] > p.frames:
+        if warn_crop:
+            _warn(f"{name}: {_seconds(c.shape[0], p):.2f} s of speech after trimming silence; the model hears only "
+                  f"the middle {_seconds(p.frames, p):.2f} s ({p.frames} frames)", CroppedWarning)
         start = (c.shape[0] - p.frames) // 2
         c = c[start:start + p.frames]
     if p.cmn:
@@ -275,9 +428,29 @@ def quantize(xf: np.ndarray, p: FeatureParams) -> np.ndarray:
     return np.clip(np.round(p.input_scale * xf), -127, 127).astype(np.int8)
 
 
-def extract(path, p: FeatureParams) -> np.ndarray:
-    """INT8 input map of one WAV file, shape ``(1, n_mfcc, frames)``."""
-    return quantize(finalize(raw_features(path, p), p), p)
+def extract(path, p: FeatureParams, *, warn_crop: bool = True) -> np.ndarray:
+    """INT8 input map of one WAV file, shape ``(1, n_mfcc, frames)`` (``warn_crop`` as in :func:`raw_features`)."""
+    return quantize(finalize(raw_features(path, p, warn_crop=warn_crop), p), p)
+
+
+@contextmanager
+def warnings_to_stderr():
+    """Print each :class:`FeatureWarning` raised inside the block as one ``warning:`` line on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FeatureWarning)
+        try:
+            yield
+        finally:
+            for w in caught:
+                if issubclass(w.category, FeatureWarning):
+                    print(f"warning: {w.message}", file=sys.stderr)
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
+def extract_audio(x: np.ndarray, p: FeatureParams, *, name: str = "audio", warn_crop: bool = True) -> np.ndarray:
+    """:func:`extract` of audio already read (mono float at ``p.sample_rate``)."""
+    return quantize(finalize(audio_features(x, p, name=name, warn_crop=warn_crop), p), p)
 
 
 # -- command line --------------------------------------------------------------------------------------------
@@ -294,17 +467,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", help="save the map as a .npy file (int8) for `python -m golden --input`")
     parser.add_argument("--json", action="store_true", help="print the map as one JSON list")
     args = parser.parse_args(argv)
-    try:
-        manifest = json.loads((Path(args.model) / "manifest.json").read_text())
-    except (OSError, ValueError) as e:
-        print(f"error: cannot read {Path(args.model) / 'manifest.json'}: {e}", file=sys.stderr)
-        return 2
-    try:
-        p = FeatureParams.from_dict(manifest.get("features"))
+    from golden.manifest import load
+    p = FeatureParams.from_dict(load(args.model).features)
+    with warnings_to_stderr():
         x = extract(args.wav, p)
-    except FeatureError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
     if args.out:
         from .util import atomic_save_npy
         atomic_save_npy(args.out, x[None])
@@ -318,4 +484,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -22,16 +22,20 @@ import shutil
 import sys
 import tempfile
 import urllib.request
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .features import FeatureParams, finalize, fit_normalization, quantize, raw_features
+from golden.cli import EXIT_BAD_INPUT, EXIT_FAILURE, run_main
 
-__all__ = ["FSDD_URL", "FsddError", "Recording", "list_recordings", "split", "Dataset", "load_dataset",
-           "download", "main"]
+from .features import (CroppedWarning, FeatureParams, FeatureWarning, finalize, fit_normalization, quantize,
+                       raw_features)
+
+__all__ = ["FSDD_URL", "FsddError", "Recording", "list_recordings", "split", "training_recordings",
+           "training_record", "seen_in_training", "Dataset", "load_dataset", "download", "main"]
 
 FSDD_COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
 FSDD_URL = f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/{FSDD_COMMIT}.zip"
@@ -116,6 +120,40 @@ def split(recs, name: str = "official"):
     return train, test
 
 
+def training_recordings(recs, split_name: str = "official", limit_train: int | None = None) -> list[Recording]:
+    """The recordings a model trained on split ``split_name`` sees: its training side, or an evenly spread subset
+    of ``limit_train`` of them (the reduced runs of the tests)."""
+    train = split(recs, split_name)[0]
+    if limit_train is not None and limit_train < len(train):
+        pick = np.linspace(0, len(train) - 1, limit_train).round().astype(int)
+        train = [train[i] for i in pick]
+    return train
+
+
+def training_record(split_name: str, limit_train: int | None = None) -> dict:
+    """The manifest's ``training`` object for a model trained on FSDD split ``split_name``."""
+    record = {"dataset": "fsdd", "split": split_name}
+    if limit_train is not None:
+        record["limit_train"] = int(limit_train)
+    return record
+
+
+def seen_in_training(training, recs, test) -> list[Recording] | None:
+    """The recordings of ``test`` that a model with the manifest ``training`` record was trained on.
+
+    Returns None when the record does not say (absent, or another data set).
+    """
+    if not isinstance(training, dict) or training.get("dataset") != "fsdd" or "split" not in training:
+        return None
+    limit = training.get("limit_train")
+    try:
+        train = training_recordings(recs, str(training["split"]), limit if isinstance(limit, int) else None)
+    except FsddError:  # a split this data directory cannot form (another speaker set): nothing in common known
+        return None
+    seen = {r.path.name for r in train}
+    return [r for r in test if r.path.name in seen]
+
+
 @dataclass
 class Dataset:
     """INT8 input maps and labels of one split, with the fitted feature parameters.
@@ -139,6 +177,19 @@ class Dataset:
     test_names: list
 
 
+def _summarize_warnings(caught, total, params):
+    """Re-issue the front-end's warnings, the expected centre-crops as one count instead of one per file."""
+    cropped = 0
+    for w in caught:
+        if issubclass(w.category, CroppedWarning):
+            cropped += 1
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if cropped:
+        warnings.warn(f"features: {cropped:,} of {total:,} recordings hold more speech than the model's "
+                      f"{params.frames} frames and were centre-cropped", CroppedWarning, stacklevel=3)
+
+
 def load_dataset(data_dir, split_name: str = "official", params: FeatureParams | None = None, *,
                  fit: bool = True, limit_train: int | None = None, test_only: bool = False,
                  progress: bool = True) -> Dataset:
@@ -158,17 +209,18 @@ def load_dataset(data_dir, split_name: str = "official", params: FeatureParams |
     """
     from tqdm import tqdm
     params = params or FeatureParams()
-    train, test = split(list_recordings(data_dir), split_name)
+    recs = list_recordings(data_dir)
+    train, test = training_recordings(recs, split_name, limit_train), split(recs, split_name)[1]
     if test_only:
         if fit:
             raise FsddError("test_only needs fit=False: the normalization comes from the training side")
         train = []
-    if limit_train is not None and limit_train < len(train):
-        pick = np.linspace(0, len(train) - 1, limit_train).round().astype(int)
-        train = [train[i] for i in pick]
     files = train + test
-    raws = [raw_features(r.path, params)
-            for r in tqdm(files, desc="features", unit="file", disable=not progress, leave=False)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FeatureWarning)
+        raws = [raw_features(r.path, params)
+                for r in tqdm(files, desc="features", unit="file", disable=not progress, leave=False)]
+    _summarize_warnings(caught, len(files), params)
     if fit:
         params = fit_normalization(raws[:len(train)], params)
     maps = np.stack([quantize(finalize(c, params), params) for c in raws]).reshape(-1, *params.map_shape)
@@ -300,11 +352,14 @@ def main(argv=None) -> int:
             train, test = split(recs, args.split)
             print(f"{args.split}: {len(train):,} training, {len(test):,} test files; "
                   f"speakers {', '.join(speakers(recs))}")
-    except (FsddError, OSError) as e:
+    except FsddError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return EXIT_BAD_INPUT
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

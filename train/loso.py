@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from golden.cli import run_main
+
 from .util import atomic_write_json
 
 __all__ = ["run_loso", "main"]
@@ -68,4 +70,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

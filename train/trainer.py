@@ -291,8 +291,9 @@ def train(args) -> dict:
         if not args.no_export:
             import golden.manifest as gm
             from .export import export_model
+            from .fsdd import training_record
             model, _ = export_model(net, out, name=name, features=ds.params.to_dict(), description=description,
-                                    spram=args.spram)
+                                    training=training_record(args.split, args.limit_train), spram=args.spram)
             metrics["model_dir"] = str(out)
             metrics["model_hash"] = gm.model_hash(model)
         from .agree import check_agreement

@@ -15,16 +15,25 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_save_npy",
+__all__ = ["default_mode", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_save_npy",
            "atomic_torch_save", "seed_everything"]
 
 
+def default_mode(directory=False) -> int:
+    """The permissions a plain ``open``/``mkdir`` would give under the current umask (``mkstemp`` and ``mkdtemp``
+    create private 0600/0700 entries, which a finished output must not keep)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename (usual permissions)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, default_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -1,0 +1,153 @@
+"""The plan of a step buffer (:class:`hw.stepbuffer.StepBuffer`): the link in front of every buffered kind.
+
+A buffered kind (dense, readout) reads its input a whole time step at a time from a step buffer that holds the
+spikes of a sample as words of ``row`` neurons. :func:`buffer_plan` chooses the word (whole rows of the producer's
+map when the producer emits rows in any order, else :data:`WORD` neurons) and the slot layout (a list of the words
+with spikes, or a bitmap with a flag per word, whichever costs fewer block RAMs on the device), and lists the
+buffer's memories. Pure Python.
+"""
+
+from dataclasses import dataclass
+
+from golden.checks import MAX_TIME_STEPS, check_int
+
+from .memory import memory
+
+__all__ = ["StepBufferPlan", "buffer_plan", "buffer_row", "WORD", "MAX_ROW"]
+
+#: Neurons per word of a step buffer behind a producer of ascending indices.
+WORD = 16
+#: Widest word of a step buffer: a producer that emits whole rows in any order (an OR-pool with ``Kh > 1``) needs
+#: one pooled row per word, so its rows may be at most this wide.
+MAX_ROW = 256
+
+
+def _bits_for_count(n):
+    return max(1, (n - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class StepBufferPlan:
+    """The layout of one step buffer.
+
+    Attributes
+    ----------
+    name : str
+        ``<consumer>.buffer``.
+    neurons : int
+        Neurons per step (the flat index range).
+    row : int
+        Neurons per word.
+    time_steps : int
+        Slots, one per step.
+    rows : int
+        Words per step, ``ceil(neurons / row)``.
+    row_bits : int
+        Bits of a row number (0 for a single word).
+    lo_bits : int
+        Bits of the row number kept beside a listed word (all but the top one).
+    listed : bool
+        A slot is a list of the words with spikes (else a bitmap with a flag register per word).
+    """
+    name: str
+    neurons: int
+    row: int
+    time_steps: int
+    rows: int
+    row_bits: int
+    lo_bits: int
+    listed: bool
+
+    @property
+    def index_bits(self):
+        """Bits of a spike event's index."""
+        return _bits_for_count(self.neurons)
+
+    @property
+    def word_bits(self):
+        """Bits of a block-RAM word: ``row``, and in a list the row number but its top bit."""
+        return self.row + (self.lo_bits if self.listed else 0)
+
+    @property
+    def depth(self):
+        """Block-RAM words: ``time_steps * rows``."""
+        return self.time_steps * self.rows
+
+    @property
+    def bits(self):
+        return self.depth * self.word_bits
+
+    @property
+    def register_bits(self):
+        """Bits of the per-slot registers: the word counts and flag of a list, or the word flags of a bitmap."""
+        if not self.listed:
+            return self.time_steps * self.rows
+        lower = _bits_for_count((1 << self.lo_bits) + 1) if self.row_bits else 0
+        return self.time_steps * (_bits_for_count(self.rows + 1) + 1 + lower)
+
+
+def buffer_row(consumer, producer, producer_kind, shape):
+    """Neurons per word of the step buffer that takes the spikes of ``producer`` (a layer plan) of ``shape``.
+
+    A producer that emits whole rows in any order (``Kind.emits_rows``) needs whole rows per word: the most rows
+    that fit :data:`WORD` bits (at least one). Any other producer (or none: a layer planned alone) emits ascending
+    indices: :data:`WORD` neurons a word.
+
+    Raises
+    ------
+    ValueError
+        If such a row is wider than :data:`MAX_ROW`.
+    """
+    n = 1
+    for dim in shape:
+        n *= int(dim)
+    if producer_kind is not None and producer_kind.emits_rows:
+        width = int(shape[-1])
+        if width > MAX_ROW:
+            raise ValueError(f"layer {consumer}: the rows of {width} neurons that layer {producer.name} emits exceed "
+                             f"the step buffer's words of at most {MAX_ROW} neurons; pool to narrower rows (a larger "
+                             f"Kw) or pool along the rows only (Kh = 1)")
+        return min(width * max(1, WORD // width), max(width, (n // width) * width))
+    return min(WORD, n)
+
+
+def buffer_plan(name, context, *, listed=None):
+    """The :class:`StepBufferPlan` in front of the layer called ``name``, and its memories.
+
+    Parameters
+    ----------
+    name : str
+        The consumer's layer name.
+    context : hw.plan.Context
+    listed : bool, optional
+        Force the slot layout; by default a list where a step has more than two words and the list needs no more
+        block RAM than a bitmap.
+
+    Returns
+    -------
+    (StepBufferPlan, tuple of hw.plan.Memory)
+    """
+    neurons = 1
+    for dim in context.in_shape:
+        neurons *= int(dim)
+    row = buffer_row(name, context.producer, context.producer_kind, context.in_shape)
+    return step_buffer(f"{name}.buffer", neurons, row, context.time_steps, context.device, listed=listed)
+
+
+def step_buffer(name, neurons, row, time_steps, device, *, listed=None):
+    """A :class:`StepBufferPlan` of ``neurons`` per step in words of ``row``, and its memories (see
+    :func:`buffer_plan`; also used directly by the step buffer's own tests)."""
+    neurons = check_int(f"{name}: neurons", neurons, 1)
+    row = check_int(f"{name}: row", row, 1, MAX_ROW)
+    time_steps = check_int(f"{name}: time_steps", time_steps, 1, MAX_TIME_STEPS)
+    rows = -(-neurons // row)
+    row_bits = (rows - 1).bit_length()
+    lo_bits = max(row_bits - 1, 0)
+    depth = time_steps * rows
+    ram = device.block_ram
+    if listed is None:
+        listed = rows > 2 and ram.blocks(row + lo_bits, depth) <= ram.blocks(row, depth)
+    buf = StepBufferPlan(name, neurons, row, time_steps, rows, row_bits, lo_bits, bool(listed))
+    mems = (memory(device, name, buf.word_bits, depth),
+            memory(device, f"{name}_registers", buf.register_bits // time_steps, time_steps, "registers"))
+    return buf, mems

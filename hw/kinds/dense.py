@@ -1,0 +1,164 @@
+"""Layer kind ``dense``: a zero-skipping dense layer of LIF neurons fed by a step buffer (core
+:class:`hw.dense.DenseLayer`).
+
+Its plan (:class:`DensePlan`, shared with the readout kind) fixes the lanes (accumulations per cycle), the lane
+groups (cycles per input spike), the weight ROM's row stride, the step buffer in front of it and the memories. Its
+timeline is :func:`hw.dense.timeline`. Pure Python.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import Kind, LayerPlan, check_option, register
+from .buffer import buffer_plan
+from .neuron import check_neuron
+
+__all__ = ["DensePlan", "plan_layer", "plan_dense", "default_lanes", "row_stride", "MAX_GROUPS"]
+
+#: Cycles per input spike up to which :func:`default_lanes` prefers fewer lanes (less logic) to fewer cycles.
+MAX_GROUPS = 4
+
+
+@dataclass(frozen=True)
+class DensePlan(LayerPlan):
+    """Everything a dense or readout core is built from.
+
+    Attributes
+    ----------
+    (those of :class:`hw.kinds.LayerPlan`)
+    lanes : int
+        Accumulations per cycle.
+    groups : int
+        Cycles per input spike, ``ceil(out_features / lanes)``.
+    stride : int
+        Words per weight row in the ROM (:func:`row_stride`).
+    buffer : hw.kinds.buffer.StepBufferPlan
+        The step buffer in front of the core.
+    memories : tuple of hw.plan.Memory
+    """
+    lanes: int
+    groups: int
+    stride: int
+    buffer: object
+    memories: tuple
+
+    lif_units = 1
+
+    @property
+    def in_features(self):
+        return self.layer.in_features
+
+    @property
+    def out_features(self):
+        return self.layer.out_features
+
+    @property
+    def neurons(self):
+        return self.layer.out_features
+
+    @property
+    def buffer_row(self):
+        return self.buffer.row
+
+    @property
+    def buffer_rows(self):
+        return self.buffer.rows
+
+
+def row_stride(groups):
+    """Words per weight row in the ROM: ``groups`` rounded up to a power of two, so that the address of word ``g``
+    of row ``n`` is ``n`` and ``g`` side by side (no multiplier on the address path)."""
+    return 1 << (groups - 1).bit_length()
+
+
+def default_lanes(layer, device):
+    """Lanes for ``layer``: the fewest block RAMs for its weights, then the least logic within a cycle budget.
+
+    Among all lane counts, take those whose weight ROM needs the fewest blocks; among them the fewest lanes (each
+    lane is an adder and a multiplexer of ``acc_bits``) that keep an input spike within :data:`MAX_GROUPS` cycles,
+    or, when none does, the fewest groups (cycles per event). On the iCE40UP5K a 384 x 28 layer gets 7 lanes:
+    1,536 words of 56 bits, exactly 21 EBRs in the 512 x 8 mode, four cycles per input spike (14 lanes take the
+    same EBRs and two cycles, at twice the adders); a 28 x 10 readout gets 2 lanes in one EBR, five cycles per spike.
+    """
+    n, m = layer.in_features, layer.out_features
+    best = None
+    for lanes in range(1, m + 1):
+        groups = -(-m // lanes)
+        within = groups <= MAX_GROUPS
+        key = (device.block_ram.blocks(8 * lanes, n * row_stride(groups)), not within, lanes if within else groups)
+        if best is None or key < best:
+            best = key + (lanes,)
+    return best[-1]
+
+
+def plan_dense(layer, ctx, kind, state):
+    """The :class:`DensePlan` of ``layer`` as a core of ``kind`` whose neuron state is the memory ``state``
+    (``(suffix, memory kind)``)."""
+    name = layer.name
+    check_neuron(layer.neuron, acc_bits=layer.acc_bits, layer=name)
+    n_in = 1
+    for dim in ctx.in_shape:
+        n_in *= int(dim)
+    if n_in != layer.in_features:
+        raise ValueError(f"layer {name}: in_features {layer.in_features} does not match the {n_in} inputs")
+    weights = np.asarray(layer.weights)
+    if weights.size and (weights.min() < -128 or weights.max() > 127):
+        raise ValueError(f"layer {name}: weights must fit 8 bits (-128 ... 127)")
+    lanes = ctx.options.get("lanes")
+    if lanes is None:
+        lanes = default_lanes(layer, ctx.device)
+    lanes = check_option(f"layer {name}: lanes", lanes, 1, layer.out_features)
+    groups = -(-layer.out_features // lanes)
+    stride = row_stride(groups)
+    buffer, buffer_mems = buffer_plan(name, ctx)
+    suffix, state_kind = state
+    mems = buffer_mems + (
+        ctx.memory(f"{name}.weights", 8 * lanes, n_in * stride, "rom"),
+        ctx.memory(f"{name}.accumulators", layer.acc_bits, layer.out_features, "registers"),
+        ctx.memory(f"{name}.{suffix}", layer.neuron.mem_bits, layer.out_features, state_kind),
+    )
+    return DensePlan(ctx.index, name, kind, layer, ctx.in_shape, ctx.out_shape, ctx.time_steps, lanes, groups,
+                     stride, buffer, mems)
+
+
+def plan_layer(layer, ctx):
+    """The :class:`DensePlan` of a dense LIF layer (membranes in a memory)."""
+    return plan_dense(layer, ctx, "dense", ("membranes", "ram"))
+
+
+def work(plan, ops):
+    """Accumulations over the lanes, plus the neuron updates over the one LIF unit."""
+    op = ops[plan.name]
+    return -(-np.asarray(op["event_ops"], dtype=np.int64) // plan.lanes) + -(-int(op["neuron_updates"]) // plan.lif_units)
+
+
+def logic(plan):
+    """Logic cells (coarse, before calibration): control and register files; per lane an adder of ``acc_bits`` and
+    the multiplexer at the lane's end of the accumulator chain; the step buffer's registers (word flags or list
+    counts) need logic per bit; the LIF unit."""
+    layer = plan.layer
+    registers = sum(mem.bits for mem in plan.memories if mem.kind == "registers")
+    flags = sum(mem.bits for mem in plan.memories if mem.name.endswith(".buffer_registers"))
+    return 60 + registers + plan.lanes * 2 * layer.acc_bits + flags + plan.lif_units * 3 * layer.neuron.mem_bits
+
+
+def random_options(layer, in_shape, device, rng):
+    """Random lanes."""
+    return {"lanes": int(rng.integers(1, layer.out_features + 1))}
+
+
+def _core(plan):
+    from hw.dense import DenseLayer
+    return DenseLayer(plan)
+
+
+def _timeline(*args, **kwargs):
+    from hw.dense import timeline
+    return timeline(*args, **kwargs)
+
+
+KIND = register(Kind(
+    name="dense", manifest_type="dense", neuron="lif", options=("lanes",), takes_map=False, buffered=True,
+    final=False, emits_rows=False, spiking=True, plan_layer=plan_layer, core=_core, timeline=_timeline, work=work,
+    logic=logic, random_options=random_options))

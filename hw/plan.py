@@ -1,0 +1,230 @@
+"""The hardware plan: every parameter of the generated accelerator, chosen once, in pure Python.
+
+:func:`plan` walks the layers of a model, finds each one's kind (:mod:`hw.kinds`), checks the topology and the
+user's options, and asks the kind for the layer's plan: a frozen object holding everything its core needs (geometry,
+lanes and groups, spike logic, memories with their kind, width, depth, bits and block count, the layout of the step
+buffer in front of it, DSP use). The network (:class:`hw.network.Network`), the cycle model (:mod:`hw.cycles`), the
+resource estimate (:mod:`hw.resources`), the generator summary and the testbench stimulus all read the same plan; no
+core derives a parameter of its own. Nothing here imports Amaranth.
+
+The device (:mod:`hw.device`, the iCE40UP5K by default) decides what a memory costs and what the defaults are (the
+block-RAM aspect ratios, whether the input map goes to an SPRAM, how many multipliers go to DSP blocks).
+"""
+
+from dataclasses import dataclass
+
+from golden.checks import MAX_TIME_STEPS, check_int
+
+from . import device as devices
+from . import kinds
+from .kinds.memory import Memory, memory
+
+__all__ = ["Memory", "Context", "Plan", "plan", "plan_layer", "count"]
+
+
+def count(shape):
+    """Elements of a shape: the product of its dimensions."""
+    total = 1
+    for dim in shape:
+        total *= int(dim)
+    return total
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a kind's ``plan_layer`` is given besides the layer.
+
+    Attributes
+    ----------
+    index : int
+        Position of the layer in the model.
+    in_shape, out_shape : tuple of int
+    time_steps : int
+    device : hw.device.Device
+    options : dict
+        The user's options for this layer (names already checked against the kind's ``options``).
+    producer : layer plan or None
+        The plan of the previous layer (``None`` for the first).
+    producer_kind : hw.kinds.Kind or None
+    """
+    index: int
+    in_shape: tuple
+    out_shape: tuple
+    time_steps: int
+    device: object
+    options: dict
+    producer: object = None
+    producer_kind: object = None
+
+    def memory(self, name, width, depth, kind="ram"):
+        """A :class:`Memory` with its block count on :attr:`device` (:func:`hw.kinds.memory.memory`)."""
+        return memory(self.device, name, width, depth, kind)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The chosen hardware of a model on a device (see :func:`plan`).
+
+    Attributes
+    ----------
+    model : golden.manifest.Model
+    device : hw.device.Device
+    time_steps : int
+    layers : tuple
+        One plan per layer, of its kind's plan type; each has ``index``, ``name``, ``kind``, ``in_shape``,
+        ``out_shape``, ``neurons``, ``lanes``, ``groups``, ``lif_units``, ``buffer`` (the step buffer in front of
+        it, or ``None``), ``buffer_row``, ``buffer_rows`` and ``memories``.
+    """
+    model: object
+    device: object
+    time_steps: int
+    layers: tuple
+
+    def layer(self, name):
+        """The plan of layer ``name``."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"plan of model {self.model.name} has no layer {name!r}")
+
+    def kind(self, layer):
+        """The :class:`hw.kinds.Kind` of a layer plan (or of the layer called ``layer``)."""
+        if isinstance(layer, str):
+            layer = self.layer(layer)
+        return kinds.get(layer.kind)
+
+    @property
+    def front(self):
+        """Layers of the front end: the leading layers that are not fed by a step buffer."""
+        n = 0
+        for layer in self.layers:
+            if layer.buffer is not None:
+                break
+            n += 1
+        return n
+
+    @property
+    def memories(self):
+        """Every memory of the design, in layer order."""
+        return tuple(mem for layer in self.layers for mem in layer.memories)
+
+    @property
+    def ebr(self):
+        """Block RAMs of all memories."""
+        return sum(mem.blocks for mem in self.memories)
+
+    @property
+    def memory_bits(self):
+        return sum(mem.bits for mem in self.memories)
+
+
+def _check_params(model, params, layer_kinds):
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise ValueError(f"params must be a dict such as {{'fc1': {{'lanes': 4}}}}, not {params!r}")
+    names = {layer.name: kind for layer, kind in zip(model.layers, layer_kinds)}
+    for name, value in params.items():
+        if name not in names:
+            raise ValueError(f"params: model {model.name} has no layer {name!r} (layers: {', '.join(names)})")
+        if not isinstance(value, dict):
+            raise ValueError(f"params[{name!r}] must be a dict such as {{'lanes': 4}}, not {value!r}")
+        known = set(names[name].options)
+        unknown = set(value) - known
+        if unknown:
+            raise ValueError(f"params[{name!r}]: unknown parameters {sorted(unknown)} for a {names[name].name} "
+                             f"layer (known: {sorted(known) or 'none'})")
+    return params
+
+
+def _check_topology(model, layer_kinds):
+    last = len(model.layers) - 1
+    in_back = False
+    for index, (layer, kind) in enumerate(zip(model.layers, layer_kinds)):
+        if kind.takes_map != (index == 0):
+            first = [k.name for k in kinds.KINDS.values() if k.takes_map]
+            if index == 0:
+                raise ValueError(f"layer {layer.name}: a {kind.name} layer cannot be the first layer, which takes the "
+                                 f"INT8 input map (a {' or '.join(first)} layer)")
+            raise ValueError(f"layer {layer.name}: a {kind.name} layer takes the INT8 input map, so it must be the "
+                             f"first layer")
+        if not kind.buffered and in_back:
+            raise ValueError(f"layer {layer.name}: a {kind.name} layer must follow the first layer or another "
+                             f"front-end layer, not a layer fed by a step buffer")
+        in_back = in_back or kind.buffered
+        if kind.final != (index == last):
+            raise ValueError(f"model {model.name}: the last layer must be dense with the integrating readout, "
+                             f"and only the last (layer {layer.name} is a {kind.name} layer)")
+
+
+def plan(model, *, device=None, params=None):
+    """Choose the hardware of ``model`` on ``device``.
+
+    Parameters
+    ----------
+    model : golden.manifest.Model
+    device : hw.device.Device or str, optional
+        Default: the iCE40UP5K.
+    params : dict, optional
+        Options per layer name: ``{"conv1": {"lanes": 2, "spike_logic": "pipeline"}, "fc1": {"lanes": 7}}``; the
+        options of each kind are listed in docs/hardware.md.
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    ValueError
+        If an option names an unknown layer or parameter or is out of range, a layer has no hardware kind, the
+        layers do not chain (the first takes the map, front-end layers before buffered ones, the readout last), or
+        a layer cannot be built on the device, or an option has the wrong type; the message names the layer, the
+        bound and what to change.
+    """
+    if device is None:
+        device = devices.get("iCE40UP5K")
+    elif isinstance(device, str):
+        device = devices.get(device)
+    steps = check_int(f"model {model.name}: time_steps", model.time_steps, 1, MAX_TIME_STEPS)
+    layer_kinds = [kinds.kind_of(layer) for layer in model.layers]
+    params = _check_params(model, params, layer_kinds)
+    _check_topology(model, layer_kinds)
+    layers = []
+    producer = producer_kind = None
+    for index, (layer, kind, (in_shape, out_shape)) in enumerate(zip(model.layers, layer_kinds, model.shapes)):
+        context = Context(index, tuple(int(d) for d in in_shape), tuple(int(d) for d in out_shape), steps, device,
+                          dict(params.get(layer.name, {})), producer, producer_kind)
+        producer = kind.plan_layer(layer, context)
+        producer_kind = kind
+        layers.append(producer)
+    return Plan(model, device, steps, tuple(layers))
+
+
+def plan_layer(layer, in_shape, time_steps, *, device=None, options=None):
+    """The plan of one layer alone, fed by the input map (a first layer) or by ascending spike events: for the
+    tests of a single core and for tools that look at one layer.
+
+    Parameters
+    ----------
+    layer : golden.manifest layer
+    in_shape : tuple of int
+    time_steps : int
+    device : hw.device.Device or str, optional
+    options : dict, optional
+        The layer's options (as in ``params[layer.name]``).
+    """
+    if device is None:
+        device = devices.get("iCE40UP5K")
+    elif isinstance(device, str):
+        device = devices.get(device)
+    kind = kinds.kind_of(layer)
+    options = dict(options or {})
+    unknown = set(options) - set(kind.options)
+    if unknown:
+        raise ValueError(f"layer {layer.name}: unknown parameters {sorted(unknown)} for a {kind.name} layer "
+                         f"(known: {sorted(kind.options) or 'none'})")
+    in_shape = tuple(int(d) for d in in_shape)
+    steps = check_int("time_steps", time_steps, 1, MAX_TIME_STEPS)
+    context = Context(0 if kind.takes_map else 1, in_shape, tuple(int(d) for d in layer.out_shape(in_shape)), steps,
+                      device, options)
+    return kind.plan_layer(layer, context)
