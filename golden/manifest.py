@@ -32,11 +32,13 @@ __all__ = [
     "FORMAT", "VERSION", "MAX_TIME_STEPS", "MAX_WEIGHTS", "MAX_NEURONS", "MAX_NEURON_STEPS", "MAX_DIM",
     "ManifestError", "LIF", "Integrate", "Conv2d", "Pool", "Dense", "Model",
     "load", "save", "validate", "required_acc_bits", "current_range", "model_hash", "read_rom", "write_rom",
-    "rom_text", "signed_range",
+    "rom_text", "signed_range", "READ_VERSIONS", "manifest_version",
 ]
 
 FORMAT = "spikesmith-model"
-VERSION = 1
+VERSION = 2
+#: Versions the loader reads: version 1 is the first-layer-conv2d family; version 2 adds stacked layers (docs/manifest.md).
+READ_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 #: The largest extent of one dimension (channels, height, width, features, kernel, stride, padding).
 MAX_DIM = 1 << 16
@@ -106,7 +108,8 @@ class Integrate:
 
 @dataclass(frozen=True, eq=False)
 class Conv2d:
-    """2-D convolution over the INT8 input map, with LIF neurons. Weights ``int8 [Co, Ci, Kh, Kw]``."""
+    """2-D convolution over the INT8 input map (first layer) or a spike map, with LIF neurons.
+    Weights ``int8 [Co, Ci, Kh, Kw]``."""
     name: str
     in_channels: int
     out_channels: int
@@ -142,7 +145,8 @@ class Pool:
 
 @dataclass(frozen=True, eq=False)
 class Dense:
-    """Fully connected layer on binary spikes, with LIF neurons or the integrating readout. Weights ``int8 [M, N]``."""
+    """Fully connected layer on binary spikes (or, as the first layer, the INT8 map), with LIF neurons or the
+    integrating readout. Weights ``int8 [M, N]``."""
     name: str
     in_features: int
     out_features: int
@@ -206,11 +210,17 @@ class Model:
 
 # -- bounds --------------------------------------------------------------------------------------------------------
 
-def current_range(layer):
-    """Return ``(lo, hi)`` int64 arrays: the smallest and largest current of each neuron (arithmetic.md section 4)."""
+def current_range(layer, on_map=None):
+    """Return ``(lo, hi)`` int64 arrays: the smallest and largest current of each neuron (arithmetic.md section 4).
+
+    ``on_map`` says whether the layer reads the INT8 input map (the first layer) or spikes ``{0, 1}``; ``None``
+    takes the version 1 rule: a conv2d reads the map, a dense layer spikes.
+    """
     w = layer.weights.astype(np.int64).reshape(layer.weights.shape[0], -1)
     b = layer.bias.astype(np.int64)
-    if layer.type == "conv2d":
+    if on_map is None:
+        on_map = layer.type == "conv2d"
+    if on_map:
         lo = b + np.minimum(127 * w, -128 * w).sum(axis=1)
         hi = b + np.maximum(127 * w, -128 * w).sum(axis=1)
     else:
@@ -226,9 +236,10 @@ def _bits_for(lo, hi):
     return bits
 
 
-def required_acc_bits(layer):
-    """The smallest accumulator width that holds every current the layer can produce."""
-    lo, hi = current_range(layer)
+def required_acc_bits(layer, on_map=None):
+    """The smallest accumulator width that holds every current the layer can produce (``on_map``: see
+    :func:`current_range`)."""
+    lo, hi = current_range(layer, on_map)
     return _bits_for(int(lo.min()), int(hi.max()))
 
 
@@ -281,7 +292,7 @@ def _check_neuron(where, neuron):
         raise ManifestError(f"{where} must be a LIF or Integrate neuron, not {type(neuron).__name__}")
 
 
-def _check_params(where, layer, shape):
+def _check_params(where, layer, shape, on_map):
     w, b = layer.weights, layer.bias
     if not isinstance(w, np.ndarray) or w.shape != shape:
         raise ManifestError(f"{where}: weights have shape {getattr(w, 'shape', None)}, {list(shape)} expected")
@@ -298,9 +309,9 @@ def _check_params(where, layer, shape):
     if layer.weight_scale is not None:
         schema.field_number(f"{where}.weight_scale", layer.weight_scale, positive=True)
     acc = _int(f"{where}.acc_bits", layer.acc_bits, 2, 48)
-    need = required_acc_bits(layer)
+    need = required_acc_bits(layer, on_map)
     if acc < need:
-        clo, chi = current_range(layer)
+        clo, chi = current_range(layer, on_map)
         raise ManifestError(f"{where}: acc_bits {acc} cannot hold currents from {_fmt(int(clo.min()))} to "
                             f"{_fmt(int(chi.max()))} (needs {need})")
 
@@ -314,8 +325,9 @@ def _check_layer(n, layer, shape, last):
     """Check one layer against its input ``shape``; return its output shape."""
     where = f"layer {layer.name}"
     if isinstance(layer, Conv2d):
-        if n != 0:
-            raise ManifestError(f"{where}: conv2d is supported only as the first layer (on the INT8 input)")
+        if len(shape) != 3:
+            raise ManifestError(f"{where}: conv2d needs a map [C, H, W] as input, not the {shape[0]} values of a "
+                                f"dense layer")
         kh, kw = _pair(f"{where}.kernel", layer.kernel, 1)
         _pair(f"{where}.stride", layer.stride, 1)
         _pair(f"{where}.padding", layer.padding, 0)
@@ -329,7 +341,7 @@ def _check_layer(n, layer, shape, last):
             raise ManifestError(f"{where}: kernel {[kh, kw]} with padding {list(layer.padding)} does not fit "
                                 f"the {shape[1]} x {shape[2]} input")
         _check_size(f"{where}: the output map of", math.prod(out), MAX_NEURONS, "values")
-        _check_params(where, layer, (layer.out_channels, layer.in_channels, kh, kw))
+        _check_params(where, layer, (layer.out_channels, layer.in_channels, kh, kw), n == 0)
         if not isinstance(layer.neuron, LIF):
             raise ManifestError(f"{where}: a conv2d layer needs LIF neurons")
     elif isinstance(layer, Pool):
@@ -342,15 +354,13 @@ def _check_layer(n, layer, shape, last):
         if last:
             raise ManifestError(f"{where}: the last layer must be a dense readout, not pool")
     else:
-        if n == 0:
-            raise ManifestError(f"{where}: the first layer must be conv2d")
         size = math.prod(shape)
         _int(f"{where}.in_features", layer.in_features, 1, MAX_NEURONS)
         if layer.in_features != size:
             raise ManifestError(f"{where}: in_features {layer.in_features} does not match the previous "
                                 f"layer's output of {size} values")
         _int(f"{where}.out_features", layer.out_features, 1, MAX_DIM)
-        _check_params(where, layer, (layer.out_features, layer.in_features))
+        _check_params(where, layer, (layer.out_features, layer.in_features), n == 0)
         out = (layer.out_features,)
     if hasattr(layer, "neuron"):
         _check_neuron(f"{where}.neuron", layer.neuron)
@@ -378,7 +388,7 @@ def validate(model):
     _check_size(f"input_shape {list(shape)} has", math.prod(shape), MAX_NEURONS, "values")
     steps = _int("time_steps", model.time_steps, 1, MAX_TIME_STEPS)
     if not isinstance(model.layers, (list, tuple)) or not model.layers:
-        raise ManifestError("layers is empty; a model needs a conv2d layer first and a dense readout last")
+        raise ManifestError("layers is empty; a model needs a conv2d or dense layer first and a dense readout last")
     names, neurons = set(), 0
     for n, layer in enumerate(model.layers):
         if not isinstance(layer, (Conv2d, Pool, Dense)):
@@ -429,7 +439,7 @@ def _to_json(model, hashes):
                 d["weight_scale"] = float(layer.weight_scale)
         layers.append(d)
     doc = {
-        "format": FORMAT, "version": VERSION, "name": model.name, "description": model.description,
+        "format": FORMAT, "version": manifest_version(model), "name": model.name, "description": model.description,
         "input_shape": list(model.input_shape), "input_bits": 8, "time_steps": model.time_steps,
         "classes": list(model.classes), "features": model.features, "quantization": model.quantization,
         "layers": layers,
@@ -585,12 +595,12 @@ def load(path):
             raise ManifestError(f"{MANIFEST}: field 'format' is {schema._show(doc.get('format'))}; expected "
                                 f"{FORMAT!r}")
         version = _get(doc, "version", MANIFEST)
-        if version != VERSION or isinstance(version, (bool, float)):
+        if version not in READ_VERSIONS or isinstance(version, (bool, float)):
             raise ManifestError(f"{MANIFEST}: version {schema._show(version)} is not supported (this spikesmith "
-                                f"reads version {VERSION})")
+                                f"reads versions {', '.join(map(str, READ_VERSIONS))})")
         input_bits = _get(doc, "input_bits", MANIFEST)
         if input_bits != 8 or isinstance(input_bits, (bool, float)):
-            raise ManifestError(f"{MANIFEST}: input_bits is {schema._show(input_bits)}; version 1 supports 8")
+            raise ManifestError(f"{MANIFEST}: input_bits is {schema._show(input_bits)}; version {version} supports 8")
         reader = _Reader(directory)
         layers = [reader.layer(n, d) for n, d in enumerate(_get(doc, "layers", MANIFEST, list))]
         vectors = doc.get("test_vectors")
@@ -602,6 +612,9 @@ def load(path):
                   quantization=doc.get("quantization"), description=doc.get("description", ""),
                   training=doc.get("training"))
     validate(model)
+    if version < manifest_version(model):
+        raise ManifestError(f"{MANIFEST}: version {version} allows only a conv2d first layer and no other conv2d; "
+                            f"this layer stack needs version {manifest_version(model)}")
     if vectors is not None:
         data, count, source = vectors
         model.test_vectors = tv.decode(data, input_shape=model.input_shape, classes=len(model.classes),
@@ -610,6 +623,15 @@ def load(path):
             raise ManifestError(f"test_vectors: the file holds {len(model.test_vectors)} samples; count says "
                                 f"{count}")
     return model
+
+
+def manifest_version(model):
+    """The version :func:`save` writes: 1 for the version 1 family (conv2d first, no other conv2d), else 2.
+
+    Models that version 1 can express keep version 1, so their files and :func:`model_hash` do not change.
+    """
+    kinds = [l.type for l in model.layers]
+    return 1 if kinds and kinds[0] == "conv2d" and "conv2d" not in kinds[1:] else 2
 
 
 def _read_vectors(directory, ref):

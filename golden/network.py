@@ -15,7 +15,7 @@ import numpy as np
 from .manifest import Integrate, ManifestError, signed_range
 
 __all__ = ["Result", "run", "saturate", "leak", "lif_step", "integrate_step", "conv2d_current", "conv2d_taps",
-           "or_pool", "dense_current", "check_input"]
+           "or_pool", "dense_current", "first_layer_current", "check_input"]
 
 _EXACT = float(1 << 53)
 
@@ -124,7 +124,7 @@ def _windows(maps, layer):
 
 
 def conv2d_current(x, layer):
-    """Conv2d currents ``b + sum w * x`` of a batch ``x`` (N, Ci, H, W): (N, Co, Ho, Wo) int64.
+    """Conv2d currents ``b + sum w * x`` of a batch ``x`` (N, Ci, H, W), INT8 maps or spikes: (N, Co, Ho, Wo) int64.
 
     One multiply-add of a strided view per tap: each product ``w * x`` fits 15 bits, the sums are int64.
     """
@@ -167,9 +167,29 @@ def or_pool(spikes, kernel):
 
 
 def dense_current(spikes, layer):
-    """Dense currents ``b + W s`` of binary spike vectors (N, in): (N, out) int64."""
+    """Dense currents ``b + W s`` of input vectors (N, in): binary spikes, or the flattened INT8 map of a first
+    layer. Returns (N, out) int64."""
     return _exact_matmul(np.asarray(spikes, dtype=np.int64), layer.weights.astype(np.int64).T) \
         + layer.bias.astype(np.int64)
+
+
+def first_layer_current(x, layer):
+    """Current of the first layer (conv2d or dense) on INT8 maps ``x`` (N, C, H, W), and its work.
+
+    Returns
+    -------
+    (ndarray (N, n) int64, ndarray (N,) int64, int)
+        The currents (neurons flattened row-major), ``event_ops`` (non-zero inputs only) and ``dense_ops``, all
+        counted once per sample: the current is the same at every step (direct encoding).
+    """
+    x = np.asarray(x)
+    n = x.shape[0]
+    if layer.type == "conv2d":
+        events, dense = conv2d_taps(x, layer)
+        return conv2d_current(x, layer).reshape(n, -1), events, dense
+    flat = x.reshape(n, -1)
+    events = np.count_nonzero(flat, axis=1).astype(np.int64) * layer.out_features
+    return dense_current(flat, layer), events, layer.in_features * layer.out_features
 
 
 def check_input(model, x):
@@ -218,16 +238,15 @@ def run(model, x, *, record_membranes=False):
     shapes = model.shapes
     spikes, ops, membranes = {}, {}, {}
 
-    # Currents of the first (conv) layer do not change over time: compute them once per sample.
-    conv = model.layers[0]
-    conv_current = conv2d_current(x, conv).reshape(n, -1)
-    events, dense = conv2d_taps(x, conv)
-    ops[conv.name] = {"event_ops": events, "dense_ops": dense}
+    # The first layer (conv2d or dense) reads the INT8 map, whose current does not change over time: once per sample.
+    first = model.layers[0]
+    first_current, events, dense = first_layer_current(x, first)
+    ops[first.name] = {"event_ops": events, "dense_ops": dense}
 
     state = {l.name: np.zeros((n, int(np.prod(shapes[i][1]))), dtype=np.int64)
              for i, l in enumerate(model.layers) if hasattr(l, "neuron")}
-    for l, (_, out) in zip(model.layers, shapes):
-        if l.type != "conv2d":
+    for i, (l, (_, out)) in enumerate(zip(model.layers, shapes)):
+        if i:
             ops[l.name] = {"event_ops": np.zeros(n, dtype=np.int64), "dense_ops": 0}
         ops[l.name]["neuron_updates"] = steps * int(np.prod(out)) if hasattr(l, "neuron") else 0
         if not isinstance(getattr(l, "neuron", None), Integrate):
@@ -237,12 +256,18 @@ def run(model, x, *, record_membranes=False):
 
     for t in range(steps):
         s = None
-        for l, (ins, _) in zip(model.layers, shapes):
+        for i, (l, (ins, _)) in enumerate(zip(model.layers, shapes)):
             if l.type == "pool":
                 s = or_pool(s.reshape((n,) + ins), l.kernel).reshape(n, -1)
             else:
-                if l.type == "conv2d":
-                    cur = conv_current
+                if i == 0:
+                    cur = first_current
+                elif l.type == "conv2d":
+                    maps = s.reshape((n,) + ins)
+                    cur = conv2d_current(maps, l).reshape(n, -1)
+                    events, dense = conv2d_taps(maps, l)
+                    ops[l.name]["event_ops"] += events
+                    ops[l.name]["dense_ops"] += dense
                 else:
                     cur = dense_current(s, l)
                     ops[l.name]["event_ops"] += s.sum(axis=1) * l.out_features

@@ -1,11 +1,15 @@
-"""The golden model against plain scalar loops written here, separately from golden/network.py."""
+"""The golden model against plain scalar loops written here, separately from golden/network.py.
+
+The scalar reference covers every layer kind of manifest version 2: a conv2d or dense first layer on the INT8 map,
+conv2d layers on spike maps with their own membranes, pools and dense layers.
+"""
 
 import numpy as np
 import pytest
 
 from golden.manifest import LIF, Conv2d, Dense, Integrate, Model, Pool, signed_range
 from golden.network import conv2d_current, conv2d_taps, dense_current, or_pool, run
-from golden.randmodel import random_inputs, random_model
+from golden.randmodel import random_deep_model, random_inputs, random_model
 
 
 def loop_conv(x, layer):
@@ -27,6 +31,24 @@ def loop_conv(x, layer):
                                 acc += int(layer.weights[o, c, i, j]) * int(x[c, yy, xi])
                 out[o, y, xx] = acc
     return out
+
+
+def loop_conv_ops(x, layer):
+    """``(event_ops, dense_ops)`` of one conv2d on one map: taps inside the map, and those reading a non-zero."""
+    c_in, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = layer.kernel, layer.stride, layer.padding
+    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    inside = nonzero = 0
+    for y in range(ho):
+        for xx in range(wo):
+            for c in range(c_in):
+                for i in range(kh):
+                    for j in range(kw):
+                        yy, xi = y * sh + i - ph, xx * sw + j - pw
+                        if 0 <= yy < h and 0 <= xi < w:
+                            inside += 1
+                            nonzero += x[c, yy, xi] != 0
+    return nonzero * layer.out_channels, inside * layer.out_channels
 
 
 def loop_pool(s, kernel):
@@ -53,15 +75,23 @@ def loop_network(model, x):
     shapes = model.shapes
     state = {}
     trains = {l.name: [] for l in model.layers if not isinstance(getattr(l, "neuron", None), Integrate)}
-    conv_cur = loop_conv(x, model.layers[0]).ravel().tolist()
+    first = model.layers[0]
+    if first.type == "conv2d":
+        first_cur = loop_conv(x, first).ravel().tolist()
+    else:
+        flat = x.ravel().tolist()
+        first_cur = [int(first.bias[m]) + sum(int(first.weights[m, i]) * flat[i] for i in range(first.in_features))
+                     for m in range(first.out_features)]
     for t in range(model.time_steps):
         s = None
-        for l, (ins, out) in zip(model.layers, shapes):
+        for k, (l, (ins, out)) in enumerate(zip(model.layers, shapes)):
             if l.type == "pool":
                 s = loop_pool(np.array(s, dtype=bool).reshape(ins), l.kernel).ravel().tolist()
             else:
-                if l.type == "conv2d":
-                    cur = conv_cur
+                if k == 0:
+                    cur = first_cur
+                elif l.type == "conv2d":
+                    cur = loop_conv(np.array(s, dtype=np.int64).reshape(ins), l).ravel().tolist()
                 else:
                     cur = [int(l.bias[m]) + sum(int(l.weights[m, i]) for i in range(l.in_features) if s[i])
                            for m in range(l.out_features)]
@@ -228,3 +258,88 @@ def test_batch_equals_single_samples():
 def test_bad_inputs_are_refused(tiny_shipped, bad, msg):
     with pytest.raises(ValueError, match=msg):
         run(tiny_shipped, bad)
+
+
+# -- stacked networks (manifest version 2) ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(30))
+def test_deep_network_matches_scalar_reference(seed):
+    m = random_deep_model(seed)
+    x = random_inputs(m, 3, np.random.default_rng(200 + seed))
+    r = run(m, x)
+    for n in range(3):
+        cls, readout, trains = loop_network(m, x[n])
+        assert r.readout[n].tolist() == readout
+        assert r.classes[n] == cls
+        for name, train in trains.items():
+            assert np.array_equal(r.spikes[name][n], train), name
+
+
+def test_deep_models_cover_every_layer_order():
+    seen = {"dense first": 0, "conv on spikes": 0, "stride 2": 0, "padding 2": 0, "pool between convs": 0,
+            "no pool between convs": 0, "two dense hidden": 0}
+    for seed in range(60):
+        m = random_deep_model(seed)
+        kinds = [l.type for l in m.layers]
+        convs = [l for l in m.layers if l.type == "conv2d"]
+        seen["dense first"] += kinds[0] == "dense"
+        seen["conv on spikes"] += len(convs) >= 2
+        seen["stride 2"] += any(2 in l.stride for l in convs[1:])
+        seen["padding 2"] += any(2 in l.padding for l in convs[1:])
+        pairs = list(zip(kinds, kinds[1:], kinds[2:]))
+        seen["pool between convs"] += ("conv2d", "pool", "conv2d") in pairs
+        seen["no pool between convs"] += ("conv2d", "conv2d") in list(zip(kinds, kinds[1:]))
+        seen["two dense hidden"] += kinds.count("dense") >= 3
+    assert min(seen.values()) >= 5, seen
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_deep_operation_counts_against_loops(seed):
+    m = random_deep_model(seed, dense_first=False)
+    x = random_inputs(m, 2, np.random.default_rng(seed))
+    x[0] = 0
+    r = run(m, x)
+    for n in range(2):
+        for k, (l, (ins, out)) in enumerate(zip(m.layers, m.shapes)):
+            ops = r.ops[l.name]
+            if l.type == "pool":
+                assert ops["event_ops"][n] == 0 and ops["dense_ops"] == 0 and ops["neuron_updates"] == 0
+            elif k == 0:  # the map: counted once per sample
+                assert (ops["event_ops"][n], ops["dense_ops"]) == loop_conv_ops(x[n], l)
+            elif l.type == "conv2d":  # spikes: counted at every step, on that step's input spikes
+                events = dense = 0
+                for t in range(m.time_steps):
+                    e, d = loop_conv_ops(r.spikes[m.layers[k - 1].name][n, t].reshape(ins), l)
+                    events, dense = events + e, dense + d
+                assert (ops["event_ops"][n], ops["dense_ops"]) == (events, dense)
+            else:
+                spikes = r.spikes[m.layers[k - 1].name][n].sum()
+                assert ops["event_ops"][n] == spikes * l.out_features
+                assert ops["dense_ops"] == m.time_steps * l.in_features * l.out_features
+            if l.type != "pool":
+                assert ops["neuron_updates"] == m.time_steps * int(np.prod(out))
+    assert r.ops["conv1"]["event_ops"][0] == 0
+
+
+def test_dense_first_layer_counts_non_zero_inputs_once():
+    m = random_deep_model(1, dense_first=True)
+    assert m.layers[0].type == "dense"
+    x = random_inputs(m, 3, np.random.default_rng(3))
+    r = run(m, x)
+    first = m.layers[0]
+    assert r.ops[first.name]["dense_ops"] == first.in_features * first.out_features
+    for n in range(3):
+        assert r.ops[first.name]["event_ops"][n] == np.count_nonzero(x[n]) * first.out_features
+
+
+def test_deep_batch_equals_single_samples():
+    m = random_deep_model(6)
+    x = random_inputs(m, 5, np.random.default_rng(1))
+    r = run(m, x, record_membranes=True)
+    for n in range(5):
+        one = run(m, x[n], record_membranes=True)
+        assert one.readout[0].tolist() == r.readout[n].tolist()
+        for k in r.spikes:
+            assert np.array_equal(one.spikes[k][0], r.spikes[k][n])
+        for k in r.membranes:
+            assert np.array_equal(one.membranes[k][0], r.membranes[k][n])

@@ -122,7 +122,7 @@ def test_interrupted_save_keeps_the_old_model(saved, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("change,msg", [
-    (lambda d: d.update(version=2), r"version 2 is not supported \(this spikesmith reads version 1\)"),
+    (lambda d: d.update(version=3), r"version 3 is not supported \(this spikesmith reads versions 1, 2\)"),
     (lambda d: d.update(format="other"), "field 'format' is 'other'; expected 'spikesmith-model'"),
     (lambda d: d.pop("format"), "field 'format' is None; expected 'spikesmith-model'"),
     (lambda d: d.pop("time_steps"), "field 'time_steps' is missing"),
@@ -140,7 +140,8 @@ def test_interrupted_save_keeps_the_old_model(saved, tmp_path, monkeypatch):
     (lambda d: d["layers"][0]["weights"].update(file="../x.hex"), "must be a plain file name"),
     (lambda d: d["layers"][0]["weights"].update(sha256="0" * 64), "does not match its sha256"),
     (lambda d: d["layers"][0].update(stride=[0, 1]), r"stride\[0\] must be an integer from 1 to 65536, not 0"),
-    (lambda d: d["layers"].insert(0, dict(d["layers"][-1], name="x")), "first layer must be conv2d"),
+    (lambda d: d["layers"].insert(3, dict(d["layers"][0], name="x")), r"layer x: conv2d needs a map \[C, H, W\] "
+                                                                      "as input, not the 7 values of a dense layer"),
 ])
 def test_refusals_name_the_field_and_bound(saved, change, msg):
     _, path = saved

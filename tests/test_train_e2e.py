@@ -142,3 +142,20 @@ def test_training_refuses_a_model_over_the_block_ram_budget_before_training(tmp_
     assert re.search(r"model m needs 9\d\d,\d\d\d bits of block RAM for weights and biases \(layer fc1: "
                      r"9\d\d,\d\d\d\); iCE40UP5K has 122,880", err), err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_reduced_training_of_a_layer_stack(tmp_path):
+    argv = ["--data", str(DATA), "--limit-train", "200", "--epochs", "2", "--qat-epochs", "1", "--batch", "16",
+            "--quiet", "--seed", "1", "--layers", "c4k3,p2x2,c4k3s2,p2x2,d16,d12", "--time-steps", "3",
+            "--out", str(tmp_path / "m"), "--run-dir", str(tmp_path / "run")]
+    assert trainer.main(argv) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    model = gm.load(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "manifest.json").read_text())["version"] == 2
+    assert [l.name for l in model.layers] == ["conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "out"]
+    assert model.layer("conv2").stride == (2, 2) and model.time_steps == 3
+    assert metrics["agreement"]["identical"] and metrics["agreement"]["samples"] == 300
+    assert metrics["int_accuracy_torch"] == pytest.approx(metrics["bit_true_accuracy"], abs=1e-6)
+    assert metrics["config"]["layers"] == "c4k3,p2x2,c4k3s2,p2x2,d16,d12"
+    from train import agree
+    assert agree.main(["--model", str(tmp_path / "m"), "--data", str(DATA), "--json"]) == 0

@@ -13,9 +13,10 @@ import torch
 
 import golden.manifest as gm
 from golden.network import run
-from golden.randmodel import random_inputs, random_model
+from golden.randmodel import random_deep_model, random_inputs, random_model
 from train.agree import AgreementError, check_agreement
 from train.export import BudgetError, calibrate_mem_bits, check_budget
+from train.arch import PRESETS, format_layers, parse_layers, stack_shapes, stack_weight_count
 from train.model import SCNN, SCNNConfig, integer_forward, int_layers_from_model
 from train.trainer import time_shift
 
@@ -26,10 +27,11 @@ MODEL = ROOT / "models" / "fsdd_scnn"
 
 # -- torch integer mode against the golden model ----------------------------------------------------------------
 
-@pytest.mark.parametrize("block", range(4))
-def test_random_models_agree_with_golden(block):
-    for seed in range(block * 50, block * 50 + 50):
-        model = random_model(seed)
+@pytest.mark.parametrize("draw,block", [(random_model, b) for b in range(4)] + [(random_deep_model, b) for b in range(3)])
+def test_random_models_agree_with_golden(draw, block):
+    size = 50 if draw is random_model else 30
+    for seed in range(block * size, block * size + size):
+        model = draw(seed)
         x = random_inputs(model, 6, np.random.default_rng(seed))
         res = check_agreement(model, x, progress=False)
         golden = run(model, x)
@@ -98,7 +100,7 @@ def test_qat_backward_reaches_every_parameter():
     loss.backward()
     for name, p in net.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
-    assert net.conv.weight.grad.abs().sum() > 0
+    assert net.body[0].weight.grad.abs().sum() > 0
 
 
 def test_float_mode_and_cnn_control_run():
@@ -198,3 +200,172 @@ def test_disagreement_in_a_hidden_layer_is_located():
     hidden.bias = hidden.bias + 10 ** 7
     with pytest.raises(AgreementError, match=rf"sample 0, layer {hidden.name}, time step 0, neuron \d+"):
         check_agreement(model, x, layers, progress=False)
+
+
+# -- stacked networks (train/arch.py, manifest version 2) -------------------------------------------------------
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_random_deep_models_agree_at_narrow_widths(reset):
+    for seed in range(8):
+        model = random_deep_model(500 + seed, reset=reset, leak_shift=1, time_steps=5, mem_bits=8)
+        check_agreement(model, random_inputs(model, 6, np.random.default_rng(seed)), progress=False)
+
+
+def test_disagreement_in_a_conv_on_spikes_is_located():
+    model = random_deep_model(2, dense_first=False)
+    x = random_inputs(model, 3, np.random.default_rng(0))
+    layers = int_layers_from_model(model)
+    conv2 = next(l for l in layers if l.name == "conv2")
+    conv2.bias = conv2.bias + 10 ** 7
+    with pytest.raises(AgreementError, match=r"sample 0, layer conv2, time step 0, neuron \d+: golden spike 0, "
+                                             r"torch spike 1"):
+        check_agreement(model, x, layers, progress=False)
+
+
+STACKS = ["c4k3,p2x2,c6k3s2p1,p1x2,d12,d8", "d20,d10", "c3k2s2p0,c4k3p2,d9", "c2k3,c3k1,p2x2"]
+
+
+def _stack(layers, **kw):
+    torch.manual_seed(0)
+    return SCNN(SCNNConfig(input_shape=(1, 8, 16), layers=layers, time_steps=3, **kw))
+
+
+@pytest.mark.parametrize("layers", STACKS)
+def test_stack_qat_equals_integer_mode_and_export_agrees(tmp_path, layers):
+    net = _stack(layers)
+    x = _maps(40, seed=2) * 2
+    net.config.mem_bits, peaks = calibrate_mem_bits(net, x.numpy().astype(np.int8))
+    assert set(peaks) == {n for n in net.names if not n.startswith("pool")}
+    net.mode = "qat"
+    qat = integer_forward(net.int_layers(ste=True)[0], x, 3, slope=25.0)
+    net.mode = "int"
+    assert torch.equal(qat.double(), net(x))
+    model = net.export(name="stack", features=None)
+    assert [l.name for l in model.layers] == net.names
+    assert model.weight_count == net.config.weight_count
+    for k, layer in enumerate(l for l in model.layers if l.type != "pool"):
+        assert layer.acc_bits == gm.required_acc_bits(layer, on_map=k == 0)
+    gm.save(model, tmp_path / "m")
+    loaded = gm.load(tmp_path / "m")
+    check_agreement(loaded, x.numpy().astype(np.int8), net.int_layers(ste=False)[0], progress=False)
+    again = SCNN.from_model(loaded)
+    again.mode = "int"
+    assert torch.equal(again(x), net(x))
+
+
+def test_stack_float_mode_and_gradients_reach_every_layer():
+    net = _stack("c4k3,p2x2,c6k3,d12")
+    assert net(_maps(4)).shape == (4, 10)
+    net.mode = "qat"
+    loss = torch.nn.functional.cross_entropy(net(_maps(16) * 2), torch.arange(16) % 10)
+    loss.backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    cnn = SCNN(SCNNConfig(input_shape=(1, 8, 16), layers="c4k3,p2x2,c6k3,d12", neuron="relu"))
+    assert cnn(_maps(4)).shape == (4, 10)
+
+
+def test_default_stack_is_the_classic_network():
+    cfg = SCNNConfig()
+    assert format_layers(cfg.stack) == "c4k3,p2x4,d28"
+    assert SCNN(cfg).names == ["conv1", "pool1", "fc1", "out"]
+    assert SCNNConfig(layers="c4k3,p2x4,d28").weight_count == cfg.weight_count == 11068
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("", r"layer stack must be a non-empty string like 'c8k3,p2x2,d64', not ''"),
+    ("c8k3,q2", r"layer 2 'q2' is not cCkK\[sS\]\[pP\] \(conv2d\), pHxW \(pool\) or dN \(dense\)"),
+    ("p2x2,d4", r"layer 1 'p2x2': the first layer must be a conv2d or dense layer \(a pool needs spikes\)"),
+    ("d8,c4k3", r"layer 2 'c4k3': a conv2d layer needs a map and cannot follow a dense layer"),
+    ("d8,p2x2", r"layer 2 'p2x2': a pool layer needs a map and cannot follow a dense layer"),
+    ("c0k3", r"layer 1 'c0k3': sizes, kernels and strides must be at least 1"),
+])
+def test_layer_stack_syntax_errors(text, msg):
+    with pytest.raises(ValueError, match=f"^{msg}$"):
+        parse_layers(text)
+
+
+def test_layer_stack_round_trip_and_shapes():
+    text = "c8k3,p2x2,c16k5s2p1,p2x4,d128,d64"
+    specs = parse_layers(text)
+    assert format_layers(specs) == text and parse_layers(format_layers(specs)) == specs
+    assert stack_shapes(specs, (1, 16, 48)) == [(8, 16, 48), (8, 8, 24), (16, 3, 11), (16, 1, 2), (128,), (64,)]
+    with pytest.raises(ValueError, match=r"layer 3 'c4k9p0': kernel 9 with padding 0 does not fit the 8 x 24 map"):
+        SCNNConfig(layers="c8k3,p2x2,c4k9p0")
+
+
+def test_presets_are_the_seed_papers_models_adapted():
+    a, b = PRESETS["scnn-a"], PRESETS["scnn-b"]
+    assert [s.kind for s in parse_layers(a.layers)] == ["conv2d", "pool", "conv2d", "pool", "dense", "dense"]
+    assert [(s.channels, s.kernel) for s in parse_layers(a.layers) if s.kind == "conv2d"] == [(6, 3), (16, 3)]
+    assert [s.features for s in parse_layers(a.layers) if s.kind == "dense"] == [128, 64]
+    assert [s.kind for s in parse_layers(b.layers)] == ["conv2d", "pool", "dense"]
+    assert a.time_steps == b.time_steps == 10
+    for p in (a, b):
+        count = stack_weight_count(parse_layers(p.layers), (1, 16, 48), 10)
+        assert f"{count:,} weights" in p.about
+        assert count * 8 <= 4 * 262144  # fits the four SPRAMs
+
+
+def test_trainer_options_choose_the_stack():
+    from train.trainer import _config, build_parser
+    base = ["--data", "x"]
+
+    def cfg(*argv):
+        return _config(build_parser().parse_args(base + list(argv)), (1, 16, 48))
+    assert cfg().stack == SCNNConfig().stack and cfg().time_steps == 4
+    assert cfg("--arch", "scnn-a").layers == PRESETS["scnn-a"].layers and cfg("--arch", "scnn-a").time_steps == 10
+    assert cfg("--arch", "scnn-b", "--time-steps", "4").time_steps == 4
+    assert cfg("--layers", "d64").layers == "d64"
+    assert cfg("--hidden", "16", "8").hidden == (16, 8)
+    with pytest.raises(ValueError, match="--layers and --arch both give the layer stack; use one"):
+        cfg("--layers", "d64", "--arch", "scnn-a")
+    with pytest.raises(ValueError, match="--hidden shape the default network; with --layers or --arch write the "
+                                         "whole stack there"):
+        cfg("--layers", "d64", "--hidden", "3")
+
+
+def test_budget_with_spram():
+    model = SCNN(SCNNConfig(layers=PRESETS["scnn-a"].layers)).export(name="a")
+    with pytest.raises(BudgetError, match=r"model a needs [\d,]+ bits of block RAM .* or --spram to count the four "
+                                          r"SPRAMs$"):
+        check_budget(model)
+    info = check_budget(model, spram=True)
+    assert info["weights"] == 108054 and info["total_bits"] == 122880 + 4 * 262144
+    huge = SCNN(SCNNConfig(layers="c8k3,d128")).export(name="huge")
+    with pytest.raises(BudgetError, match=r"model huge needs [\d,]+ bits of block RAM and SPRAM for weights and "
+                                          r"biases \(layer fc1: [\d,]+\); iCE40UP5K has 1,171,456 \(30 EBR of 4,096 "
+                                          r"bits and 4 SPRAM of 262,144\)"):
+        check_budget(huge, spram=True)
+
+
+DEEP = ROOT / "models" / "fsdd_deep"
+
+
+@pytest.mark.skipif(not (DEEP / "manifest.json").exists(), reason=f"no deeper model at {DEEP}")
+def test_deeper_model_has_the_issue_14_structure():
+    import json
+    model = gm.load(DEEP)
+    assert json.loads((DEEP / "manifest.json").read_text())["version"] == 2
+    assert [l.type for l in model.layers] == ["conv2d", "pool", "conv2d", "pool", "dense", "dense", "dense"]
+    assert model.weight_count >= 50000
+    check_budget(model, spram=True)
+    with pytest.raises(BudgetError):
+        check_budget(model)
+    from train.features import FeatureParams
+    assert FeatureParams.from_dict(model.features).map_shape == tuple(model.input_shape)
+
+
+@pytest.mark.skipif(not (DEEP / "manifest.json").exists(), reason=f"no deeper model at {DEEP}")
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"FSDD recordings not found at {DATA}")
+def test_deeper_model_agrees_on_real_samples():
+    from train.features import FeatureParams, extract
+    model = gm.load(DEEP)
+    p = FeatureParams.from_dict(model.features)
+    files = [DATA / f"{d}_{s}_{i}.wav" for d in range(10) for s, i in (("jackson", 1), ("theo", 3))]
+    x = np.stack([extract(f, p) for f in files])
+    res = check_agreement(model, x, names=[f.name for f in files], progress=False)
+    assert np.mean(res.classes == np.repeat(np.arange(10), 2)) >= 0.9
+    net = SCNN.from_model(model)
+    net.mode = "int"
+    assert np.array_equal(net(torch.as_tensor(x)).numpy().astype(np.int64), res.readout)

@@ -3,7 +3,9 @@
 The target is a device of :mod:`hw.device` (the iCE40UP5K: 30 embedded block RAMs of 4 kbit, 122,880 bits in all,
 initialized by the bitstream). Weights and biases live there, beside the step buffers and spike bitmaps of the
 hardware; :func:`check_budget` refuses a model whose parameters do not fit what is left after a reserve for those,
-counted in bits and in the block RAMs of the ROMs of its hardware plan (:func:`hw.plan.plan`).
+counted in bits and in the block RAMs of the ROMs of its hardware plan (:func:`hw.plan.plan`). With ``spram=True``
+it counts the four single-port RAMs (SPRAM, 4 x 256 kbit) that deeper models keep their weights in, in bits only
+(the hardware plan does not place weights in SPRAM yet).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import dataclasses
 import numpy as np
 import torch
 
-__all__ = ["BudgetError", "EBR_BITS", "EBR_COUNT", "DEFAULT_RESERVE_BITS", "parameter_bits", "check_budget",
+__all__ = ["BudgetError", "EBR_BITS", "EBR_COUNT", "SPRAM_BITS", "SPRAM_COUNT", "DEFAULT_RESERVE_BITS", "parameter_bits", "check_budget",
            "calibrate_mem_bits", "export_model"]
 
 def _device(device=None):
@@ -25,6 +27,9 @@ def _device(device=None):
 EBR_BITS = _device().block_ram.bits
 EBR_COUNT = _device().block_ram.count
 DEFAULT_RESERVE_BITS = 4 * EBR_BITS
+#: Bits of one SPRAM (16K x 16) and SPRAMs of the iCE40UP5K.
+SPRAM_BITS = 16384 * 16
+SPRAM_COUNT = 4
 
 
 class BudgetError(ValueError):
@@ -40,7 +45,7 @@ def parameter_bits(model) -> dict:
     return out
 
 
-def check_budget(model, *, reserve_bits: int = DEFAULT_RESERVE_BITS, device=None) -> dict:
+def check_budget(model, *, reserve_bits: int = DEFAULT_RESERVE_BITS, device=None, spram: bool = False) -> dict:
     """Check that the weights and biases fit the device's block RAM left after ``reserve_bits``, in bits and in the
     block RAMs of the hardware plan's ROMs.
 
@@ -51,6 +56,9 @@ def check_budget(model, *, reserve_bits: int = DEFAULT_RESERVE_BITS, device=None
         Block-RAM bits kept for the step buffers and spike bitmaps in the first check.
     device : hw.device.Device or str, optional
         Default: the iCE40UP5K.
+    spram : bool
+        Also count the iCE40UP5K's four SPRAMs, in bits. The plan's block-RAM check is skipped then, and for a
+        stacked network of manifest version 2: the hardware plan does not handle either yet.
 
     Returns
     -------
@@ -69,17 +77,24 @@ def check_budget(model, *, reserve_bits: int = DEFAULT_RESERVE_BITS, device=None
     ram = device.block_ram
     per = parameter_bits(model)
     need = sum(per.values())
-    total = ram.count * ram.bits
+    total = ram.count * ram.bits + (SPRAM_COUNT * SPRAM_BITS if spram else 0)
     avail = total - reserve_bits
     info = {"weights": int(model.weight_count), "weight_bits": int(model.weight_count) * 8, "parameter_bits": need,
             "available_bits": avail, "total_bits": total, "per_layer": per}
     if need > avail:
         big = max(per, key=per.get)
+        where = (f"block RAM and SPRAM for weights and biases (layer {big}: {per[big]:,}); {device.name} has "
+                 f"{total:,} ({ram.count} EBR of {ram.bits:,} bits and {SPRAM_COUNT} SPRAM of {SPRAM_BITS:,})"
+                 if spram else
+                 f"block RAM for weights and biases (layer {big}: {per[big]:,}); {device.name} has {total:,} "
+                 f"({ram.count} EBR of {ram.bits:,} bits)")
         raise BudgetError(
-            f"model {model.name} needs {need:,} bits of block RAM for weights and biases (layer {big}: "
-            f"{per[big]:,}); {device.name} has {total:,} ({ram.count} EBR of {ram.bits:,} bits), {reserve_bits:,} of "
-            f"which are kept for FIFOs and spike buffers, leaving {avail:,}: use fewer weights "
-            f"(smaller hidden layer, fewer channels or a coarser pool)")
+            f"model {model.name} needs {need:,} bits of {where}, {reserve_bits:,} of which are kept for FIFOs and "
+            f"spike buffers, leaving {avail:,}: use fewer weights (smaller hidden layer, fewer channels or a "
+            f"coarser pool)" + ("" if spram else ", or --spram to count the four SPRAMs"))
+    from golden.manifest import manifest_version
+    if spram or manifest_version(model) > 1:
+        return info  # the plan places neither SPRAM weights nor the stacked layers of version 2 yet
     # The same in the plan's terms: the ROMs of weights and biases in their block RAMs, as the hardware lays them
     # out (lanes, row strides, aspect ratios), within the blocks left after the reserve. The other memories depend
     # on the membrane widths, which are calibrated after training.
@@ -107,7 +122,7 @@ def calibrate_mem_bits(net, x, *, margin: float = 2.0, batch: int = 500) -> tupl
     Returns
     -------
     (list of int, dict)
-        The widths (conv, hidden..., readout) and the largest magnitudes by layer name.
+        The widths (every conv2d and dense layer in order, then the readout) and the largest magnitudes by layer name.
     """
     from .model import bits_for_magnitude, integer_forward
     cfg = net.config
@@ -135,7 +150,7 @@ def calibrate_mem_bits(net, x, *, margin: float = 2.0, batch: int = 500) -> tupl
 
 
 def export_model(net, out_dir, *, name: str, features: dict | None, description: str = "",
-                 training: dict | None = None, reserve_bits: int = DEFAULT_RESERVE_BITS):
+                 training: dict | None = None, reserve_bits: int = DEFAULT_RESERVE_BITS, spram: bool = False):
     """Check the budget and save ``net``'s integer mode as a model directory (atomic).
 
     ``training`` is the manifest's record of the data the model was trained on
@@ -153,7 +168,7 @@ def export_model(net, out_dir, *, name: str, features: dict | None, description:
     """
     import golden.manifest as gm
     model = dataclasses.replace(net.export(name=name, features=features, description=description), training=training)
-    budget = check_budget(model, reserve_bits=reserve_bits)
+    budget = check_budget(model, reserve_bits=reserve_bits, spram=spram)
     gm.save(model, out_dir)
     return gm.load(out_dir), budget
 

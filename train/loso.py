@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m train.loso",
         description="Leave-one-speaker-out accuracy: one training per FSDD speaker held out. Options not listed "
-                    "here (--seed, --epochs, --hidden, ...) are passed to `python -m train`.")
+                    "here (--seed, --epochs, --hidden, --layers, --arch, ...) are passed to `python -m train`.")
     parser.add_argument("--data", required=True, help="directory of FSDD WAV files")
     parser.add_argument("--speakers", nargs="*", help="speakers to hold out (default: all)")
     parser.add_argument("--out", default="runs/loso", help="run folder (default: %(default)s)")

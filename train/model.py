@@ -1,7 +1,8 @@
 """The spiking CNN in PyTorch: float mode (snnTorch neurons), quantization-aware mode and exact integer mode.
 
-:class:`SCNN` is a configurable network: ``conv2d + LIF -> OR-pool -> (dense + LIF) x n -> dense readout``,
-run for ``T`` time steps with direct encoding (the INT8 map is presented at every step), the readout integrating
+:class:`SCNN` is a configurable stack of layers (:mod:`train.arch`): a first ``conv2d`` or ``dense`` LIF layer on
+the INT8 map, then any chain of ``conv2d`` LIF layers on spike maps, OR-pools and ``dense`` LIF layers, and a dense
+readout; by default ``conv2d + LIF -> OR-pool -> dense + LIF -> dense readout``. It runs for ``T`` time steps with direct encoding (the INT8 map is presented at every step), the readout integrating
 its current over the steps. It has three modes:
 
 ``float``
@@ -19,8 +20,8 @@ both a trained :class:`SCNN` (:meth:`SCNN.int_layers`) and any manifest :class:`
 (:func:`int_layers_from_model`), which is how the trainer is checked against the golden model.
 
 Integer scaling (symmetric, per layer): ``s_w = max|w| / 127``, ``w_int = round(w / s_w)``. The first layer's
-current is in units of ``S = s_w / input_scale`` (its input is ``x_int = input_scale * x``), a dense layer's in
-units of ``S = s_w`` (its input is 0/1 spikes); the bias is ``round(b / S)`` and the float threshold ``theta_f``
+current is in units of ``S = s_w / input_scale`` (its input is ``x_int = input_scale * x``), every other layer's
+in units of ``S = s_w`` (its input is 0/1 spikes); the bias is ``round(b / S)`` and the float threshold ``theta_f``
 becomes the integer ``round(theta_f / S)``. The membrane in integer units is the float membrane divided by ``S``.
 """
 
@@ -33,6 +34,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .arch import Conv, Dense, Pool, format_layers, parse_layers, stack_shapes, stack_weight_count
 
 __all__ = ["SCNNConfig", "SCNN", "IntLayer", "integer_forward", "int_layers_from_model", "ste_round", "ste_floor",
            "spike_fn"]
@@ -107,7 +110,8 @@ def integer_forward(layers, x, time_steps, *, slope=None, record=False, stats=No
     Parameters
     ----------
     layers : list of IntLayer
-        First a conv2d with LIF, last a dense with the integrating readout.
+        First a conv2d or dense layer on the map, then conv2d, pool and dense layers, last a dense layer with the
+        integrating readout.
     x : torch.Tensor
         Integer-valued input maps ``(N, C, H, W)``; its dtype (float32 or float64) is the compute dtype.
     time_steps : int
@@ -134,8 +138,11 @@ def integer_forward(layers, x, time_steps, *, slope=None, record=False, stats=No
     state = {}
     trains = {l.name: [] for l in layers if l.neuron == "lif" or l.kind == "pool"} if record else None
     first = layers[0]
-    cur0 = F.conv2d(x, first.weight.to(x.dtype), first.bias.to(x.dtype), stride=first.stride,
-                    padding=first.padding)
+    if first.kind == "conv2d":
+        cur0 = F.conv2d(x, first.weight.to(x.dtype), first.bias.to(x.dtype), stride=first.stride,
+                        padding=first.padding)
+    else:
+        cur0 = F.linear(x.reshape(n, -1), first.weight.to(x.dtype), first.bias.to(x.dtype))
     readout = None
     for _ in range(time_steps):
         h = None
@@ -147,6 +154,8 @@ def integer_forward(layers, x, time_steps, *, slope=None, record=False, stats=No
                 continue
             if i == 0:
                 cur = cur0
+            elif l.kind == "conv2d":
+                cur = F.conv2d(h, l.weight.to(x.dtype), l.bias.to(x.dtype), stride=l.stride, padding=l.padding)
             else:
                 cur = F.linear(h.reshape(n, -1), l.weight.to(x.dtype), l.bias.to(x.dtype))
             v = state.get(l.name)
@@ -215,14 +224,17 @@ class SCNNConfig:
     ----------
     input_shape : tuple
         ``(C, H, W)`` of the INT8 input map.
+    layers : str
+        The layer stack in the text form of :mod:`train.arch` (``"c8k3,p2x2,c16k3,p2x4,d128,d64"``), the readout
+        implied. Empty: the default stack ``c{channels}k{kernel},p{pool},d{hidden}...`` of the four fields below.
     channels : int
-        Output channels of the convolution.
+        Output channels of the convolution (default stack).
     kernel : int
-        Square convolution kernel (padding ``kernel // 2``, stride 1).
+        Square convolution kernel, padding ``kernel // 2``, stride 1 (default stack).
     pool : tuple
-        OR-pool window ``(h, w)``.
+        OR-pool window ``(h, w)`` (default stack).
     hidden : tuple of int
-        Sizes of the dense LIF layers between pool and readout.
+        Sizes of the dense LIF layers between pool and readout (default stack).
     classes : int
         Readout size.
     time_steps : int
@@ -240,7 +252,8 @@ class SCNNConfig:
     input_scale : float
         ``x_int = input_scale * x``.
     mem_bits : list of int
-        Membrane width of every neuron layer (conv, hidden..., readout), chosen by calibration before export.
+        Membrane width of every neuron layer (conv and dense in order, readout last), chosen by calibration before
+        export.
     """
     input_shape: tuple = (1, 16, 48)
     channels: int = 4
@@ -256,6 +269,7 @@ class SCNNConfig:
     neuron: str = "lif"
     input_scale: float = 32.0
     mem_bits: list = field(default_factory=list)
+    layers: str = ""
 
     def __post_init__(self):
         self.input_shape = tuple(self.input_shape)
@@ -265,26 +279,26 @@ class SCNNConfig:
             raise ValueError(f"reset must be 'subtract' or 'zero', not {self.reset!r}")
         if self.neuron not in ("lif", "relu"):
             raise ValueError(f"neuron must be 'lif' or 'relu', not {self.neuron!r}")
-        if self.kernel % 2 != 1:
+        if not self.layers and self.kernel % 2 != 1:
             raise ValueError(f"kernel must be odd (same padding), not {self.kernel}")
+        stack = self.stack
+        stack_shapes(stack, self.input_shape)
+        neurons = sum(1 for s in stack if s.kind != "pool") + 1
         if not self.mem_bits:
-            self.mem_bits = [24] * (len(self.hidden) + 2)
-        if len(self.mem_bits) != len(self.hidden) + 2:
-            raise ValueError(f"mem_bits needs {len(self.hidden) + 2} widths (conv, hidden, readout)")
-        c, h, w = self.input_shape
-        if h // self.pool[0] < 1 or w // self.pool[1] < 1:
-            raise ValueError(f"pool {self.pool} is larger than the {h} x {w} map")
+            self.mem_bits = [24] * neurons
+        if len(self.mem_bits) != neurons:
+            raise ValueError(f"mem_bits needs {neurons} widths (one per conv2d and dense layer, then the readout)")
 
     @property
-    def pooled_features(self) -> int:
-        c, h, w = self.input_shape
-        return self.channels * (h // self.pool[0]) * (w // self.pool[1])
+    def stack(self) -> tuple:
+        """The layers before the readout, as :mod:`train.arch` specs."""
+        if self.layers:
+            return parse_layers(self.layers)
+        return (Conv(self.channels, self.kernel), Pool(self.pool), *(Dense(h) for h in self.hidden))
 
     @property
     def weight_count(self) -> int:
-        sizes = [self.pooled_features, *self.hidden, self.classes]
-        return (self.channels * self.input_shape[0] * self.kernel ** 2
-                + sum(a * b for a, b in zip(sizes[:-1], sizes[1:])))
+        return stack_weight_count(self.stack, self.input_shape, self.classes)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -292,21 +306,34 @@ class SCNNConfig:
 
 
 class SCNN(nn.Module):
-    """Configurable spiking CNN (see the module docstring for its modes).
+    """Configurable spiking network (see the module docstring for its modes).
 
     Parameters
     ----------
     config : SCNNConfig
+
+    Members
+    -------
+    body : nn.ModuleList
+        The conv2d (``nn.Conv2d``) and dense (``nn.Linear``) layers before the readout, in order.
+    out : nn.Linear
+        The readout.
     """
 
     def __init__(self, config: SCNNConfig):
         super().__init__()
         self.config = cfg = config
-        c = cfg.input_shape[0]
-        self.conv = nn.Conv2d(c, cfg.channels, cfg.kernel, padding=cfg.kernel // 2)
-        sizes = [cfg.pooled_features, *cfg.hidden]
-        self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.out = nn.Linear(sizes[-1], cfg.classes)
+        self.stack = cfg.stack
+        shape = cfg.input_shape
+        self.body = nn.ModuleList()
+        for spec, out in zip(self.stack, stack_shapes(self.stack, shape)):
+            if spec.kind == "conv2d":
+                self.body.append(nn.Conv2d(shape[0], spec.channels, spec.kernel, stride=spec.stride,
+                                           padding=spec.padding))
+            elif spec.kind == "dense":
+                self.body.append(nn.Linear(math.prod(shape), spec.features))
+            shape = out
+        self.out = nn.Linear(math.prod(shape), cfg.classes)
         self.mode = "float"
         if cfg.neuron == "lif":
             import snntorch as snn
@@ -315,12 +342,17 @@ class SCNN(nn.Module):
             beta = 1.0 - 2.0 ** -cfg.leak_shift
             self.lifs = nn.ModuleList(
                 snn.Leaky(beta=beta, threshold=cfg.threshold, spike_grad=grad, reset_mechanism=cfg.reset)
-                for _ in range(len(cfg.hidden) + 1))
+                for _ in range(len(self.body)))
 
     @property
     def names(self) -> list:
-        """Layer names as exported: conv1, pool1, fc1..., out."""
-        return ["conv1", "pool1"] + [f"fc{i + 1}" for i in range(len(self.config.hidden))] + ["out"]
+        """Layer names as exported: conv1, conv2..., pool1..., fc1..., numbered per kind in order, then out."""
+        counts, names = {}, []
+        for spec in self.stack:
+            prefix = {"conv2d": "conv", "pool": "pool", "dense": "fc"}[spec.kind]
+            counts[prefix] = counts.get(prefix, 0) + 1
+            names.append(f"{prefix}{counts[prefix]}")
+        return names + ["out"]
 
     def forward(self, x):
         """Logits ``(N, classes)`` from integer-valued maps ``x`` ``(N, C, H, W)``.
@@ -339,25 +371,33 @@ class SCNN(nn.Module):
                 return integer_forward(layers, x.double(), self.config.time_steps)
         raise ValueError(f"unknown mode {self.mode!r} (float, qat, int)")
 
+    def _rest(self, h, step):
+        """The layers after the first on its output ``h``; ``step(j, current)`` makes the activation of body ``j``."""
+        j = 1
+        for spec in self.stack[1:]:
+            if spec.kind == "pool":
+                h = F.max_pool2d(h, spec.kernel)
+                continue
+            h = step(j, self.body[j](h if spec.kind == "conv2d" else h.flatten(1)))
+            j += 1
+        return h.flatten(1)
+
     def _forward_float(self, x):
         cfg = self.config
-        cur = self.conv(x)
+        cur = self.body[0](x if self.stack[0].kind == "conv2d" else x.flatten(1))
         if cfg.neuron == "relu":
-            h = F.max_pool2d(F.relu(cur), cfg.pool).flatten(1)
-            for fc in self.fcs:
-                h = F.relu(fc(h))
-            return self.out(h)
-        mems = [torch.zeros_like(cur)] + [None] * len(self.fcs)
+            return self.out(self._rest(F.relu(cur), lambda j, c: F.relu(c)))
+        mems = [torch.zeros_like(cur)] + [None] * (len(self.body) - 1)
+
+        def lif(j, c):
+            if mems[j] is None:
+                mems[j] = torch.zeros_like(c)
+            spk, mems[j] = self.lifs[j](c, mems[j])
+            return spk
         total = 0
         for _ in range(cfg.time_steps):
             spk, mems[0] = self.lifs[0](cur, mems[0])
-            h = F.max_pool2d(spk, cfg.pool).flatten(1)
-            for i, fc in enumerate(self.fcs):
-                c = fc(h)
-                if mems[i + 1] is None:
-                    mems[i + 1] = torch.zeros_like(c)
-                h, mems[i + 1] = self.lifs[i + 1](c, mems[i + 1])
-            total = total + self.out(h)
+            total = total + self.out(self._rest(spk, lif))
         return total
 
     @classmethod
@@ -370,24 +410,27 @@ class SCNN(nn.Module):
         Raises
         ------
         ValueError
-            When the model is not ``conv2d -> pool -> dense... -> readout`` with square odd same-padded kernels,
-            one leak shift and one reset mode, or lacks a weight scale.
+            When a conv2d's kernel, stride or padding is not square, the LIF layers differ in leak shift or reset
+            mode, or a layer lacks a weight scale.
         """
         ls = model.layers
-        if len(ls) < 3 or ls[0].type != "conv2d" or ls[1].type != "pool" or any(l.type != "dense" for l in ls[2:]):
-            raise ValueError(f"model {model.name}: SCNN needs conv2d, pool, dense..., readout layers")
-        conv, pool = ls[0], ls[1]
-        k = conv.kernel[0]
+        specs = []
+        for l in ls[:-1]:
+            if l.type == "conv2d":
+                if len({l.kernel[0], l.kernel[1]}) != 1 or len(set(l.stride)) != 1 or len(set(l.padding)) != 1:
+                    raise ValueError(f"model {model.name}: layer {l.name} needs a square kernel, stride and padding")
+                specs.append(Conv(l.out_channels, l.kernel[0], l.stride[0], l.padding[0]))
+            elif l.type == "pool":
+                specs.append(Pool(tuple(l.kernel)))
+            else:
+                specs.append(Dense(l.out_features))
         lifs = [l.neuron for l in ls[:-1] if l.type != "pool"]
-        if (conv.kernel != (k, k) or conv.padding != (k // 2, k // 2) or conv.stride != (1, 1)
-                or len({(n.leak_shift, n.reset) for n in lifs}) != 1):
-            raise ValueError(f"model {model.name}: SCNN needs a same-padded square kernel, stride 1 and one leak "
-                             f"shift and reset mode")
+        if len({(n.leak_shift, n.reset) for n in lifs}) != 1:
+            raise ValueError(f"model {model.name}: SCNN needs one leak shift and reset mode in all LIF layers")
         if any(l.weight_scale is None for l in ls if l.type != "pool"):
             raise ValueError(f"model {model.name}: a layer has no weight_scale")
         scale = float((model.quantization or {}).get("input_scale", 32.0))
-        cfg = SCNNConfig(input_shape=tuple(model.input_shape), channels=conv.out_channels, kernel=k,
-                         pool=tuple(pool.kernel), hidden=tuple(l.out_features for l in ls[2:-1]),
+        cfg = SCNNConfig(input_shape=tuple(model.input_shape), layers=format_layers(specs),
                          classes=ls[-1].out_features, time_steps=model.time_steps, leak_shift=lifs[0].leak_shift,
                          reset=lifs[0].reset, input_scale=scale,
                          mem_bits=[l.neuron.mem_bits for l in ls if l.type != "pool"])
@@ -395,7 +438,8 @@ class SCNN(nn.Module):
         with torch.no_grad():
             for i, (m, l) in enumerate(zip(net._linear_layers(), [l for l in ls if l.type != "pool"])):
                 s = float(l.weight_scale)
-                m.weight.copy_(torch.tensor(l.weights.astype(np.float64) * s, dtype=torch.float32))
+                m.weight.copy_(torch.tensor(l.weights.astype(np.float64) * s, dtype=torch.float32).reshape(
+                    m.weight.shape))
                 m.bias.copy_(torch.tensor(l.bias.astype(np.float64) * (s / scale if i == 0 else s),
                                           dtype=torch.float32))
         return net
@@ -403,10 +447,11 @@ class SCNN(nn.Module):
     # -- quantization --------------------------------------------------------------------------------------------
 
     def _linear_layers(self):
-        return [self.conv, *self.fcs, self.out]
+        return [*self.body, self.out]
 
     def scales(self):
-        """Per-layer ``(weight scale s_w, current scale S)`` from the current float weights."""
+        """Per-layer ``(weight scale s_w, current scale S)`` from the current float weights; the first layer reads
+        the map ``x_int = input_scale * x``, every other layer spikes."""
         out = []
         for i, m in enumerate(self._linear_layers()):
             s = float(m.weight.detach().abs().max()) / 127.0
@@ -429,27 +474,31 @@ class SCNN(nn.Module):
         """
         cfg = self.config
         rnd = ste_round if ste else (lambda t: torch.round(t.detach()))
-        layers = []
-        names = [n for n in self.names if n != "pool1"]
-        for i, (m, (s, S)) in enumerate(zip(self._linear_layers(), self.scales())):
+        scales = self.scales()
+        layers, j = [], 0
+        for spec, name in zip((*self.stack, None), self.names):
+            if spec is not None and spec.kind == "pool":
+                layers.append(IntLayer(name, "pool", kernel=tuple(spec.kernel)))
+                continue
+            m = self._linear_layers()[j]
+            s, S = scales[j]
             w = torch.clamp(rnd(m.weight / s), -127, 127)
             b = rnd(m.bias / S)
-            bits = cfg.mem_bits[i]
-            if i == len(names) - 1:
-                layers.append(IntLayer(names[i], "dense", w, b, neuron="integrate", mem_bits=bits))
+            bits = cfg.mem_bits[j]
+            j += 1
+            if spec is None:
+                layers.append(IntLayer(name, "dense", w, b, neuron="integrate", mem_bits=bits))
                 return layers, S
             theta = int(round(cfg.threshold / S))
             if not 1 <= theta <= (1 << (bits - 1)) - 2:
-                raise ValueError(f"layer {names[i]}: integer threshold {theta} does not fit mem_bits {bits} "
+                raise ValueError(f"layer {name}: integer threshold {theta} does not fit mem_bits {bits} "
                                  f"(1 ... {(1 << (bits - 1)) - 2}); widen mem_bits")
             kw = dict(neuron="lif", leak_shift=cfg.leak_shift, threshold=theta, reset=cfg.reset, mem_bits=bits)
-            if i == 0:
-                k = cfg.kernel
-                layers.append(IntLayer(names[0], "conv2d", w, b, kernel=(k, k), stride=(1, 1),
-                                       padding=(k // 2, k // 2), **kw))
-                layers.append(IntLayer("pool1", "pool", kernel=cfg.pool))
+            if spec.kind == "conv2d":
+                layers.append(IntLayer(name, "conv2d", w, b, kernel=(spec.kernel,) * 2, stride=(spec.stride,) * 2,
+                                       padding=(spec.padding,) * 2, **kw))
             else:
-                layers.append(IntLayer(names[i], "dense", w, b, **kw))
+                layers.append(IntLayer(name, "dense", w, b, **kw))
         raise AssertionError("unreachable")
 
     def export(self, name="fsdd_scnn", classes=None, features=None, description=""):
@@ -485,8 +534,8 @@ class SCNN(nn.Module):
             else:
                 layer = gm.Dense(name=l.name, in_features=w.shape[1], out_features=w.shape[0], weights=w, bias=b,
                                  bias_bits=bias_bits, acc_bits=64, neuron=nr, weight_scale=scales[k][0])
+            out.append(_replace(layer, acc_bits=gm.required_acc_bits(layer, on_map=k == 0)))
             k += 1
-            out.append(_replace(layer, acc_bits=gm.required_acc_bits(layer)))
         classes = list(classes) if classes is not None else [str(i) for i in range(cfg.classes)]
         return gm.Model(name=name, input_shape=tuple(cfg.input_shape), time_steps=cfg.time_steps, layers=out,
                         classes=classes, features=features, quantization={"input_scale": cfg.input_scale},

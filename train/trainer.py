@@ -13,6 +13,10 @@
 A checkpoint (``RUN/checkpoint.pt``) is written atomically after every epoch; ``--resume`` continues from it with
 the same results as an uninterrupted run. ``--neuron relu`` trains the non-spiking CNN of the same layout (float
 only, the control row). Everything is seeded (``--seed``).
+
+The network is the default ``conv2d -> pool -> dense...`` (``--channels``, ``--kernel``, ``--pool``, ``--hidden``), or
+any layer stack of :mod:`train.arch` given by ``--layers "c8k3,p2x2,c16k3,p2x4,d128,d64"`` or by a preset,
+``--arch scnn-a`` / ``--arch scnn-b``. ``--spram`` counts the iCE40UP5K's SPRAMs toward the weight budget.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .arch import PRESETS
 from .model import SCNN, SCNNConfig
 from .util import atomic_torch_save, atomic_write_json, seed_everything
 
@@ -102,13 +107,25 @@ def build_parser():
     p.add_argument("--limit-train", type=int, help="use only this many training files (quick runs)")
     p.add_argument("--cmn", action="store_true",
                    help="per-utterance cepstral mean normalization in the front-end (stored in the manifest)")
-    g = p.add_argument_group("network")
-    g.add_argument("--channels", type=int, default=4, help="convolution output channels (default: %(default)s)")
-    g.add_argument("--kernel", type=int, default=3, help="odd square kernel, same padding (default: %(default)s)")
-    g.add_argument("--pool", type=int, nargs=2, default=[2, 4], metavar=("H", "W"),
-                   help="OR-pool window (default: 2 4)")
-    g.add_argument("--hidden", type=int, nargs="*", default=[28], help="dense LIF layer sizes (default: 28)")
-    g.add_argument("--time-steps", type=int, default=4, help="time steps T (default: %(default)s)")
+    g = p.add_argument_group(
+        "network", "The default network is conv2d -> OR-pool -> dense LIF layers -> readout, shaped by --channels, "
+        "--kernel, --pool and --hidden. --layers or --arch replace it by any stack.")
+    g.add_argument("--layers", metavar="STACK",
+                   help="the layers before the readout, comma-separated: cCkK[sS][pP] a conv2d of C channels with a "
+                        "K x K kernel, stride S (default 1), padding P (default K//2); pHxW an OR-pool; dN a dense "
+                        "layer of N neurons; the first layer is a conv2d or dense layer on the INT8 map, and no conv2d "
+                        "or pool follows a dense layer. Example: c8k3,p2x2,c16k3,p2x4,d128,d64")
+    g.add_argument("--arch", choices=sorted(PRESETS),
+                   help="a preset stack: " + "; ".join(f"{k}: {v.layers} with T = {v.time_steps}, {v.about}"
+                                                      for k, v in sorted(PRESETS.items())))
+    g.add_argument("--channels", type=int, help="convolution output channels of the default network (default: 4)")
+    g.add_argument("--kernel", type=int, help="odd square kernel of the default network, same padding (default: 3)")
+    g.add_argument("--pool", type=int, nargs=2, metavar=("H", "W"),
+                   help="OR-pool window of the default network (default: 2 4)")
+    g.add_argument("--hidden", type=int, nargs="*",
+                   help="dense LIF layer sizes of the default network (default: 28)")
+    g.add_argument("--time-steps", type=int,
+                   help="time steps T (default: the preset's with --arch, else 4)")
     g.add_argument("--leak-shift", type=int, default=3, help="k: beta = 1 - 2^-k (default: %(default)s)")
     g.add_argument("--threshold", type=float, default=1.0,
                    help="float threshold of the LIF layers (default: %(default)s)")
@@ -117,6 +134,9 @@ def build_parser():
     g.add_argument("--slope", type=float, default=25.0, help="fast-sigmoid surrogate slope")
     g.add_argument("--neuron", choices=["lif", "relu"], default="lif",
                    help="relu: the non-spiking CNN control (float only, not exported)")
+    p.add_argument("--spram", action="store_true",
+                   help="count the iCE40UP5K's four SPRAMs (4 x 256 kbit) toward the weight budget besides the "
+                        "block RAM: for models larger than the block RAM holds (the generator cannot build them yet)")
     p.add_argument("--mem-margin", type=float, default=2.0,
                    help="membrane width headroom over the largest |membrane| on the training set (default: 2)")
     p.add_argument("--no-export", action="store_true", help="train and measure, but write no model directory")
@@ -128,9 +148,25 @@ def build_parser():
     return p
 
 
+_DEFAULT_STACK = {"channels": 4, "kernel": 3, "pool": [2, 4], "hidden": [28]}
+
+
 def _config(args, input_shape):
-    return SCNNConfig(input_shape=input_shape, channels=args.channels, kernel=args.kernel, pool=tuple(args.pool),
-                      hidden=tuple(args.hidden), time_steps=args.time_steps, leak_shift=args.leak_shift,
+    """The :class:`SCNNConfig` of the options; refuses a stack given twice."""
+    classic = {k: getattr(args, k) for k in _DEFAULT_STACK if getattr(args, k) is not None}
+    if args.layers and args.arch:
+        raise ValueError("--layers and --arch both give the layer stack; use one")
+    layers, steps = args.layers or "", args.time_steps
+    if args.arch:
+        layers = PRESETS[args.arch].layers
+        steps = steps if steps is not None else PRESETS[args.arch].time_steps
+    if layers and classic:
+        raise ValueError(f"--{'/--'.join(classic)} shape the default network; with --layers or --arch write the "
+                         f"whole stack there")
+    shape = {**_DEFAULT_STACK, **classic}
+    return SCNNConfig(input_shape=input_shape, layers=layers, channels=shape["channels"], kernel=shape["kernel"],
+                      pool=tuple(shape["pool"]), hidden=tuple(shape["hidden"]),
+                      time_steps=steps if steps is not None else 4, leak_shift=args.leak_shift,
                       threshold=args.threshold, reset=args.reset, slope=args.slope, neuron=args.neuron)
 
 
@@ -156,7 +192,7 @@ def train(args) -> dict:
     net = SCNN(cfg)
     if cfg.neuron == "lif" and not args.no_export:
         from .export import check_budget
-        check_budget(net.export(name=name))  # fail before training when the structure cannot fit
+        check_budget(net.export(name=name), spram=args.spram)  # fail before training when the structure cannot fit
     gen = torch.Generator().manual_seed(args.seed)
     steps = (len(x_tr) + args.batch - 1) // args.batch
     float_opt = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -249,7 +285,7 @@ def train(args) -> dict:
                        f"float {state['float_acc']:.4f}, integer {metrics['int_accuracy_torch']:.4f} on "
                        f"{len(x_te)} test samples")
         model = net.export(name=name, features=ds.params.to_dict(), description=description)
-        metrics["budget"] = check_budget(model)
+        metrics["budget"] = check_budget(model, spram=args.spram)
         metrics["weights"] = model.weight_count
         metrics["mem_bits"] = {l.name: l.neuron.mem_bits for l in model.layers if hasattr(l, "neuron")}
         if not args.no_export:
@@ -257,7 +293,7 @@ def train(args) -> dict:
             from .export import export_model
             from .fsdd import training_record
             model, _ = export_model(net, out, name=name, features=ds.params.to_dict(), description=description,
-                                    training=training_record(args.split, args.limit_train))
+                                    training=training_record(args.split, args.limit_train), spram=args.spram)
             metrics["model_dir"] = str(out)
             metrics["model_hash"] = gm.model_hash(model)
         from .agree import check_agreement
