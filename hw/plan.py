@@ -141,16 +141,18 @@ def _check_topology(model, layer_kinds):
     last = len(model.layers) - 1
     in_back = False
     for index, (layer, kind) in enumerate(zip(model.layers, layer_kinds)):
+        # manifest version 2 allows more (golden and the trainer run it); these are the generator's own limits
+        later = "the golden model and the trainer accept it (manifest version 2); the generator does not yet"
         if kind.takes_map != (index == 0):
             first = [k.name for k in kinds.KINDS.values() if k.takes_map]
             if index == 0:
-                raise ValueError(f"layer {layer.name}: a {kind.name} layer cannot be the first layer, which takes the "
-                                 f"INT8 input map (a {' or '.join(first)} layer)")
-            raise ValueError(f"layer {layer.name}: a {kind.name} layer takes the INT8 input map, so it must be the "
-                             f"first layer")
+                raise ValueError(f"layer {layer.name}: the hardware generator takes only a {' or '.join(first)} "
+                                 f"layer on the INT8 input map, not a {kind.name} layer ({later})")
+            raise ValueError(f"layer {layer.name}: the hardware generator builds a {kind.name} layer only as the "
+                             f"first layer, on the INT8 input map, not on spikes ({later})")
         if not kind.buffered and in_back:
-            raise ValueError(f"layer {layer.name}: a {kind.name} layer must follow the first layer or another "
-                             f"front-end layer, not a layer fed by a step buffer")
+            raise ValueError(f"layer {layer.name}: the hardware generator builds a {kind.name} layer only right "
+                             f"after the first layer or another such layer, not after a dense layer ({later})")
         in_back = in_back or kind.buffered
         if kind.final != (index == last):
             raise ValueError(f"model {model.name}: the last layer must be dense with the integrating readout, "
