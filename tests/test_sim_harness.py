@@ -119,10 +119,11 @@ def test_check_captures_names_sample_and_layer(tiny_shipped):
 
 def test_harness_refuses_a_network_without_debug_stream(tiny_shipped):
     from hw.network import Network
+    from hw.plan import plan
     with pytest.raises(ValueError, match=r"debug=True"):
-        Harness(Network(tiny_shipped, debug=False))
+        Harness(Network(plan(tiny_shipped), debug=False))
     with pytest.raises(ValueError, match=r"^capacity must be a positive integer, not 0$"):
-        Harness(Network(tiny_shipped), capacity=0)
+        Harness(Network(plan(tiny_shipped)), capacity=0)
 
 
 def _check_passed(result):
