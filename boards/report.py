@@ -14,6 +14,8 @@ The figures come from the tools' own outputs, never from estimates:
 import json
 import re
 
+from hw.cycles import format_cycles
+
 __all__ = ["REFERENCES", "parse_nextpnr_report", "parse_nextpnr_log", "parse_nextpnr_utilization",
            "parse_yosys_log", "over_budget", "make_report", "to_markdown", "to_table", "summary"]
 
@@ -279,7 +281,7 @@ def _latency_rows(report):
         return []
     c, u = lat["cycles"], lat["us"]
     return [
-        ("latency, cycles (min / median / max)", f"{c['min']:,} / {c['median']:,.0f} / {c['max']:,}"),
+        ("latency, cycles (min / median / max)", f"{c['min']:,} / {format_cycles(c['median'])} / {c['max']:,}"),
         ("latency, us at the clock (min / median / max)", f"{u['min']:.1f} / {u['median']:.1f} / {u['max']:.1f}"),
         ("inferences per second (compute, median)", f"{lat['inferences_per_s']:,.0f}"),
         ("synaptic operations per inference (event-driven, mean)", f"{lat['synaptic_ops_per_inference']:,.0f}"),

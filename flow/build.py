@@ -19,7 +19,7 @@ from .progress import Progress
 from .steps import NAME, STEPS, BuildError, Context, OverBudgetError, TimingError, run
 
 __all__ = ["BuildError", "OverBudgetError", "TimingError", "BuildResult", "build", "build_auto", "program",
-           "fastest_usable_clock", "default_model_dir", "default_data_dir", "DEFAULT_CLOCK_MHZ", "DEFAULT_SEEDS", "REPO"]
+           "fastest_usable_clock", "default_model_dir", "DEFAULT_CLOCK_MHZ", "DEFAULT_SEEDS", "REPO"]
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CLOCK_MHZ = 24.0
@@ -30,12 +30,6 @@ DEFAULT_SEEDS = 3
 def default_model_dir():
     """The shipped model: ``models/fsdd_scnn`` in the repository."""
     return REPO / "models" / "fsdd_scnn"
-
-
-def default_data_dir():
-    """FSDD recordings beside the repository (``../shared/data/fsdd/recordings``), or None if absent."""
-    candidate = REPO.parent / "shared" / "data" / "fsdd" / "recordings"
-    return candidate if candidate.is_dir() else None
 
 
 class BuildResult:
@@ -88,7 +82,8 @@ def build(*, board, model_dir=None, out=None, clock_mhz=DEFAULT_CLOCK_MHZ, baud=
     do_build : bool
         Run the tools (otherwise only the fit check, the generated files, the estimate and the latency).
     data_dir : path, optional
-        FSDD recordings for the latency report (default: :func:`default_data_dir`; none: random input maps).
+        FSDD recordings for the latency report (default: the model's test vectors, else the recordings that
+        ``train.datadir`` finds, else random input maps; ``sim.stimulus.real_inputs``).
     latency_limit : int, optional
         Use only the first ``latency_limit`` test samples.
     seed : int
@@ -120,12 +115,10 @@ def build(*, board, model_dir=None, out=None, clock_mhz=DEFAULT_CLOCK_MHZ, baud=
     board = _board(board)
     model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
     reporter = progress if isinstance(progress, Progress) else Progress(enabled=bool(progress), prefix="build: ")
-    if data_dir is None:
-        data_dir = default_data_dir()
-    elif not Path(data_dir).is_dir():
+    if data_dir is not None and not Path(data_dir).is_dir():
         raise FileNotFoundError(f"--data {data_dir}: no such directory; point it at the FSDD recordings or leave it "
                                 f"out (the latency then comes from random input maps)")
-    else:
+    elif data_dir is not None:
         data_dir = Path(data_dir)
     if out is None:
         from golden.manifest import load

@@ -45,8 +45,9 @@ def _parser():
                              f"below the Fmax reached")
     parser.add_argument("--baud", type=int, help="UART bit rate (default: the board's, 1,000,000)")
     add_params_argument(parser)
-    parser.add_argument("--data", metavar="DIR", help="FSDD recordings for the latency report (default: "
-                                                      "../shared/data/fsdd/recordings beside the repository)")
+    parser.add_argument("--data", metavar="DIR", help="FSDD recordings for the latency report (default: the model's "
+                                                      "test vectors, else $SPIKESMITH_DATA, else the download "
+                                                      "location of python -m train.fsdd download)")
     parser.add_argument("--latency-samples", type=int, metavar="N", help="use only N test samples for latency")
     parser.add_argument("--verify", type=int, metavar="N", default=0,
                         help="simulate the generated RTL on N of those samples against the golden model before "

@@ -170,7 +170,9 @@ def golden(ctx):
     model = ctx.state["model"]
     x, labels, source = latency_inputs(model, ctx.data_dir, ctx.latency_limit)
     if labels is None:
-        ctx.warnings.append(f"latency from {source}, not from recordings; pass --data DIR")
+        ctx.warnings.append(f"latency from {source}")
+    else:
+        ctx.progress.note(f"inputs: {source}")
     result = run_golden(model, np.asarray(x))
     ctx.state.update(x=x, labels=labels, source=source, golden=result)
     arrays = {"classes": np.asarray(result.classes)}

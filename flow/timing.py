@@ -18,24 +18,20 @@ RANDOM_LATENCY_SAMPLES = 64
 def latency_inputs(model, data_dir, limit=None):
     """Input maps for the latency figures: ``(x, labels or None, source)``.
 
-    The FSDD official test split through the model's own feature front-end when ``data_dir`` holds the recordings
-    and the model has one; else :data:`RANDOM_LATENCY_SAMPLES` (or ``limit``) random INT8 maps.
+    Real inputs by the rule every command follows (``sim.stimulus.real_inputs``: the FSDD test recordings of
+    ``data_dir``, else the model's own test vectors, else the recordings ``$SPIKESMITH_DATA`` or the download location
+    holds); else :data:`RANDOM_LATENCY_SAMPLES` (or ``limit``) random INT8 maps.
     """
-    if data_dir is not None and model.features is not None:
-        from train.features import FeatureParams
-        from train.fsdd import load_dataset
+    from sim.stimulus import random_inputs, real_inputs
+    from train.datadir import search_text
 
-        params = FeatureParams.from_dict(model.features)
-        dataset = load_dataset(data_dir, "official", params, fit=False, test_only=True, progress=False)
-        x, y = dataset.x_test, dataset.y_test
-        if limit is not None:
-            x, y = x[:limit], y[:limit]
-        return x, y, "FSDD official test split"
-    from golden.randmodel import random_inputs
-
+    stimulus = real_inputs(model, data_dir, limit=limit)
+    if stimulus is not None:
+        return stimulus.x, stimulus.labels, stimulus.source
     count = limit or RANDOM_LATENCY_SAMPLES
-    return (random_inputs(model, count, np.random.default_rng(0)), None,
-            f"{count} random INT8 maps (no FSDD data or no feature front-end)")
+    stimulus = random_inputs(model, count, 0)
+    return (stimulus.x, None, f"{stimulus.source}: the model carries no test vectors and no recordings were found "
+                              f"({search_text()})")
 
 
 def latency(model, plan, result, clock_hz, *, labels=None):

@@ -21,6 +21,8 @@ import sys
 
 import numpy as np
 
+from hw.cycles import format_cycles
+
 __all__ = ["bench", "main"]
 
 
@@ -31,16 +33,17 @@ def _stats(prefix, values):
 
 
 def _inputs(model, data_dir, samples, progress):
-    if model.features is None:
-        from golden.randmodel import random_inputs
-        return random_inputs(model, samples or 300, np.random.default_rng(0)), \
-            f"{samples or 300} random INT8 maps (the model has no feature front-end)"
-    from train.features import FeatureParams
-    from train.fsdd import load_dataset
-    params = FeatureParams.from_dict(model.features)
-    ds = load_dataset(data_dir, "official", params, fit=False, test_only=True, progress=progress)
-    x = ds.x_test if samples is None else ds.x_test[:samples]
-    return x, f"{len(x)} FSDD test recordings (official split) from {data_dir}"
+    """Real inputs by the rule of ``sim.stimulus.real_inputs`` (--data, the model's test vectors, the recordings
+    found), else random maps; ``(x, description)``."""
+    from sim.stimulus import random_inputs, real_inputs
+    from train.datadir import search_text
+
+    stimulus = real_inputs(model, data_dir, limit=samples, progress=progress)
+    if stimulus is None:
+        stimulus = random_inputs(model, samples or 300, 0)
+        return stimulus.x, (f"{stimulus.source}: the model carries no test vectors and no recordings were found "
+                            f"({search_text()})")
+    return stimulus.x, stimulus.source
 
 
 def bench(model, x, *, params=None, batch=100, progress=True):
@@ -81,9 +84,12 @@ def main(argv=None):
         description="Cycles per inference of the generated hardware over the FSDD test split (exact cycle model), "
                     "against the dense schedule and the lower bound.")
     parser.add_argument("--model", required=True, metavar="DIR", help="model directory (holds manifest.json)")
-    parser.add_argument("--data", required=True, metavar="DIR", help="directory of the FSDD WAV files")
-    parser.add_argument("--params", metavar="JSON", default=None, help="hardware overrides, as for hw.generate")
-    parser.add_argument("--samples", type=int, default=None, help="use only the first N test samples")
+    parser.add_argument("--data", metavar="DIR", help="FSDD recordings (default: the model's test vectors, else "
+                                                      "$SPIKESMITH_DATA, else the download location)")
+    parser.add_argument("--params", metavar="JSON", default=None,
+                        help="hardware overrides per layer, inline JSON or a file, as for hw.generate")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="use only N test samples, spread evenly over the split")
     parser.add_argument("--clock-mhz", type=float, default=24.0, help="clock for the latency figures (default 24)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -113,7 +119,7 @@ def main(argv=None):
     print(f"{'':<26} {'min':>8} {'median':>8} {'max':>8}   (us at {args.clock_mhz:g} MHz, median)")
     for key, label in (("cycles", "zero-skipping (hardware)"), ("dense_cycles", "dense schedule"),
                        ("lower_bound", "lower bound")):
-        print(f"{label:<26} {figures[key + '_min']:>8,} {figures[key + '_median']:>8,.0f} "
+        print(f"{label:<26} {figures[key + '_min']:>8,} {format_cycles(figures[key + '_median']):>8} "
               f"{figures[key + '_max']:>8,}   {figures[key + '_median'] * us:,.1f}")
     print(f"dense / zero-skipping: {figures['dense_over_cycles']:.2f}x; "
           f"zero-skipping / lower bound: {figures['cycles_over_lower_bound']:.2f}x (median)")
@@ -125,4 +131,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(__import__("golden.cli").cli.run_main(main))
+    from golden.cli import run_main
+    sys.exit(run_main(main))

@@ -13,7 +13,7 @@ import sys
 __all__ = ["main"]
 
 _MOVED = ("build", "build_auto", "program", "BuildError", "OverBudgetError", "TimingError", "BuildResult",
-          "default_model_dir", "default_data_dir", "DEFAULT_CLOCK_MHZ")
+          "default_model_dir", "DEFAULT_CLOCK_MHZ")
 
 
 def main(argv=None):
@@ -32,4 +32,5 @@ def __getattr__(name):
 
 
 if __name__ == "__main__":
-    sys.exit(__import__("golden.cli").cli.run_main(main))
+    from golden.cli import run_main
+    sys.exit(run_main(main))

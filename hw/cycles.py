@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CycleReport", "cycles", "dense_cycles", "lower_bound", "predict"]
+__all__ = ["CycleReport", "cycles", "dense_cycles", "lower_bound", "predict", "format_cycles"]
 
 
 @dataclass
@@ -128,3 +128,10 @@ def predict(model, x, *, params=None, device=None):
 
     from .plan import plan
     return cycles(plan(model, device=device, params=params), run(model, x).spikes)
+
+
+def format_cycles(value):
+    """A cycle count as every report prints it: thousands separated, and the median of an even number of samples
+    (the mean of the two middle ones) with its ``.5`` kept, so that every command shows the same figure."""
+    value = float(value)
+    return f"{int(value):,}" if value.is_integer() else f"{value:,.1f}"

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from hw.cycles import format_cycles
+
 __all__ = ["main", "format_table"]
 
 
@@ -37,7 +39,8 @@ def format_table(summary: dict) -> str:
         ("mismatches", num(summary["mismatches"]) + (
             " (" + ", ".join(f"{k} {v:,}" for k, v in sorted(summary.get("mismatch_kinds", {}).items())) + ")"
             if summary["mismatches"] else "")),
-        ("cycles min / median / max", f"{num(summary['cycles_min'])} / {num(summary['cycles_median'], '{:,.1f}')}"
+        ("cycles min / median / max", f"{num(summary['cycles_min'])} / "
+                                      f"{'-' if summary['cycles_median'] is None else format_cycles(summary['cycles_median'])}"
                                       f" / {num(summary['cycles_max'])}"),
         ("cycle model compared", "yes" if summary["cycle_model"] else "no"),
         ("simulated cycles", num(summary["sim_cycles"])),
@@ -125,12 +128,17 @@ def main(argv=None) -> int:
     if data is not None and not data.is_dir():
         print(f"error: --data {data} is not a directory", file=sys.stderr)
         return 2
+    try:
+        stimulus = mixed(model, samples=args.samples, seed=args.seed, data_dir=data, extremes=not args.no_extremes,
+                         progress=sys.stderr.isatty())
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="spikesmith-sim-"))
-    stimulus = mixed(model, samples=args.samples, seed=args.seed, data_dir=data, extremes=not args.no_extremes,
-                     progress=sys.stderr.isatty())
     stall = dict(DEFAULT_STALL) if args.stall is None else {"o": args.stall, "events": args.stall}
     gap = DEFAULT_GAP if args.gap is None else args.gap
-    print(f"verifying {model.name} on {args.simulator}: {len(stimulus)} samples, gap {gap}, stall {stall}; "
+    print(f"verifying {model.name} on {args.simulator}: {len(stimulus)} samples ({stimulus.source}); input gaps "
+          f"{gap:.0%} of cycles, result backpressure {stall['o']:.0%}, event backpressure {stall['events']:.0%}; "
           f"run directory {run_dir}", file=sys.stderr)
     started = time.monotonic()
     try:
@@ -143,7 +151,7 @@ def main(argv=None) -> int:
         print(f"simulation failed: {exc}", file=sys.stderr)
         return 1
     summary = {"model": model.name, **result.summary(), "wall_seconds": round(time.monotonic() - started, 2),
-               "seed": args.seed, "names": stimulus.names}
+               "seed": args.seed, "inputs": stimulus.source, "names": stimulus.names}
     classes = result.report.get("classes", [])
     known = [(c, int(y)) for c, y in zip(classes, stimulus.labels) if y >= 0]
     if known:
@@ -165,4 +173,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(__import__("golden.cli").cli.run_main(main))
+    from golden.cli import run_main
+    sys.exit(run_main(main))

@@ -33,11 +33,14 @@ def main(argv=None) -> int:
                                 description="Time the RTL verification of the whole FSDD test split (300 samples) "
                                             "in one simulation.")
     p.add_argument("--model", required=True, type=Path, help="model directory")
-    p.add_argument("--data", type=Path, default=None, help="FSDD recordings directory")
+    p.add_argument("--data", type=Path, default=None,
+                   help="FSDD recordings directory (default: the model's test vectors, else $SPIKESMITH_DATA, else "
+                        "the download location)")
     p.add_argument("--limit", type=int, default=None, help="take only this many test samples (spread evenly)")
     p.add_argument("--random", type=int, default=None, metavar="N",
-                   help="time N random maps instead of FSDD (for a model without a feature front-end)")
-    p.add_argument("--seed", type=int, default=0)
+                   help="time N random maps instead of real inputs (for a model with neither test vectors nor a "
+                        "feature front-end)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random maps, gaps and stalls (default 0)")
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     p.add_argument("--run-dir", type=Path, default=None, help="default: a new temporary directory")
     p.add_argument("--cache", type=Path, default=None, help="build cache (default ~/.cache/spikesmith/sim)")
@@ -48,7 +51,7 @@ def main(argv=None) -> int:
 
     from .__main__ import format_table
     from .build import BuildError
-    from .stimulus import fsdd_test_inputs, random_inputs
+    from .stimulus import random_inputs, real_inputs
     from .runner import SimulationError
     from .toolchain import ToolchainError
     from .verify import build_harness, verify
@@ -58,16 +61,18 @@ def main(argv=None) -> int:
     except (ManifestError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.random is None and (args.data is None or not model.features):
-        print("error: give --data DIR with a model that has a feature front-end, or --random N", file=sys.stderr)
-        return 2
-    run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="spikesmith-bench-"))
     phases = {}
     started = time.monotonic()
     if args.random is not None:
         stimulus = random_inputs(model, args.random, args.seed)
     else:
-        stimulus = fsdd_test_inputs(model, args.data, limit=args.limit, progress=sys.stderr.isatty())
+        stimulus = real_inputs(model, args.data, limit=args.limit, progress=sys.stderr.isatty())
+        if stimulus is None:
+            from train.datadir import search_text
+            print(f"error: model {model.name} carries no test vectors and no FSDD recordings were found: give "
+                  f"{search_text()}, or --random N", file=sys.stderr)
+            return 2
+    run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="spikesmith-bench-"))
     phases["stimulus_seconds"] = time.monotonic() - started
     try:
         t = time.monotonic()
@@ -76,7 +81,8 @@ def main(argv=None) -> int:
         phases["build_seconds"] = sim_build.seconds if not sim_build.cached else 0.0
         phases["build_cached"] = sim_build.cached
         phases["elaborate_and_build_seconds"] = time.monotonic() - t
-        print(f"{len(stimulus)} samples; build {'cached' if sim_build.cached else f'{sim_build.seconds:.1f} s'}; "
+        print(f"{len(stimulus)} samples ({stimulus.source}); build "
+              f"{'cached' if sim_build.cached else f'{sim_build.seconds:.1f} s'}; "
               f"simulating ...", file=sys.stderr)
         t = time.monotonic()
         result = verify(model, stimulus.x, names=stimulus.names, run_dir=run_dir, simulator=args.simulator,
@@ -113,4 +119,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(__import__("golden.cli").cli.run_main(main))
+    from golden.cli import run_main
+    sys.exit(run_main(main))
