@@ -4,8 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from train.datadir import download_dir, find_data
+
 ROOT = Path(__file__).resolve().parent.parent
-FSDD = ROOT.parent / "shared" / "data" / "fsdd" / "recordings"
+# FSDD as every command finds it (train.datadir): $SPIKESMITH_DATA (.ci/run sets it), then the download location
+FSDD = find_data() or download_dir() / "recordings"
 
 
 @pytest.fixture(scope="session")
@@ -22,5 +25,5 @@ def tiny_shipped():
 @pytest.fixture(scope="session")
 def fsdd_dir():
     if not FSDD.is_dir():
-        pytest.skip(f"FSDD recordings not found at {FSDD} (see README: python -m train.fsdd download DIR)")
+        pytest.skip(f"FSDD recordings not found at {FSDD}: set $SPIKESMITH_DATA or run python -m train.fsdd download")
     return FSDD

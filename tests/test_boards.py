@@ -199,7 +199,7 @@ def test_board_end_to_end_fsdd(tmp_path):
     from golden.manifest import load
 
     model_dir = REPO / "models" / "fsdd_scnn"
-    data = REPO.parent / "shared" / "data" / "fsdd" / "recordings"
+    from conftest import FSDD as data
     if not (model_dir / "manifest.json").is_file():
         pytest.skip(f"{model_dir}: the shipped model is missing")
     if not data.is_dir():

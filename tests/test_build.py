@@ -13,10 +13,11 @@ from boards.report import (make_report, parse_nextpnr_log, parse_nextpnr_report,
 from flow import build as hwbuild
 from flow.cli import main as build_main
 from flow.steps import STEPS
+from conftest import FSDD
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "models" / "tiny"
-DATA = REPO.parent / "shared" / "data" / "fsdd" / "recordings"
+DATA = FSDD
 
 # -- fixtures: trimmed output of a real build (models/tiny on the iCEBreaker at 24 MHz, nextpnr-ice40 0.11 and
 #    Yosys 0.70 from PyPI); the nextpnr JSON is cut down to its utilization and fmax objects -------------------------

@@ -6,8 +6,9 @@ import pytest
 
 from golden.manifest import load
 from train import evaluate, fsdd
+from conftest import FSDD
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd" / "recordings"
+DATA = FSDD
 
 
 def _recordings(tmp_path):

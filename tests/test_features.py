@@ -11,8 +11,9 @@ import scipy.io.wavfile
 from golden.cli import EXIT_BAD_INPUT, run_main
 from train import features as ft
 from train.features import FeatureError, FeatureParams
+from conftest import FSDD
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd" / "recordings"
+DATA = FSDD
 
 
 def _tone(rate=8000, seconds=0.5, pad=0.0, seed=0):

@@ -14,8 +14,9 @@ import scipy.io.wavfile
 
 from train import fsdd
 from train.fsdd import FsddError
+from conftest import FSDD
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd" / "recordings"
+DATA = FSDD
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"FSDD recordings not found at {DATA}")
 
 SPEAKERS = ("alice", "bob")

@@ -225,7 +225,7 @@ def test_default_model_on_fsdd_samples(root):
     if not (path / "manifest.json").exists():
         pytest.skip(f"default model not found at {path}")
     model = load(path)
-    data = root.parent / "shared" / "data" / "fsdd" / "recordings"
+    from conftest import FSDD as data
     if model.features is not None and data.is_dir():
         from train.features import FeatureParams, extract
         params = FeatureParams.from_dict(model.features)

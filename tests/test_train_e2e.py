@@ -14,8 +14,9 @@ import golden.manifest as gm
 from golden import store
 from golden.cli import EXIT_BAD_INPUT, run_main
 from train import evaluate, trainer
+from conftest import FSDD
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd" / "recordings"
+DATA = FSDD
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"FSDD recordings not found at {DATA}")
 
 QUICK = ["--data", str(DATA), "--limit-train", "300", "--epochs", "3", "--qat-epochs", "1", "--batch", "16", "--quiet",

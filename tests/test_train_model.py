@@ -19,9 +19,10 @@ from train.export import BudgetError, calibrate_mem_bits, check_budget
 from train.arch import PRESETS, format_layers, parse_layers, stack_shapes, stack_weight_count
 from train.model import SCNN, SCNNConfig, integer_forward, int_layers_from_model
 from train.trainer import time_shift
+from conftest import FSDD
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "fsdd" / "recordings"
+DATA = FSDD
 MODEL = ROOT / "models" / "fsdd_scnn"
 
 

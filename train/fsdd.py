@@ -332,7 +332,9 @@ def main(argv=None) -> int:
                                      description="Free Spoken Digit Dataset: download it, or list a split.")
     sub = parser.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("download", help="download FSDD into DIR/recordings (atomic, checked)")
-    d.add_argument("dir", help="destination folder; the WAV files land in DIR/recordings")
+    d.add_argument("dir", nargs="?", default=None,
+                   help="destination folder; the WAV files land in DIR/recordings (default: the place every command "
+                        "looks in, $XDG_DATA_HOME/spikesmith/fsdd or ~/.local/share/spikesmith/fsdd)")
     d.add_argument("--url", default=FSDD_URL, help="archive URL (default: the pinned GitHub commit)")
     d.add_argument("--sha256", help="expected SHA-256 of the archive (optional)")
     d.add_argument("--expect-files", type=int, default=FSDD_FILES,
@@ -344,9 +346,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.cmd == "download":
-            path = download(args.dir, args.url, expected_files=args.expect_files, sha256=args.sha256,
+            from .datadir import download_dir
+            dest = args.dir if args.dir is not None else download_dir()
+            path = download(dest, args.url, expected_files=args.expect_files, sha256=args.sha256,
                             force=args.force)
-            print(f"FSDD installed in {path} ({len(list(path.glob('*.wav'))):,} files); use --data {path}")
+            hint = "every command finds it there" if args.dir is None else f"use --data {path}"
+            print(f"FSDD installed in {path} ({len(list(path.glob('*.wav'))):,} files); {hint}")
         else:
             recs = list_recordings(args.data)
             train, test = split(recs, args.split)
