@@ -220,4 +220,5 @@ if cocotb is not None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from golden.cli import run_main
+    sys.exit(run_main(main))

@@ -17,7 +17,7 @@ code  meaning
 ====  ==================================================================================================
 
 What counts as bad input: an exception class of the project's own (defined in ``golden``, ``train``, ``hw``,
-``sim`` or ``boards``) derived from ``ValueError`` (``ManifestError``, ``FeatureError``, ``FsddError``,
+``flow``, ``spikesmith``, ``sim`` or ``boards``) derived from ``ValueError`` (``ManifestError``, ``FeatureError``, ``FsddError``,
 ``BudgetError``, ``FitError``, ...), and the ``OSError`` kinds a wrong path gives (missing, a directory, no
 permission). The project's other own errors (``BoardError``, ``BuildError``, ``ToolchainError``, ...) exit 1 with
 their message. Anything else is an internal error.
@@ -37,7 +37,7 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 
-_PACKAGES = ("golden", "train", "hw", "sim", "boards")
+_PACKAGES = ("golden", "train", "hw", "sim", "boards", "flow", "spikesmith")
 _PATH_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError)
 _BUG = ("this is a bug in spikesmith, not a problem with your input: please report it with the command line and "
         "the traceback above")

@@ -187,4 +187,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(__import__("golden.cli").cli.run_main(main))
+    from golden.cli import run_main
+    sys.exit(run_main(main))

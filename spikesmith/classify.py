@@ -66,4 +66,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from golden.cli import run_main
+    sys.exit(run_main(main))
