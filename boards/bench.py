@@ -3,10 +3,10 @@
     python -m boards.bench                          # the shipped model on the iCEBreaker at 24 MHz
     python -m boards.bench --board upduino_v3 --model models/tiny --clock 16
 
-Runs the board build (:func:`flow.build.build`: Yosys, nextpnr-ice40, icepack), then prints the build's wall time
+Runs the board build (flow.build.build: Yosys, nextpnr-ice40, icepack), then prints the build's wall time
 and a table of the targets for the default model on the iCEBreaker: at most 80% of the logic cells, Fmax of at least
 24 MHz, median latency of at most 500 microseconds. A build that misses the clock is still measured (its files are
-kept in ``OUT.failed``); the table then shows the miss. This is a benchmark, not a test: it prints figures and exits 0
+kept in OUT.failed); the table then shows the miss. This is a benchmark, not a test: it prints figures and exits 0
 unless the build could not run at all (exit 1) or was refused (exit 2).
 """
 
@@ -19,34 +19,14 @@ from pathlib import Path
 
 from golden.cli import run_main
 
-__all__ = ["TARGETS", "check_targets", "main"]
-
-#: (name, report key, comparison, bound)
-TARGETS = (
-    ("logic cells used (share)", "logic_share", "<=", 0.80),
-    ("Fmax (MHz)", "fmax_mhz", ">=", 24.0),
-    ("median latency (us)", "latency_us_median", "<=", 500.0),
-)
-
-
-def check_targets(report):
-    """Rows ``(name, value, bound, met)`` of :data:`TARGETS` for a build report (``met`` is None without a value)."""
-    values = dict(report)
-    if report.get("logic_cells") is not None:
-        values["logic_share"] = report["logic_cells"] / report["logic_cells_available"]
-    rows = []
-    for name, key, op, bound in TARGETS:
-        value = values.get(key)
-        met = None if value is None else (value <= bound if op == "<=" else value >= bound)
-        rows.append((name, value, f"{op} {bound:g}", met))
-    return rows
-
+__all__ = ["main"]
 
 def main(argv=None):
     """``python -m boards.bench``; return the exit status."""
     from flow.build import DEFAULT_CLOCK_MHZ, BuildError, build, build_auto
 
     from . import BOARDS
+    from .report import check_targets
 
     parser = argparse.ArgumentParser(prog="python -m boards.bench", description=__doc__.split("\n\n")[2])
     parser.add_argument("--board", default="icebreaker", choices=sorted(BOARDS), help="target board")
@@ -85,7 +65,7 @@ def main(argv=None):
     wall = time.monotonic() - started
     print(f"board {report['board']}, model {report['model']}, clock {report['clock_mhz']:g} MHz")
     print(f"build wall time: {wall:.1f} s (tools: {report.get('build_seconds') or 0:.1f} s)")
-    for name, value, bound, met in check_targets(report):
+    for name, value, bound, met in check_targets(report, BOARDS[args.board].targets):
         shown = "-" if value is None else (f"{value:.1%}" if "share" in name else f"{value:,.2f}")
         verdict = "n/a" if met is None else ("met" if met else "MISSED")
         print(f"  {name:<28} {shown:>10}  target {bound:<8} {verdict}")

@@ -66,6 +66,9 @@ class Board:
         What a user must know to use the board (jumpers, adapters); printed by the build and in the docs.
     programmer : tuple of str
         ``openFPGALoader`` arguments that select the board's programming cable.
+    targets : tuple of (str, str, str, float)
+        The project's targets for a build on this board, as ``(name, report key, "<=" or ">=", bound)``; the
+        reports show each as met or missed (``boards.report.check_targets``).
     """
 
     name: str
@@ -81,6 +84,7 @@ class Board:
     extra_resources: tuple = ()
     notes: str = ""
     programmer: tuple = ()
+    targets: tuple = ()
 
     def __repr__(self):
         return f"Board({self.name!r}: {self.title}, {self.device.name}-{self.device.package})"

@@ -29,5 +29,12 @@ ICEBREAKER = Board(
     device=ICE40UP5K,
     extra_resources=tuple(ICEBreakerPlatform.break_off_pmod),
     notes="Plug in the break-off PMOD (or leave it attached) to see the class on LEDs 2-5.",
-    programmer=("-b", "icebreaker"),
+    # openFPGALoader has no "icebreaker" board; its generic iCE40 entry drives the FT2232H's SPI (measured with
+    # openFPGALoader 1.1.1 --list-boards, docs/fpga-families.md)
+    programmer=("-b", "ice40_generic"),
+    targets=(
+        ("logic cells used (share)", "logic_share", "<=", 0.80),
+        ("Fmax (MHz)", "fmax_mhz", ">=", 24.0),
+        ("median latency (us)", "latency_us_median", "<=", 500.0),
+    ),
 )

@@ -16,7 +16,7 @@ import re
 
 from hw.cycles import format_cycles
 
-__all__ = ["REFERENCES", "parse_nextpnr_report", "parse_nextpnr_log", "parse_nextpnr_utilization",
+__all__ = ["REFERENCES", "GLOSSARY", "check_targets", "parse_nextpnr_report", "parse_nextpnr_log", "parse_nextpnr_utilization",
            "parse_yosys_log", "over_budget", "make_report", "to_markdown", "to_table", "summary"]
 
 #: Published figures to compare with (from docs/FACTS: the seed paper and SYNtzulu on the same device).
@@ -308,7 +308,39 @@ def _reference_rows(report):
     return rows
 
 
-def to_markdown(report):
+def check_targets(report, targets):
+    """Rows ``(name, value, bound, met)`` of a board's ``targets`` (``boards.board.Board.targets``) for a build
+    report; ``met`` is None where the report has no value (no place and route, say)."""
+    values = dict(report)
+    if report.get("logic_cells") is not None and report.get("logic_cells_available"):
+        values["logic_share"] = report["logic_cells"] / report["logic_cells_available"]
+    rows = []
+    for name, key, op, bound in targets:
+        value = values.get(key)
+        met = None if value is None else (value <= bound if op == "<=" else value >= bound)
+        rows.append((name, value, f"{op} {bound:g}", met))
+    return rows
+
+
+#: What the report's terms mean (the Markdown report ends with it).
+GLOSSARY = (
+    ("logic cell", "one LUT4 and one flip-flop of the iCE40 (nextpnr's ICESTORM_LC); other families count LUTs"),
+    ("EBR", "embedded block RAM, 4 kbit on the iCE40, initialized by the bitstream (weights live there)"),
+    ("SPRAM", "the iCE40UP5K's large single-port RAMs (16K x 16 bits each), not initialized at configuration"),
+    ("DSP", "hard multiply-accumulate blocks (SB_MAC16 on the iCE40)"),
+    ("Fmax", "the fastest clock nextpnr's timing analysis allows for the placed design; it must reach the clock"),
+    ("cycles", "clock cycles from the first input value of a sample to its result, as the hardware's own counter "
+               "reports them; the cycle model predicts them exactly"),
+    ("latency", "cycles divided by the clock: the compute time of one inference, without the serial transfer"),
+    ("dense ops", "multiply-accumulates of a schedule that skips nothing"),
+    ("event ops", "accumulations actually done: only the weights of inputs that spiked (zero-skipping)"),
+    ("sparsity", "1 - event ops / dense ops: the work zero-skipping saves"),
+    ("spike rate", "the mean share of a layer's neurons that spike at a time step"),
+    ("estimate", "the pre-synthesis figure of the fit check, from the plan and the device's calibration"),
+)
+
+
+def to_markdown(report, targets=()):
     """The report as a Markdown document."""
     parts = [f"# Build report: {report['model']} on {report['board']}", "",
              f"Device {report['device']}, clock {report['clock_mhz']:.3f} MHz"
@@ -339,15 +371,21 @@ def to_markdown(report):
         if report.get("serial_ms_per_frame"):
             parts += [f"Sending one input map over the UART takes {report['serial_ms_per_frame']:.1f} ms, "
                       f"which dominates the end-to-end time seen by the host.", ""]
+    if targets:
+        rows = [(name, "-" if value is None else (f"{value:.1%}" if "share" in name else f"{value:,.2f}"), bound,
+                 "n/a" if met is None else ("met" if met else "MISSED"))
+                for name, value, bound, met in check_targets(report, targets)]
+        parts += ["## Targets", "", _md_table(["target", "value", "bound", "verdict"], rows), ""]
     parts += ["## Compared with published designs", "",
               _md_table(["design", "device", "logic cells", "EBR", "DSP", "SPRAM", "MHz", "note"],
                         _reference_rows(report)), ""]
     if report.get("build_seconds") is not None:
         parts += [f"Build wall time: {report['build_seconds']:.0f} s.", ""]
+    parts += ["## Glossary", "", _md_table(["term", "meaning"], GLOSSARY), ""]
     return "\n".join(parts)
 
 
-def to_table(report):
+def to_table(report, targets=()):
     """The report as a plain-text table for the terminal."""
     lines = [f"{report['model']} on {report['board']} ({report['device']}), clock {report['clock_mhz']:.3f} MHz"]
     width = 44
@@ -367,4 +405,7 @@ def to_table(report):
         lines.append(f"  {name:<{width}} {value}")
     if report.get("build_seconds") is not None:
         lines.append(f"  {'build wall time (s)':<{width}} {report['build_seconds']:.0f}")
+    for name, value, bound, met in check_targets(report, targets):
+        if met is not None:
+            lines.append(f"  {'target: ' + name:<{width}} {bound:<10} {'met' if met else 'MISSED'}")
     return "\n".join(lines)

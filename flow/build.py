@@ -15,6 +15,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from train.util import default_mode
+
 from .progress import Progress
 from .steps import NAME, STEPS, BuildError, Context, OverBudgetError, TimingError, run
 
@@ -129,6 +131,7 @@ def build(*, board, model_dir=None, out=None, clock_mhz=DEFAULT_CLOCK_MHZ, baud=
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        os.chmod(work, default_mode(directory=True))  # mkdtemp makes it private; a build directory is not
     except OSError as error:
         raise ValueError(f"--out {out}: cannot make the build directory there ({error.strerror}); choose another "
                          f"--out") from None

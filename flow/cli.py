@@ -141,7 +141,7 @@ def main(argv=None):
         return 1 if isinstance(error, BuildError) else 2  # golden.cli: 2 is bad input, 1 a build that failed
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(to_table(result.report))
+    print(to_table(result.report, BOARDS[args.board].targets))
     print(f"build directory: {result.out}")
     if args.program:
         try:

@@ -317,7 +317,7 @@ def report(ctx):
     result["warnings"] = list(ctx.warnings)
     ctx.state["report"] = result
     ctx.write_json("report.json", result)
-    (ctx.work / "report.md").write_text(to_markdown(result))
+    (ctx.work / "report.md").write_text(to_markdown(result, ctx.board.targets))
     if ctx.do_build and result["fmax"] is None:
         raise BuildError(f"nextpnr reported no clock frequency; see {NAME}.tim")
     if ctx.do_build and result["fmax"]["achieved_mhz"] < clock_hz / 1e6:

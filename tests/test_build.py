@@ -176,12 +176,17 @@ def test_report_from_parsed_figures(tmp_path):
     line = summary(report)
     assert set(["fits", "logic_cells", "logic_cells_available", "fmax_mhz", "clock_mhz", "latency_cycles_median",
                 "latency_us_median"]) <= set(line)
-    markdown = to_markdown(report)
+    markdown = to_markdown(report, board.targets)
     assert "| logic cells | 4,413 | 5,280 | 84% |" in markdown
     assert "FAILS the clock" in markdown
     assert "SYNtzulu" in markdown and "3,473" in markdown
-    table = to_table(report)
-    assert "FAIL" in table and "4,413" in table
+    # the board's targets, each met or missed, and what the terms mean
+    assert "| logic cells used (share) | 83.6% | <= 0.8 | MISSED |" in markdown
+    assert "| Fmax (MHz) | 8.55 | >= 24 | MISSED |" in markdown
+    assert "## Glossary" in markdown and "| event ops | accumulations actually done" in markdown
+    assert "## Targets" not in to_markdown(report)  # a board without targets
+    table = to_table(report, board.targets)
+    assert "FAIL" in table and "4,413" in table and "target: Fmax (MHz)" in table
 
 
 def test_latency_report_on_random_inputs():
@@ -219,6 +224,11 @@ def test_flow_without_tools(board, tmp_path):
     assert report["clock_mhz"] == 24.0 and report["pll"]["divf"] == 63
     assert "--report top.report.json" in (out / "build_top.sh").read_text()
     assert not any(p.name.startswith(".build.") for p in tmp_path.iterdir())  # no temporary left behind
+    import os
+    import stat
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~mask  # not mkdtemp's private 0700
     # one record per step, in order: done, or skipped with the reason; each names the files it wrote
     records = [json.loads(p.read_text()) for p in sorted((out / "steps").iterdir())]
     assert [r["step"] for r in records] == [step.name for step in STEPS]

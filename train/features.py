@@ -474,7 +474,9 @@ def main(argv=None) -> int:
     if args.out:
         from .util import atomic_save_npy
         atomic_save_npy(args.out, x[None])
-    if args.json:
+        print(f"{args.out}: input map of shape {tuple(x.shape)} (int8, min {int(x.min())}, max {int(x.max())}); "
+              f"python -m golden --model {args.model} --input {args.out} runs it")
+    elif args.json:
         print(json.dumps(x.tolist()))
     else:
         with np.printoptions(linewidth=250, threshold=100000):
