@@ -141,9 +141,13 @@ def main(argv=None) -> int:
           f"{gap:.0%} of cycles, result backpressure {stall['o']:.0%}, event backpressure {stall['events']:.0%}; "
           f"run directory {run_dir}", file=sys.stderr)
     started = time.monotonic()
+    from flow.progress import Progress
+    progress = Progress(enabled=not args.json, prefix="sim: ")
     try:
-        result = verify(model, stimulus.x, names=stimulus.names, run_dir=run_dir, params=params,
-                        simulator=args.simulator, seed=args.seed, gap=gap, stall=stall, cache_dir=args.cache)
+        # the first run of a design builds it with Verilator (a minute or two), later runs find it in the cache
+        with progress.step("build the design (cached after the first run) and simulate"):
+            result = verify(model, stimulus.x, names=stimulus.names, run_dir=run_dir, params=params,
+                            simulator=args.simulator, seed=args.seed, gap=gap, stall=stall, cache_dir=args.cache)
     except (BuildError, ToolchainError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

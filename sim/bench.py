@@ -76,7 +76,10 @@ def main(argv=None) -> int:
     phases["stimulus_seconds"] = time.monotonic() - started
     try:
         t = time.monotonic()
-        built = build_harness(model, simulator=args.simulator, cache_dir=args.cache)
+        from flow.progress import Progress
+        with Progress(enabled=not args.json, prefix="sim.bench: ").step("build the harness (cached after the first "
+                                                                          "run)"):
+            built = build_harness(model, simulator=args.simulator, cache_dir=args.cache)
         sim_build = built[1]
         phases["build_seconds"] = sim_build.seconds if not sim_build.cached else 0.0
         phases["build_cached"] = sim_build.cached
