@@ -75,9 +75,14 @@ def test_generate_refuses_bad_paths(model_dir, tmp_path, capsys):
     assert "exists and is not a directory" in capsys.readouterr().err
 
 
-def test_bench_json_figures(model_dir, tmp_path, capsys):
+def test_bench_json_figures(model_dir, tmp_path, capsys, monkeypatch):
     path, _ = model_dir
-    assert bench_main(["--model", str(path), "--data", str(tmp_path), "--samples", "20", "--json", "--quiet"]) == 0
+    monkeypatch.delenv("SPIKESMITH_DATA", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    # recordings cannot be made into the input of a model without a feature front-end: --data is refused
+    assert bench_main(["--model", str(path), "--data", str(tmp_path), "--samples", "20", "--quiet"]) == 2
+    assert "has no 'features' object; FSDD audio cannot be made into its input" in capsys.readouterr().err
+    assert bench_main(["--model", str(path), "--samples", "20", "--json", "--quiet"]) == 0
     out = capsys.readouterr().out
     figures = json.loads(out.strip().splitlines()[-1])
     assert figures["samples"] == 20 and "random INT8 maps" in figures["inputs"]
