@@ -140,6 +140,9 @@ def test_cli_prints_and_saves_map(tmp_path, capsys):
     saved = np.load(out)
     assert saved.dtype == np.int8 and saved.shape == (1, 1, 16, 48)
     assert np.array_equal(np.array(printed), saved[0])
+    assert ft.main([str(wav), "--model", str(model), "--out", str(out)]) == 0  # --out alone: a line, not the map
+    assert capsys.readouterr().out == (f"{out}: input map of shape (1, 16, 48) (int8, min {saved.min()}, max "
+                                       f"{saved.max()}); python -m golden --model {model} --input {out} runs it\n")
     assert run_main(ft.main, [str(tmp_path / "nope.wav"), "--model", str(model)]) == EXIT_BAD_INPUT
     assert capsys.readouterr().err == f"error: {tmp_path / 'nope.wav'}: no such file\n"
 

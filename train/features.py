@@ -475,10 +475,11 @@ def main(argv=None) -> int:
         from .util import atomic_save_npy
         atomic_save_npy(args.out, x[None])
         print(f"{args.out}: input map of shape {tuple(x.shape)} (int8, min {int(x.min())}, max {int(x.max())}); "
-              f"python -m golden --model {args.model} --input {args.out} runs it")
-    elif args.json:
+              f"python -m golden --model {args.model} --input {args.out} runs it",
+              file=sys.stderr if args.json else sys.stdout)
+    if args.json:
         print(json.dumps(x.tolist()))
-    else:
+    elif not args.out:
         with np.printoptions(linewidth=250, threshold=100000):
             print(x[0])
         print(f"shape {tuple(x.shape)}, min {int(x.min())}, max {int(x.max())}", file=sys.stderr)
