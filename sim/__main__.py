@@ -2,7 +2,7 @@
 
 Example::
 
-    python -m sim --model models/fsdd_scnn --samples 20 --data ../shared/data/fsdd/recordings
+    python -m sim --model models/fsdd_scnn --samples 20 --data DIR
 
 builds the design in its simulation harness once (cached), runs the extreme inputs and then FSDD test samples (random
 maps for a model without a feature front-end, or without ``--data``) with random input gaps and output backpressure

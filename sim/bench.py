@@ -2,7 +2,7 @@
 
 Example::
 
-    python -m sim.bench --model models/fsdd_scnn --data ../shared/data/fsdd/recordings
+    python -m sim.bench --model models/fsdd_scnn --data DIR
 
 makes the 300 input maps of the official test split with the model's front-end, builds the design in its simulation
 harness (cached), runs all 300 samples through one cocotb + Verilator simulation with the usual random gaps and
