@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 __all__ = ["BudgetError", "EBR_BITS", "EBR_COUNT", "SPRAM_BITS", "SPRAM_COUNT", "DEFAULT_RESERVE_BITS", "parameter_bits", "check_budget",
-           "calibrate_mem_bits", "export_model"]
+           "calibrate_mem_bits", "membrane_peaks", "export_model"]
 
 def _device(device=None):
     from hw.device import get
@@ -124,17 +124,14 @@ def calibrate_mem_bits(net, x, *, margin: float = 2.0, batch: int = 500) -> tupl
     (list of int, dict)
         The widths (every conv2d and dense layer in order, then the readout) and the largest magnitudes by layer name.
     """
-    from .model import bits_for_magnitude, integer_forward
+    from .model import bits_for_magnitude
     cfg = net.config
     saved = list(cfg.mem_bits)
     cfg.mem_bits = [32] * len(saved)
-    stats = {}
     try:
         with torch.no_grad():
             layers, _ = net.int_layers(ste=False)
-            for i in range(0, len(x), batch):
-                integer_forward(layers, torch.as_tensor(np.asarray(x[i:i + batch]), dtype=torch.float64),
-                                cfg.time_steps, stats=stats)
+            stats = membrane_peaks(layers, x, cfg.time_steps, batch=batch)
     finally:
         cfg.mem_bits = saved
     bits = []
@@ -147,6 +144,18 @@ def calibrate_mem_bits(net, x, *, margin: float = 2.0, batch: int = 500) -> tupl
                 b += 1
         bits.append(min(b, 32))
     return bits, {k: v[0] for k, v in stats.items()}
+
+
+def membrane_peaks(layers, x, time_steps: int, *, batch: int = 500) -> dict:
+    """``{name: (largest |membrane|, saturated updates)}`` of every neuron layer of the integer layers ``layers``
+    (:class:`train.model.IntLayer`) run on the INT8 maps ``x``."""
+    from .model import integer_forward
+    stats = {}
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            integer_forward(layers, torch.as_tensor(np.asarray(x[i:i + batch]), dtype=torch.float64), time_steps,
+                            stats=stats)
+    return stats
 
 
 def export_model(net, out_dir, *, name: str, features: dict | None, description: str = "",
