@@ -38,6 +38,8 @@ def build_parser():
                                                   "else 4)")
     i.add_argument("--finetune", type=int, default=0, metavar="EPOCHS",
                    help="quantization-aware fine-tuning epochs with the trainer's recipe (default: none)")
+    i.add_argument("--finetune-lr", type=float, default=1e-4,
+                   help="learning rate of the fine-tuning (Adam, cosine schedule; default: %(default)s)")
     i.add_argument("--requantize", action="store_true",
                    help="quantize afresh even when the graph carries spikesmith's own integers")
     i.add_argument("--limit-train", type=int, help="use only this many training files (quick runs)")
@@ -82,7 +84,7 @@ def main(argv=None) -> int:
     from .importer import import_graph
     with warnings_to_stderr():
         rep = import_graph(args.graph, args.data, args.out, name=args.name, dt=args.dt, time_steps=args.time_steps,
-                           finetune_epochs=args.finetune, requantize=args.requantize, limit_train=args.limit_train,
+                           finetune_epochs=args.finetune, finetune_lr=args.finetune_lr, requantize=args.requantize, limit_train=args.limit_train,
                            progress=not args.quiet, seed=args.seed)
     rep.pop("model")
     if rep["exact"]:

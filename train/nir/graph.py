@@ -123,6 +123,11 @@ def _path(graph):
                 raise NirError(f"edge {tuple(e)!r} names node {end!r}, which the graph does not have")
         succ[e[0]].append(e[1])
         pred[e[1]].append(e[0])
+    inputs = [k for k, n in nodes.items() if _kind(n) == "Input"]
+    outputs = [k for k, n in nodes.items() if _kind(n) == "Output"]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise NirError(f"the graph has {len(inputs)} Input and {len(outputs)} Output nodes; spikesmith needs one of "
+                       f"each")
     for name, node in nodes.items():
         if _kind(node) == "NIRGraph":
             raise NirError(f"node {name} (NIRGraph): a nested graph (a recurrent layer) is not supported; "
@@ -133,11 +138,6 @@ def _path(graph):
         if len(set(pred[name])) > 1:
             raise NirError(f"node {name} ({_kind(node)}) has {len(set(pred[name]))} incoming edges "
                            f"({', '.join(sorted(set(pred[name])))}); spikesmith runs one feed-forward chain")
-    inputs = [k for k, n in nodes.items() if _kind(n) == "Input"]
-    outputs = [k for k, n in nodes.items() if _kind(n) == "Output"]
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise NirError(f"the graph has {len(inputs)} Input and {len(outputs)} Output nodes; spikesmith needs one of "
-                       f"each")
     path, seen = [inputs[0]], {inputs[0]}
     while succ[path[-1]]:
         nxt = succ[path[-1]][0]

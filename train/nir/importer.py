@@ -49,7 +49,7 @@ def spike_agreement(golden_spikes, other_trains, names) -> dict:
             for name, other in zip(names, other_trains)}
 
 
-def finetune(model, x, y, *, epochs: int, lr: float = 6e-4, batch: int = 64, shift: int = 4, seed: int = 0,
+def finetune(model, x, y, *, epochs: int, lr: float = 1e-4, batch: int = 64, shift: int = 4, seed: int = 0,
              progress: bool = True):
     """Quantization-aware fine-tuning of ``model`` with the trainer's recipe; returns the new model.
 
@@ -88,7 +88,7 @@ def finetune(model, x, y, *, epochs: int, lr: float = 6e-4, batch: int = 64, shi
 
 
 def import_graph(path, data_dir, out=None, *, name=None, dt: float = DEFAULT_DT, time_steps=None,
-                 finetune_epochs: int = 0, requantize: bool = False, limit_train=None, progress: bool = True,
+                 finetune_epochs: int = 0, finetune_lr: float = 1e-4, requantize: bool = False, limit_train=None, progress: bool = True,
                  seed: int = 0) -> dict:
     """Import the NIR graph in ``path`` as a spikesmith model, measured on FSDD in ``data_dir``; save it to
     ``out`` (when given). Returns the report (see ``python -m train.nir import --help``).
@@ -137,7 +137,8 @@ def import_graph(path, data_dir, out=None, *, name=None, dt: float = DEFAULT_DT,
     agree_ptq = check_agreement(model, ds.x_test, progress=progress)
     report["ptq_bit_true_accuracy"] = float(np.mean(agree_ptq.classes == ds.y_test))
     if finetune_epochs:
-        model = finetune(model, ds.x_train, ds.y_train, epochs=finetune_epochs, seed=seed, progress=progress)
+        model = finetune(model, ds.x_train, ds.y_train, epochs=finetune_epochs, lr=finetune_lr, seed=seed,
+                         progress=progress)
         model = dataclasses.replace(model, training=training_record("official", limit_train))
     agreement = check_agreement(model, ds.x_test, progress=progress) if finetune_epochs else agree_ptq
     report["finetune_epochs"] = int(finetune_epochs)

@@ -188,7 +188,8 @@ def exact_model(net, *, input_shape, name: str):
             m = {str(k)[len(META):]: v for k, v in l.metadata.items() if str(k).startswith(META)}
             w = np.asarray(m["weights"]).astype(np.int8)
             b = np.asarray(m["bias"]).astype(np.int64).reshape(-1)
-            s_w = float(m["weight_scale"])
+            given = float(m["weight_scale"])
+            s_w = given if given > 0 else 1.0
             S = s_w / scale if first else s_w
             if l.neuron == "lif":
                 theta = int(m["threshold"])
@@ -202,7 +203,7 @@ def exact_model(net, *, input_shape, name: str):
                     not np.allclose(b * S / norm, l.bias, rtol=1e-6, atol=1e-12):
                 return None
             common = dict(name=lname, weights=w, bias=b, bias_bits=int(m["bias_bits"]), acc_bits=int(m["acc_bits"]),
-                          neuron=neuron, weight_scale=s_w)
+                          neuron=neuron, weight_scale=given if given > 0 else None)
             if l.kind == "conv2d":
                 layers.append(gm.Conv2d(in_channels=w.shape[1], out_channels=w.shape[0], kernel=tuple(l.kernel),
                                         stride=tuple(l.stride), padding=tuple(l.padding), **common))

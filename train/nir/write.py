@@ -56,11 +56,13 @@ def to_graph(model, *, dt: float = DEFAULT_DT):
             nodes[layer.name + "_or"] = nir.Threshold(threshold=np.full(out, 0.5))
             chain += [layer.name, layer.name + "_or"]
             continue
+        # A model without weight scales (a hand-made or random one) is written with scale 1, recorded as -1.
         s_w = float(layer.weight_scale) if layer.weight_scale is not None else 1.0
         S = s_w / scale if n == 0 else s_w
         nr = layer.neuron
         meta = {META + "weights": np.asarray(layer.weights, dtype=np.int8),
-                META + "bias": np.asarray(layer.bias, dtype=np.int64), META + "weight_scale": s_w,
+                META + "bias": np.asarray(layer.bias, dtype=np.int64),
+                META + "weight_scale": s_w if layer.weight_scale is not None else -1.0,
                 META + "bias_bits": int(layer.bias_bits), META + "acc_bits": int(layer.acc_bits),
                 META + "mem_bits": int(nr.mem_bits), META + "layer": layer.name}
         w = layer.weights.astype(np.float64) * s_w
