@@ -169,6 +169,34 @@ def test_snntorch_network_through_its_own_converter(tmp_path):
     assert np.mean(g.classes == got.argmax(1).numpy()) >= 0.9
 
 
+def test_norse_network_through_its_own_exporter():
+    """Norse 1.1.0's ``to_nir`` writes ``tau = dt / tau_mem_inv`` (its dt times its time constant in units of dt), so
+    its graphs read with ``--dt`` equal to dt squared (1e-6 for its default 1e-3): then the float run equals Norse's
+    own, LI readout included. Skipped where Norse is not installed (from PyPI it pulls torch 2.14 with CUDA)."""
+    nt = pytest.importorskip("norse.torch")
+    torch.manual_seed(0)
+    net = nt.SequentialState(torch.nn.Linear(48, 24), nt.LIFBoxCell(), torch.nn.Linear(24, 5), nt.LIBoxCell())
+    with torch.no_grad():
+        net[0].weight.mul_(8)
+    fnet = read_graph(nt.to_nir(net, torch.zeros(1, 48)), dt=1e-6)
+    assert [(l.kind, l.neuron, round(l.beta, 6)) for l in fnet.layers] == [("dense", "lif", 0.9),
+                                                                          ("dense", "integrate", 0.9)]
+    x = np.random.default_rng(0).integers(-127, 128, (64, 1, 4, 12))
+    state = None
+    with torch.no_grad():
+        for _ in range(5):
+            ref, state = net(torch.tensor(x.reshape(64, 48), dtype=torch.float32) / 32.0, state)
+        got = FloatRunner(fnet, time_steps=5, input_scale=32.0)(torch.tensor(x))
+    assert torch.allclose(ref, got, atol=1e-6)
+    _, rows = quantize(fnet, input_shape=(1, 4, 12), input_scale=32.0, time_steps=5, x_calib=x, name="norse")
+    assert rows[-1]["leak_error"] == pytest.approx(0.1)
+    # Norse exports a Flatten as a node of no kind (None), which is refused by name.
+    conv = nt.SequentialState(torch.nn.Conv2d(1, 2, 3, padding=1), nt.LIFBoxCell(), torch.nn.Flatten(),
+                              torch.nn.Linear(2 * 4 * 12, 3), nt.LIBoxCell())
+    with pytest.raises(NirError, match=r"^node 2 \(NoneType\): this node kind has no spikesmith equivalent"):
+        read_graph(nt.to_nir(conv, torch.zeros(1, 1, 4, 12)), dt=1e-6)
+
+
 def test_snntorch_avgpool_export_is_refused_by_name():
     """snnTorch exports AvgPool2d; average-pooled spikes feeding a dense layer are counts, not an OR."""
     import nirtorch

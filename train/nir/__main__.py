@@ -33,7 +33,8 @@ def build_parser():
     i.add_argument("--name", help="model name (default: the name of --out)")
     i.add_argument("--dt", type=float, default=DEFAULT_DT,
                    help="the time step that discretizes the graph's time constants, in seconds (default: %(default)s,"
-                        " snnTorch's)")
+                        " snnTorch's; Norse 1.1.0 writes tau = dt / tau_mem_inv, so give its step squared, 1e-6 "
+                        "for its default)")
     i.add_argument("--time-steps", type=int, help="time steps T (default: the graph's own if spikesmith wrote it, "
                                                   "else 4)")
     i.add_argument("--finetune", type=int, default=0, metavar="EPOCHS",
