@@ -59,9 +59,9 @@ def build_parser():
 
 
 def _table(report):
-    lines = [f"{'layer':6} {'NIR nodes':28} {'mapped to':58} {'w err':>7} {'thr err':>8} {'leak err':>9}"]
+    lines = [f"{'layer':6} {'NIR nodes':28} {'mapped to':72} {'w err':>7} {'thr err':>8} {'leak err':>9}"]
     for r in report["layers"] or []:
-        lines.append(f"{r['layer']:6} {'+'.join(r['nodes'])[:28]:28} {r['mapped'][:58]:58} "
+        lines.append(f"{r['layer']:6} {'+'.join(r['nodes'])[:28]:28} {r['mapped'][:72]:72} "
                      f"{r.get('weight_error', 0):7.2%} {r.get('threshold_error', 0):8.2%} "
                      f"{r.get('leak_error', 0):+9.4f}")
     return "\n".join(lines)
