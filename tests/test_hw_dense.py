@@ -29,7 +29,7 @@ def _golden_events(layer, trains):
 
 
 def _plan(layer, steps, lanes=None):
-    return plan_layer(layer, (layer.in_features,), steps, options={} if lanes is None else {"lanes": lanes})
+    return plan_layer(layer, (layer.in_features,), steps, on_map=False, options={} if lanes is None else {"lanes": lanes})
 
 
 def _simulate(layer, steps, trains, lanes, seed, stall):

@@ -1,0 +1,208 @@
+"""The state of a layer whose currents and membranes live in memories, and the sweep of its LIF neurons.
+
+:class:`LIFSweep` is the half shared by the cores that accumulate into a memory of currents (the spike convolution
+:class:`hw.spikeconv.SpikeConvLayer`, the dense first layer :class:`hw.mapdense.MapDenseLayer`): the owner visits
+words of ``lanes`` currents (read in the visit's cycle, the sum written back in the next one, with the owner's
+addends), then starts a sweep, which updates every neuron once per step through the LIF arithmetic of
+:class:`hw.dense.DenseLayer` (:func:`hw.lif.membrane_base`, :func:`hw.lif.saturate`) and emits its spikes in
+ascending order, each step closed by a marker.
+
+Layout: ``channels x positions`` neurons (flat index ``o * positions + p``); the currents are ``G * positions`` words
+of ``lanes`` currents (``G = ceil(channels / lanes)``), word ``g * positions + p`` holding channels
+``g * lanes ... g * lanes + lanes - 1`` at position ``p``; one membrane per neuron. The current memory's read port is
+transparent for its write port, so that a visit reading the word written in the same cycle gets the new value.
+
+Timing: ``start`` in cycle ``X`` (the owner's last visit may be in that cycle too); a sweep reads neuron ``n`` in
+``S + n`` and updates it in ``S + n + 1``, offering its spike on ``o``; the marker follows in ``S + M + 1``. The
+first sweep starts at ``S = X + 1``, each of the ``repeat`` sweeps after the cycle of the previous marker's transfer;
+``active`` is high from ``X + 1`` to the last marker's transfer. An output not ready holds the sweep.
+"""
+
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .layouts import bits_for_count, spike_event
+from .lif import membrane_base, saturate
+
+__all__ = ["LIFSweep", "state_memory", "sweep_cycles"]
+
+
+def state_memory(shape, depth, init):
+    """A memory of neuron state (currents, membranes): block RAM with the given initial contents. (One place to
+    change where the state is kept.)"""
+    return Memory(shape=shape, depth=depth, init=init)
+
+
+def sweep_cycles(neurons):
+    """Cycles of one sweep from its first read to its marker's transfer (always-ready output): ``M + 2``."""
+    return neurons + 2
+
+
+class LIFSweep(wiring.Component):
+    """Currents and membranes in memories; visits by the owner, then LIF sweeps (see the module docstring).
+
+    Parameters
+    ----------
+    neuron : golden.manifest.LIF
+    acc_bits : int
+        Width of a current.
+    bias : sequence of int
+        One per channel: the current each neuron starts from.
+    positions : int
+        Neurons per channel.
+    lanes : int
+        Currents per word.
+    time_steps : int
+        Steps per sample: the membranes are cleared at the last one.
+    repeat : int
+        Sweeps (steps) per ``start``: 1 when every step has its own input, ``time_steps`` when the current is the
+        same at every step.
+    reset_every_step : bool
+        Reset each current to its bias when its neuron is swept (a current per step); otherwise only at the last
+        step (a current per sample).
+
+    Members
+    -------
+    visit : In(1)
+        Read current word ``word`` in this cycle; in the next cycle it is written back plus ``addend``.
+    word : In(range(G * positions))
+    addend : In(data.ArrayLayout(signed(acc_bits), lanes))
+        The addends of the visit of the previous cycle, one per lane.
+    start : In(1)
+        Start the sweeps in the next cycle (only while ``active`` is low).
+    active : Out(1)
+        Sweeping, from the cycle after ``start`` to the last marker's transfer.
+    o : Out(stream.Signature(spike_event(bits_for_count(channels * positions))))
+        Spikes in ascending flat order, each sweep closed by a marker.
+    """
+
+    def __init__(self, *, neuron, acc_bits, bias, positions, lanes, time_steps, repeat, reset_every_step):
+        self._neuron = neuron
+        self._acc_bits = int(acc_bits)
+        self._bias = [int(b) for b in bias]
+        self._positions = int(positions)
+        self._lanes = int(lanes)
+        self._steps = int(time_steps)
+        self._repeat = int(repeat)
+        self._reset_every_step = bool(reset_every_step)
+        self._groups = -(-len(self._bias) // self._lanes)
+        super().__init__({
+            "visit": In(1),
+            "word": In(range(max(2, self._groups * self._positions))),
+            "addend": In(data.ArrayLayout(signed(self._acc_bits), self._lanes)),
+            "start": In(1),
+            "active": Out(1),
+            "o": Out(stream.Signature(spike_event(bits_for_count(len(self._bias) * self._positions)))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        neuron, acc_bits, bits = self._neuron, self._acc_bits, self._neuron.mem_bits
+        bias, positions, lanes, steps = self._bias, self._positions, self._lanes, self._steps
+        channels, groups = len(bias), self._groups
+        n_out = channels * positions
+
+        m.submodules.currents = currents = state_memory(
+            data.ArrayLayout(signed(acc_bits), lanes), groups * positions,
+            [[bias[g * lanes + l] if g * lanes + l < channels else 0 for l in range(lanes)]
+             for g in range(groups) for _ in range(positions)])
+        c_wr = currents.write_port(granularity=1)
+        c_rd = currents.read_port(transparent_for=(c_wr,))
+        m.submodules.membranes = membranes = state_memory(signed(bits), n_out, [])
+        v_wr = membranes.write_port()
+        v_rd = membranes.read_port()
+
+        # -- visits ---------------------------------------------------------------------------------------------
+        pending = Signal()
+        pending_word = Signal.like(self.word)
+        m.d.sync += [pending.eq(self.visit), pending_word.eq(self.word)]
+
+        # -- sweep: neuron ``r`` read, the neuron of stage 1 (``s_*``) updated ---------------------------------------
+        reading = Signal()
+        r = Signal(range(max(2, n_out)))
+        r_pos = Signal(range(max(2, positions)))
+        r_channel = Signal(range(max(2, channels)))
+        r_lane = Signal(range(max(2, lanes)))
+        r_base = Signal.like(self.word)
+        full = Signal()
+        s_n = Signal.like(r)
+        s_lane = Signal.like(r_lane)
+        s_channel = Signal.like(r_channel)
+        s_word = Signal.like(self.word)
+        marker = Signal()
+        step = Signal(range(max(2, steps)))
+        sweeps = Signal(range(max(2, self._repeat)))
+
+        current = Signal(signed(acc_bits))
+        total = Signal(signed(max(bits + 1, acc_bits) + 1))
+        spike = Signal()
+        m.d.comb += [
+            current.eq(c_rd.data[s_lane]),
+            total.eq(membrane_base(neuron, v_rd.data) + current),
+            spike.eq(total > neuron.threshold),
+        ]
+        advance = Signal()
+        m.d.comb += advance.eq(~full | ~spike | self.o.ready)
+        sweeping = self.active & ~marker
+        last_step = step == steps - 1
+
+        with m.If(sweeping):
+            m.d.comb += [c_rd.addr.eq(r_base + r_pos), c_rd.en.eq(advance), v_rd.addr.eq(r), v_rd.en.eq(advance)]
+        with m.Else():
+            m.d.comb += c_rd.addr.eq(self.word)
+
+        restart = Signal()
+        with m.If((self.start & ~self.active) | restart):
+            m.d.sync += [self.active.eq(1), reading.eq(1), r.eq(0), r_pos.eq(0), r_channel.eq(0), r_lane.eq(0),
+                         r_base.eq(0)]
+        with m.If(sweeping & advance):
+            m.d.sync += [full.eq(reading), s_n.eq(r), s_lane.eq(r_lane), s_channel.eq(r_channel),
+                         s_word.eq(r_base + r_pos)]
+            with m.If(reading):
+                m.d.sync += r.eq(r + 1)
+                with m.If(r == n_out - 1):
+                    m.d.sync += reading.eq(0)
+                with m.If(r_pos == positions - 1):
+                    m.d.sync += [r_pos.eq(0), r_channel.eq(r_channel + 1)]
+                    with m.If(r_lane == lanes - 1):
+                        m.d.sync += [r_lane.eq(0), r_base.eq(r_base + positions)]
+                    with m.Else():
+                        m.d.sync += r_lane.eq(r_lane + 1)
+                with m.Else():
+                    m.d.sync += r_pos.eq(r_pos + 1)
+            with m.If(full & (s_n == n_out - 1)):
+                m.d.sync += marker.eq(1)
+
+        # the write ports: a visit's sum, or the sweep's membrane and (where it is due) the reset of the current
+        bias_rom = Array(Const(b, signed(acc_bits)) for b in bias)
+        update = sweeping & full & advance
+        reset = update if self._reset_every_step else update & last_step
+        with m.If(reset):
+            m.d.comb += [c_wr.addr.eq(s_word), c_wr.en.eq(1 << s_lane)]
+            for l in range(lanes):
+                m.d.comb += c_wr.data[l].eq(bias_rom[s_channel])
+        with m.Elif(pending):
+            m.d.comb += [c_wr.addr.eq(pending_word), c_wr.en.eq((1 << lanes) - 1)]
+            for l in range(lanes):
+                m.d.comb += c_wr.data[l].eq(c_rd.data[l] + self.addend[l])
+        m.d.comb += [
+            v_wr.addr.eq(s_n),
+            v_wr.data.eq(Mux(last_step, 0, saturate(total, bits))),
+            v_wr.en.eq(update),
+        ]
+
+        # -- output: the swept neuron's spike, then the marker; the next sweep or the end ---------------------------
+        with m.If(sweeping & full):
+            m.d.comb += [self.o.valid.eq(spike), self.o.payload.index.eq(s_n), self.o.payload.end.eq(0)]
+        with m.If(marker):
+            m.d.comb += [self.o.valid.eq(1), self.o.payload.index.eq(0), self.o.payload.end.eq(1)]
+            with m.If(self.o.ready):
+                m.d.sync += [marker.eq(0), full.eq(0), step.eq(Mux(last_step, 0, step + 1))]
+                if self._repeat > 1:
+                    m.d.sync += sweeps.eq(Mux(sweeps == self._repeat - 1, 0, sweeps + 1))
+                    m.d.comb += restart.eq(sweeps != self._repeat - 1)
+                with m.If(~restart):
+                    m.d.sync += self.active.eq(0)
+        return m
