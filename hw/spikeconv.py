@@ -24,8 +24,8 @@ spike (or the marker) is taken in the cycle of the last visit: a spike costs ``m
 
 Sweep
 -----
-At the end-of-step marker (taken at cycle ``X``) the core sweeps the ``M = Co*Ho*Wo`` neurons in ascending flat
-order ``(o, oy, ox)`` through one LIF update (:func:`hw.lif.membrane_base`, :func:`hw.lif.saturate`, the arithmetic
+At the end-of-step marker (taken at cycle ``X``) the core's :class:`hw.sweep.LIFSweep`, which holds the currents and
+the membranes, sweeps the ``M = Co*Ho*Wo`` neurons in ascending flat order ``(o, oy, ox)`` through one LIF update (:func:`hw.lif.membrane_base`, :func:`hw.lif.saturate`, the arithmetic
 of :class:`hw.dense.DenseLayer`): neuron ``n`` is read (its current word and its membrane) in cycle ``X + 1 + n``
 and updated in ``X + 2 + n``, where its spike is offered on ``o``, its membrane written back (cleared at the last
 step of a sample) and its current reset to the channel's bias (one lane of the word, through byte enables). The
@@ -69,9 +69,10 @@ def weight_words(plan):
 
 
 def weight_rom(plan):
-    """The weight ROM (block RAM, initialized by the bitstream)."""
-    return Memory(shape=data.ArrayLayout(signed(8), plan.lanes), depth=len(weight_words(plan)),
-                  init=weight_words(plan))
+    """The weight ROM of a spike convolution or a dense first layer (:func:`weight_words`): block RAM, initialized
+    by the bitstream. (One place to change where the weights are kept.)"""
+    words = weight_words(plan)
+    return Memory(shape=data.ArrayLayout(signed(8), plan.lanes), depth=len(words), init=words)
 
 
 def step_cycles(plan, spikes):
