@@ -64,6 +64,12 @@ class LayerPlan:
     def memory_bits(self):
         return sum(mem.bits for mem in self.memories)
 
+    @property
+    def cycles_per_spike(self):
+        """The most cycles the core spends on one input spike (or value), or ``None`` for a core whose work is not
+        per input: its lane groups unless its kind says otherwise."""
+        return getattr(self, "groups", None)
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -83,7 +89,8 @@ class Kind:
         Its input is the INT8 input map (the first layer); otherwise spike events.
     buffered : bool
         It reads whole time steps from a step buffer (:class:`hw.stepbuffer.StepBuffer`); otherwise it takes its
-        producer's events directly (a front-end kind, which may not follow a buffered one).
+        producer's events (or the map) directly: the first layer, or a filter such as a pool, which may follow any
+        core (behind a buffered one, its output goes into the next step buffer, which is always ready).
     final : bool
         It produces the result (class and readout values); exactly the last layer is final.
     emits_rows : bool

@@ -60,6 +60,11 @@ class SpikeConvPlan(LayerPlan):
         return self.out_shape[1] * self.out_shape[2]
 
     @property
+    def cycles_per_spike(self):
+        """The most taps in reach of one input spike times the lane groups."""
+        return max(1, max(n for _, _, n in self.row_reach) * max(n for _, _, n in self.col_reach) * self.groups)
+
+    @property
     def buffer_row(self):
         return self.buffer.row
 
