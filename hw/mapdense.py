@@ -10,7 +10,7 @@ membranes). A value is taken in the cycle of the previous one's last visit, so t
 from the first transfer (cycle 0) to the last visit (cycle ``X = N * G``), every value costing the same (no
 zero-skipping: the timeline depends on nothing but the model). Then the ``T`` sweeps of the neurons follow, each
 emitting its spikes in ascending order and a marker: the marker of step ``t`` is transferred at
-``X + (t + 1) * (M + 2)`` with an always-ready output (a step buffer). The currents return to their biases during the
+``X + (t + 1) * (M + 3)`` with an always-ready output (:func:`hw.sweep.sweep_cycles`) (a step buffer). The currents return to their biases during the
 last sweep, the membranes to zero; the cycle after the last marker's transfer the core takes the next map.
 """
 
@@ -29,7 +29,7 @@ __all__ = ["MapDenseLayer", "timeline"]
 
 def timeline(plan, markers, inputs, outputs):
     """The core's part of the cycle model (:func:`hw.cycles.cycles`): the marker of step ``t`` at
-    ``N * G + (t + 1) * (M + 2)`` (see the module docstring), the same for every sample.
+    ``N * G + (t + 1) * (M + 3)`` (see the module docstring), the same for every sample.
 
     Parameters
     ----------

@@ -27,14 +27,15 @@ Sweep
 At the end-of-step marker (taken at cycle ``X``) the core's :class:`hw.sweep.LIFSweep`, which holds the currents and
 the membranes, sweeps the ``M = Co*Ho*Wo`` neurons in ascending flat order ``(o, oy, ox)`` through one LIF update (:func:`hw.lif.membrane_base`, :func:`hw.lif.saturate`, the arithmetic
 of :class:`hw.dense.DenseLayer`): neuron ``n`` is read (its current word and its membrane) in cycle ``X + 1 + n``
-and updated in ``X + 2 + n``, where its spike is offered on ``o``, its membrane written back (cleared at the last
-step of a sample) and its current reset to the channel's bias (one lane of the word, through byte enables). The
-end-of-step marker follows at ``X + M + 2``; the core takes input again from the cycle after its transfer. An output
+and updated in ``X + 3 + n`` (after a register stage), where its spike is offered on ``o``, its membrane written
+back (cleared at the last step of a sample) and its current reset to the channel's bias (one lane of the word,
+through byte enables). The end-of-step marker follows at ``X + M + 3``; the core takes input again from the cycle
+after its transfer. An output
 not ready holds the sweep (the read ports keep their data).
 
 Timing with an always-valid input and an always-ready output, for a step whose spikes cost ``V`` cycles in all:
 ``1 + V`` cycles to take the events and the marker (the first spike is held from the cycle after its transfer),
-``M + 1`` cycles of sweep, ``1`` cycle for the output marker. :func:`timeline` is the core's part of the cycle model
+``M + 2`` cycles of sweep, ``1`` cycle for the output marker (:func:`hw.sweep.sweep_cycles`). :func:`timeline` is the core's part of the cycle model
 (:mod:`hw.cycles`), behind the step buffer that feeds it (:func:`hw.dense.back_end_timeline` with the cost of each
 input neuron's spike).
 """
@@ -49,7 +50,7 @@ from .dense import back_end_timeline
 from .kinds.spikeconv import SpikeConvPlan, visits
 from .layouts import bits_for_count, spike_event
 from .pool import div_const, mul_const
-from .sweep import LIFSweep, sweep_cycles
+from .sweep import SWEEP_LATENCY, LIFSweep, sweep_cycles
 
 __all__ = ["SpikeConvLayer", "weight_words", "timeline", "step_cycles", "weight_rom"]
 
@@ -76,7 +77,7 @@ def weight_rom(plan):
 
 
 def step_cycles(plan, spikes):
-    """Cycles of one step (ideal environment): ``1 + V + M + 2``, ``V`` the cost of the step's input spikes
+    """Cycles of one step (ideal environment): ``1 + V + M + 3``, ``V`` the cost of the step's input spikes
     (:func:`hw.kinds.spikeconv.visits`). ``spikes``: (..., Ci*H*W) bool; the result has the leading shape."""
     spent = np.asarray(spikes, dtype=bool).astype(np.int64) @ visits(plan)
     return spent + 1 + sweep_cycles(plan.neurons)
@@ -84,8 +85,8 @@ def step_cycles(plan, spikes):
 
 def timeline(plan, markers, inputs, outputs):
     """The core's part of the cycle model (:func:`hw.cycles.cycles`): :func:`hw.dense.back_end_timeline` with the
-    cost of every input neuron's spike; the core writes its output marker at ``X + M + 2`` and takes input again from
-    ``X + M + 3``.
+    cost of every input neuron's spike; the core writes its output marker at ``X + M + 3`` and takes input again from
+    ``X + M + 4`` (:data:`hw.sweep.SWEEP_LATENCY`).
 
     Returns
     -------
@@ -93,8 +94,8 @@ def timeline(plan, markers, inputs, outputs):
         ``markers`` (N, T): the cycle each output marker is transferred; ``busy`` (N,): the step times
         (:func:`step_cycles`) summed; ``finish`` (N,): the cycle after its last step.
     """
-    take, spent = back_end_timeline(plan, markers, inputs, after_sweep=3, cost=visits(plan))
-    out = take + plan.neurons + 2
+    take, spent = back_end_timeline(plan, markers, inputs, after_sweep=SWEEP_LATENCY + 2, cost=visits(plan))
+    out = take + plan.neurons + SWEEP_LATENCY + 1
     busy = spent + plan.time_steps * (1 + sweep_cycles(plan.neurons))
     return {"markers": out, "busy": busy, "finish": out[:, -1] + 1}
 

@@ -13,9 +13,11 @@ of ``lanes`` currents (``G = ceil(channels / lanes)``), word ``g * positions + p
 transparent for its write port, so that a visit reading the word written in the same cycle gets the new value.
 
 Timing: ``start`` in cycle ``X`` (the owner's last visit may be in that cycle too); a sweep reads neuron ``n`` in
-``S + n`` and updates it in ``S + n + 1``, offering its spike on ``o``; the marker follows in ``S + M + 1``. The
-first sweep starts at ``S = X + 1``, each of the ``repeat`` sweeps after the cycle of the previous marker's transfer;
-``active`` is high from ``X + 1`` to the last marker's transfer. An output not ready holds the sweep.
+``S + n``, registers the part of its update that depends on the old membrane (:func:`hw.lif.membrane_base`) and its
+current in ``S + n + 1``, and updates it in ``S + n + 2``, offering its spike on ``o``; the marker follows in
+``S + M + 2`` (:data:`SWEEP_LATENCY`, :func:`sweep_cycles`). The first sweep starts at ``S = X + 1``, each of the
+``repeat`` sweeps after the cycle of the previous marker's transfer; ``active`` is high from ``X + 1`` to the last
+marker's transfer. An output not ready holds the whole sweep (spike or not: no spike decides an enable).
 """
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
@@ -26,7 +28,7 @@ from amaranth.lib.wiring import In, Out
 from .layouts import bits_for_count, spike_event
 from .lif import membrane_base, saturate
 
-__all__ = ["LIFSweep", "state_memory", "sweep_cycles"]
+__all__ = ["LIFSweep", "state_memory", "sweep_cycles", "SWEEP_LATENCY"]
 
 
 def state_memory(shape, depth, init):
@@ -35,9 +37,14 @@ def state_memory(shape, depth, init):
     return Memory(shape=shape, depth=depth, init=init)
 
 
+#: Cycles from a neuron's read to the cycle its spike is offered (two register stages).
+SWEEP_LATENCY = 2
+
+
 def sweep_cycles(neurons):
-    """Cycles of one sweep from its first read to its marker's transfer (always-ready output): ``M + 2``."""
-    return neurons + 2
+    """Cycles of one sweep from its first read to its marker's transfer (always-ready output):
+    ``M + SWEEP_LATENCY + 1``."""
+    return neurons + SWEEP_LATENCY + 1
 
 
 class LIFSweep(wiring.Component):
@@ -119,37 +126,40 @@ class LIFSweep(wiring.Component):
         pending_word = Signal.like(self.word)
         m.d.sync += [pending.eq(self.visit), pending_word.eq(self.word)]
 
-        # -- sweep: neuron ``r`` read, the neuron of stage 1 (``s_*``) updated ---------------------------------------
+        # -- sweep: three stages, all moving together (``go``) -----------------------------------------------------
+        # stage 0: neuron ``r``'s current word and membrane are read; stage 1 (``s1_*``): they are on the read
+        # ports; stage 2 (``s2_*``): ``membrane_base`` of the membrane and the neuron's current are registers, the
+        # update (one addition), the spike and the write-back happen here. The stages move whenever stage 2 is
+        # empty or the output is ready, spike or not, so that no spike decides an enable (the critical path of a
+        # read-modify-write sweep).
         reading = Signal()
         r = Signal(range(max(2, n_out)))
         r_pos = Signal(range(max(2, positions)))
         r_channel = Signal(range(max(2, channels)))
         r_lane = Signal(range(max(2, lanes)))
         r_base = Signal.like(self.word)
-        full = Signal()
-        s_n = Signal.like(r)
-        s_lane = Signal.like(r_lane)
-        s_channel = Signal.like(r_channel)
-        s_word = Signal.like(self.word)
+        s1_full, s2_full = Signal(), Signal()
+        s1_n, s2_n = Signal.like(r), Signal.like(r)
+        s1_lane = Signal.like(r_lane)
+        s1_channel, s2_channel = Signal.like(r_channel), Signal.like(r_channel)
+        s1_word, s2_word = Signal.like(self.word), Signal.like(self.word)
+        s2_lane = Signal.like(r_lane)
+        base = Signal(signed(bits + 1))
+        current = Signal(signed(acc_bits))
         marker = Signal()
         step = Signal(range(max(2, steps)))
         sweeps = Signal(range(max(2, self._repeat)))
 
-        current = Signal(signed(acc_bits))
         total = Signal(signed(max(bits + 1, acc_bits) + 1))
         spike = Signal()
-        m.d.comb += [
-            current.eq(c_rd.data[s_lane]),
-            total.eq(membrane_base(neuron, v_rd.data) + current),
-            spike.eq(total > neuron.threshold),
-        ]
-        advance = Signal()
-        m.d.comb += advance.eq(~full | ~spike | self.o.ready)
+        m.d.comb += [total.eq(base + current), spike.eq(total > neuron.threshold)]
+        go = Signal()
+        m.d.comb += go.eq(~s2_full | self.o.ready)
         sweeping = self.active & ~marker
         last_step = step == steps - 1
 
         with m.If(sweeping):
-            m.d.comb += [c_rd.addr.eq(r_base + r_pos), c_rd.en.eq(advance), v_rd.addr.eq(r), v_rd.en.eq(advance)]
+            m.d.comb += [c_rd.addr.eq(r_base + r_pos), c_rd.en.eq(go), v_rd.addr.eq(r), v_rd.en.eq(go)]
         with m.Else():
             m.d.comb += c_rd.addr.eq(self.word)
 
@@ -157,9 +167,12 @@ class LIFSweep(wiring.Component):
         with m.If((self.start & ~self.active) | restart):
             m.d.sync += [self.active.eq(1), reading.eq(1), r.eq(0), r_pos.eq(0), r_channel.eq(0), r_lane.eq(0),
                          r_base.eq(0)]
-        with m.If(sweeping & advance):
-            m.d.sync += [full.eq(reading), s_n.eq(r), s_lane.eq(r_lane), s_channel.eq(r_channel),
-                         s_word.eq(r_base + r_pos)]
+        with m.If(sweeping & go):
+            m.d.sync += [s1_full.eq(reading), s1_n.eq(r), s1_lane.eq(r_lane), s1_channel.eq(r_channel),
+                         s1_word.eq(r_base + r_pos),
+                         s2_full.eq(s1_full), s2_n.eq(s1_n), s2_lane.eq(s1_lane), s2_channel.eq(s1_channel),
+                         s2_word.eq(s1_word), base.eq(membrane_base(neuron, v_rd.data)),
+                         current.eq(c_rd.data[s1_lane])]
             with m.If(reading):
                 m.d.sync += r.eq(r + 1)
                 with m.If(r == n_out - 1):
@@ -172,34 +185,34 @@ class LIFSweep(wiring.Component):
                         m.d.sync += r_lane.eq(r_lane + 1)
                 with m.Else():
                     m.d.sync += r_pos.eq(r_pos + 1)
-            with m.If(full & (s_n == n_out - 1)):
+            with m.If(s2_full & (s2_n == n_out - 1)):
                 m.d.sync += marker.eq(1)
 
         # the write ports: a visit's sum, or the sweep's membrane and (where it is due) the reset of the current
         bias_rom = Array(Const(b, signed(acc_bits)) for b in bias)
-        update = sweeping & full & advance
+        update = sweeping & s2_full & go
         reset = update if self._reset_every_step else update & last_step
         with m.If(reset):
-            m.d.comb += [c_wr.addr.eq(s_word), c_wr.en.eq(1 << s_lane)]
+            m.d.comb += [c_wr.addr.eq(s2_word), c_wr.en.eq(1 << s2_lane)]
             for l in range(lanes):
-                m.d.comb += c_wr.data[l].eq(bias_rom[s_channel])
+                m.d.comb += c_wr.data[l].eq(bias_rom[s2_channel])
         with m.Elif(pending):
             m.d.comb += [c_wr.addr.eq(pending_word), c_wr.en.eq((1 << lanes) - 1)]
             for l in range(lanes):
                 m.d.comb += c_wr.data[l].eq(c_rd.data[l] + self.addend[l])
         m.d.comb += [
-            v_wr.addr.eq(s_n),
+            v_wr.addr.eq(s2_n),
             v_wr.data.eq(Mux(last_step, 0, saturate(total, bits))),
             v_wr.en.eq(update),
         ]
 
         # -- output: the swept neuron's spike, then the marker; the next sweep or the end ---------------------------
-        with m.If(sweeping & full):
-            m.d.comb += [self.o.valid.eq(spike), self.o.payload.index.eq(s_n), self.o.payload.end.eq(0)]
+        with m.If(sweeping & s2_full):
+            m.d.comb += [self.o.valid.eq(spike), self.o.payload.index.eq(s2_n), self.o.payload.end.eq(0)]
         with m.If(marker):
             m.d.comb += [self.o.valid.eq(1), self.o.payload.index.eq(0), self.o.payload.end.eq(1)]
             with m.If(self.o.ready):
-                m.d.sync += [marker.eq(0), full.eq(0), step.eq(Mux(last_step, 0, step + 1))]
+                m.d.sync += [marker.eq(0), s1_full.eq(0), s2_full.eq(0), step.eq(Mux(last_step, 0, step + 1))]
                 if self._repeat > 1:
                     m.d.sync += sweeps.eq(Mux(sweeps == self._repeat - 1, 0, sweeps + 1))
                     m.d.comb += restart.eq(sweeps != self._repeat - 1)
