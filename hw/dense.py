@@ -30,7 +30,8 @@ from .layouts import bits_for_count, spike_event
 from .lif import membrane_base, saturate
 from .stepbuffer import BUFFER_DELAY
 
-__all__ = ["SpikeAccumulator", "DenseLayer", "weight_words", "dense_step_cycles", "timeline", "back_end_timeline"]
+__all__ = ["SpikeAccumulator", "DenseLayer", "weight_words", "dense_step_cycles", "timeline", "back_end_timeline",
+           "busy_cycles"]
 
 
 def weight_words(plan):
@@ -53,29 +54,46 @@ def dense_step_cycles(events, plan):
     return events * plan.groups + 1 + plan.out_features + (0 if plan.kind == "readout" else 1)
 
 
-def back_end_timeline(plan, markers, inputs, *, after_sweep):
-    """The timeline of a core fed by a step buffer (dense and readout), vectorized over samples.
+def back_end_timeline(plan, markers, inputs, *, after_sweep, cost=None):
+    """The timeline of a core fed by a step buffer (dense, readout, spike convolution), vectorized over samples.
 
     With ``W(t)`` the cycle the step's input marker was written, the buffer starts the step at
     ``f = max(W(t) + BUFFER_DELAY, X(t-1) + 1)`` (:data:`hw.stepbuffer.BUFFER_DELAY`); for each word holding
-    ``c > 0`` spikes, in order, it fetches the word at ``f`` and the core takes its spikes at
-    ``a, a + G, ..., a + (c-1) G`` with ``a = max(f + 1, ready)`` (``G`` lane groups, ``ready`` the core's next free
-    cycle, then ``a_last + G``), and the next fetch is at ``a_last + 1``. The core takes the marker at
-    ``X = max(f, ready)`` and sweeps its ``M`` neurons in ``X+1 .. X+M``; it takes input again ``after_sweep``
-    cycles after ``X + M``.
+    spikes ``s_1 < ... < s_c``, in order, it fetches the word at ``f`` and the core takes them at
+    ``a_1 = max(f + 1, ready)``, ``a_{k+1} = a_k + cost(s_k)`` (``ready`` the core's next free cycle, then
+    ``a_c + cost(s_c)``), and the next fetch is at ``a_c + 1``. The core takes the marker at ``X = max(f, ready)``
+    and sweeps its ``M`` neurons in ``X+1 .. X+M``; it takes input again ``after_sweep`` cycles after ``X + M``.
+
+    Parameters
+    ----------
+    plan : layer plan with ``buffer`` and ``neurons``
+    markers : ndarray (N, T)
+    inputs : ndarray (N, T, n) bool
+    after_sweep : int
+    cost : ndarray (n,) int, optional
+        Cycles the core spends on a spike of each input neuron; ``plan.groups`` for every one by default.
 
     Returns
     -------
-    (take, busy)
-        ``take`` (N, T): the cycle the core takes each step's marker; ``busy`` (N,): its cycles of work.
+    (take, work)
+        ``take`` (N, T): the cycle the core takes each step's marker; ``work`` (N,): the cycles it spends on the
+        input spikes of all steps.
     """
     buf = plan.buffer
     n, steps = markers.shape
     spikes = np.asarray(inputs, dtype=bool)
-    padded = np.zeros((n, steps, buf.rows * buf.row), dtype=np.int64)
+    width = buf.rows * buf.row
+    padded = np.zeros((n, steps, width), dtype=np.int64)
     padded[..., :spikes.shape[-1]] = spikes
-    counts = padded.reshape(n, steps, buf.rows, buf.row).sum(axis=3)
-    groups, m_out = plan.groups, plan.out_features
+    per = np.zeros(width, dtype=np.int64)
+    per[:spikes.shape[-1]] = plan.groups if cost is None else cost
+    spent = (padded * per).reshape(n, steps, buf.rows, buf.row)
+    totals = spent.sum(axis=3)
+    # the cost of each word's last spike: the highest position with a spike
+    words = padded.reshape(n, steps, buf.rows, buf.row)
+    highest = buf.row - 1 - np.argmax(words[..., ::-1], axis=3)
+    final = np.take_along_axis(spent, highest[..., None], axis=3)[..., 0]
+    m_out = plan.neurons
     free = np.zeros(n, dtype=np.int64)          # first cycle the core takes an input
     reader = np.zeros(n, dtype=np.int64)        # first cycle the buffer may start a step
     take = np.zeros((n, steps), dtype=np.int64)
@@ -83,17 +101,21 @@ def back_end_timeline(plan, markers, inputs, *, after_sweep):
         fetch = np.maximum(markers[:, t] + BUFFER_DELAY, reader)
         ready = free
         for k in range(buf.rows):
-            c = counts[:, t, k]
             first = np.maximum(fetch + 1, ready)
-            last = first + (c - 1) * groups
-            spiking = c > 0
-            ready = np.where(spiking, last + groups, ready)
+            last = first + totals[:, t, k] - final[:, t, k]
+            spiking = totals[:, t, k] > 0
+            ready = np.where(spiking, last + final[:, t, k], ready)
             fetch = np.where(spiking, last + 1, fetch)
         take[:, t] = np.maximum(fetch, ready)
         reader = take[:, t] + 1
         free = take[:, t] + m_out + after_sweep
-    busy = dense_step_cycles(counts.sum(axis=(1, 2)), plan) + (steps - 1) * dense_step_cycles(0, plan)
-    return take, busy
+    return take, totals.sum(axis=(1, 2))
+
+
+def busy_cycles(plan, inputs):
+    """The sum of a dense or readout core's step times (:func:`dense_step_cycles`) over a sample's steps."""
+    events = np.asarray(inputs, dtype=bool).sum(axis=(1, 2))
+    return dense_step_cycles(events, plan) + (plan.time_steps - 1) * dense_step_cycles(0, plan)
 
 
 def timeline(plan, markers, inputs, outputs):
@@ -106,7 +128,8 @@ def timeline(plan, markers, inputs, outputs):
         ``markers`` (N, T): the cycle each output marker is transferred; ``busy`` (N,); ``finish`` (N,): the cycle
         after its last step.
     """
-    take, busy = back_end_timeline(plan, markers, inputs, after_sweep=2)
+    take, _ = back_end_timeline(plan, markers, inputs, after_sweep=2)
+    busy = busy_cycles(plan, inputs)
     out = take + plan.out_features + 1
     return {"markers": out, "busy": busy, "finish": out[:, -1] + 1}
 

@@ -40,7 +40,7 @@ def summary(model, plan, *, debug=True):
     for lp in plan.layers:
         entry = {
             "name": lp.name, "kind": lp.kind, "in_shape": list(lp.in_shape), "out_shape": list(lp.out_shape),
-            "neurons": lp.neurons, "lanes": lp.lanes, "cycles_per_spike": lp.groups, "lif_units": lp.lif_units,
+            "neurons": lp.neurons, "lanes": lp.lanes, "cycles_per_spike": lp.cycles_per_spike, "lif_units": lp.lif_units,
             "memories": [dict(asdict(mem), bits=mem.bits, ebr=mem.ebr) for mem in lp.memories],
             "memory_bits": lp.memory_bits,
         }
@@ -58,10 +58,10 @@ def summary_text(data):
     lines = [f"spikesmith design {data['top']} (model {data['model']}, T = {data['time_steps']}, "
              f"input {'x'.join(map(str, data['input_shape']))}, debug stream {'on' if data['debug'] else 'off'})",
              ""]
-    head = f"{'layer':<10} {'kind':<8} {'in':>10} {'out':>10} {'neurons':>8} {'lanes':>6} {'cyc/spike':>9} {'LIF':>4}"
+    head = f"{'layer':<10} {'kind':<9} {'in':>10} {'out':>10} {'neurons':>8} {'lanes':>6} {'cyc/spike':>9} {'LIF':>4}"
     lines += [head, "-" * len(head)]
     for layer in data["layers"]:
-        lines.append(f"{layer['name']:<10} {layer['kind']:<8} {'x'.join(map(str, layer['in_shape'])):>10} "
+        lines.append(f"{layer['name']:<10} {layer['kind']:<9} {'x'.join(map(str, layer['in_shape'])):>10} "
                      f"{'x'.join(map(str, layer['out_shape'])):>10} {layer['neurons']:>8} "
                      f"{layer['lanes'] if layer['lanes'] is not None else '-':>6} "
                      f"{layer['cycles_per_spike'] if layer['cycles_per_spike'] is not None else '-':>9} "

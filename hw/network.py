@@ -5,14 +5,16 @@ made by its kind (:mod:`hw.kinds`) from its own plan, and a step buffer (:class:
 of every buffered kind::
 
     i (INT8 map, raster order) -> ConvLayer -> OrPool ... -> [StepBuffer] -> DenseLayer -> [StepBuffer] ... -> Readout
+    (or ... -> [StepBuffer] -> SpikeConvLayer -> OrPool -> [StepBuffer] -> ..., or MapDenseLayer first)
 
 - The **front end** (the first layer and the unbuffered kinds after it) streams spike events with plain
   valid/ready handshakes. Its output goes into a step buffer, which is always ready, so the front end never waits
   for the back end and its timeline depends on nothing but the input.
-- Every **back-end** core (buffered kinds: dense LIF layers and the readout) reads its input from a step buffer,
-  which offers a time step only when the whole step is in it: the step then takes a time that depends only on the
-  spikes of that step (:mod:`hw.cycles`), and consecutive layers overlap in time (layer ``l`` works on step ``t``
-  while layer ``l-1`` works on ``t+1``).
+- Every **back-end** core (buffered kinds: convolutions on spikes, dense LIF layers and the readout) reads its
+  input from a step buffer, which offers a time step only when the whole step is in it: the step then takes a time
+  that depends only on the spikes of that step (:mod:`hw.cycles`), and consecutive layers overlap in time (layer
+  ``l`` works on step ``t`` while layer ``l-1`` works on ``t+1``). A pool after a back-end core passes its events
+  straight into the next step buffer, which is always ready, so it never holds that core up.
 - **Environment stalls do not change the timeline.** The cores run under one clock enable ``run``, which drops in
   any cycle where an output towards the environment cannot be taken (a full debug queue, a result not taken); the
   input needs no such freeze because the first core is the only busy core while it loads the map. The cycle counter

@@ -138,22 +138,11 @@ def _check_params(model, params, layer_kinds):
 
 
 def _check_topology(model, layer_kinds):
+    # The first layer's kind takes the map and no other does (kinds.kind_of); a filter without a step buffer of its
+    # own (a pool) may follow any core, since whatever follows it in the back end reads through a step buffer, which
+    # is always ready. What remains: the readout last, and only there.
     last = len(model.layers) - 1
-    in_back = False
     for index, (layer, kind) in enumerate(zip(model.layers, layer_kinds)):
-        # manifest version 2 allows more (golden and the trainer run it); these are the generator's own limits
-        later = "the golden model and the trainer accept it (manifest version 2); the generator does not yet"
-        if kind.takes_map != (index == 0):
-            first = [k.name for k in kinds.KINDS.values() if k.takes_map]
-            if index == 0:
-                raise ValueError(f"layer {layer.name}: the hardware generator takes only a {' or '.join(first)} "
-                                 f"layer on the INT8 input map, not a {kind.name} layer ({later})")
-            raise ValueError(f"layer {layer.name}: the hardware generator builds a {kind.name} layer only as the "
-                             f"first layer, on the INT8 input map, not on spikes ({later})")
-        if not kind.buffered and in_back:
-            raise ValueError(f"layer {layer.name}: the hardware generator builds a {kind.name} layer only right "
-                             f"after the first layer or another such layer, not after a dense layer ({later})")
-        in_back = in_back or kind.buffered
         if kind.final != (index == last):
             raise ValueError(f"model {model.name}: the last layer must be dense with the integrating readout, "
                              f"and only the last (layer {layer.name} is a {kind.name} layer)")
@@ -178,8 +167,8 @@ def plan(model, *, device=None, params=None):
     Raises
     ------
     ValueError
-        If an option names an unknown layer or parameter or is out of range, a layer has no hardware kind, the
-        layers do not chain (the first takes the map, front-end layers before buffered ones, the readout last), or
+        If an option names an unknown layer or parameter or is out of range, a layer has no hardware kind in its
+        place (the first takes the map, the others spikes), the readout is not last (and only last), or
         a layer cannot be built on the device, or an option has the wrong type; the message names the layer, the
         bound and what to change.
     """
@@ -188,7 +177,7 @@ def plan(model, *, device=None, params=None):
     elif isinstance(device, str):
         device = devices.get(device)
     steps = check_int(f"model {model.name}: time_steps", model.time_steps, 1, MAX_TIME_STEPS)
-    layer_kinds = [kinds.kind_of(layer) for layer in model.layers]
+    layer_kinds = kinds.kinds_of(model.layers)
     params = _check_params(model, params, layer_kinds)
     _check_topology(model, layer_kinds)
     layers = []
@@ -202,7 +191,7 @@ def plan(model, *, device=None, params=None):
     return Plan(model, device, steps, tuple(layers))
 
 
-def plan_layer(layer, in_shape, time_steps, *, device=None, options=None):
+def plan_layer(layer, in_shape, time_steps, *, on_map, device=None, options=None):
     """The plan of one layer alone, fed by the input map (a first layer) or by ascending spike events: for the
     tests of a single core and for tools that look at one layer.
 
@@ -211,6 +200,8 @@ def plan_layer(layer, in_shape, time_steps, *, device=None, options=None):
     layer : golden.manifest layer
     in_shape : tuple of int
     time_steps : int
+    on_map : bool
+        The layer takes the INT8 input map (as a first layer); otherwise spike events.
     device : hw.device.Device or str, optional
     options : dict, optional
         The layer's options (as in ``params[layer.name]``).
@@ -219,7 +210,7 @@ def plan_layer(layer, in_shape, time_steps, *, device=None, options=None):
         device = devices.get("iCE40UP5K")
     elif isinstance(device, str):
         device = devices.get(device)
-    kind = kinds.kind_of(layer)
+    kind = kinds.kind_of(layer, on_map=on_map)
     options = dict(options or {})
     unknown = set(options) - set(kind.options)
     if unknown:

@@ -15,7 +15,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .dense import SpikeAccumulator, back_end_timeline
+from .dense import SpikeAccumulator, busy_cycles, back_end_timeline
 from .kinds.dense import DensePlan
 from .layouts import bits_for_count, readout_layout, spike_event
 from .lif import LIFUnit
@@ -27,7 +27,8 @@ def timeline(plan, markers, inputs, outputs):
     """The core's part of the cycle model (:func:`hw.cycles.cycles`): :func:`hw.dense.back_end_timeline`; the
     readout takes input again from ``X + M + 1`` and, at the last step, transfers the result at ``X + M + 1``: the
     inference takes ``X + M + 2`` cycles (``total``)."""
-    take, busy = back_end_timeline(plan, markers, inputs, after_sweep=1)
+    take, _ = back_end_timeline(plan, markers, inputs, after_sweep=1)
+    busy = busy_cycles(plan, inputs)
     done = take[:, -1] + plan.out_features + 1
     return {"markers": None, "busy": busy + 1, "finish": done, "total": done + 1}
 

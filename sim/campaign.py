@@ -4,11 +4,13 @@ Example::
 
     python -m sim.campaign --models 20 --samples 500 --seed 1
 
-draws ``--models`` random valid models from :func:`golden.randmodel.random_model` (a conv2d layer first, OR-pools or
+draws ``--models`` random valid models: from :func:`golden.randmodel.random_model` (a conv2d layer first, OR-pools or
 none, zero to two hidden LIF dense layers, the integrating readout; random shapes, widths, time steps, leaks and
-reset modes) and for each random hardware parameters covering every option of the plan (:func:`draw_params`:
-conv lanes, spike word width, spike logic ``pipeline`` or ``table``, input memory ``bram`` or ``spram``, dense and
-readout lanes). Each design is built once (cached) and runs ``--samples`` input maps: the extreme maps of
+reset modes) and, for the last ``--deep`` of them (half by default), stacked ones from
+:func:`golden.randmodel.random_deep_model` (one to three convolutions on spikes with and without pools, strides 1-2,
+paddings 0-2, several dense layers, or a dense first layer); for each, random hardware parameters covering every
+option of the plan (:func:`draw_params`: conv lanes, spike word width, spike logic ``pipeline`` or ``table``, input
+memory ``bram`` or ``spram``, the lanes of every other core). Each design is built once (cached) and runs ``--samples`` input maps: the extreme maps of
 :func:`sim.stimulus.extreme_inputs` and random maps. Every spike event, readout, class and cycle count is compared
 with the golden and cycle models (:func:`sim.verify.verify`) under random input gaps and output backpressure.
 
@@ -44,23 +46,25 @@ OPTIONS = ("lanes", "word_bits", "spike_logic", "input_memory")
 def draw_params(model, rng, options=OPTIONS) -> dict:
     """Random hardware parameters for ``model`` over every option of the plan that the simulation can tell apart.
 
-    Conv2d: ``lanes`` (1 to the output channels), ``word_bits`` (:data:`WORD_BITS`), ``spike_logic``
-    (``"pipeline"`` or ``"table"``; ``"pipeline"`` where the layer has no spike table) and ``input_memory``
-    (``"spram"`` where the map fits the SPRAMs, else ``"bram"``); dense and readout layers: ``lanes``. Options not
-    in ``options`` are left to the plan's defaults (the same draws are made either way).
+    The conv2d first layer: ``lanes`` (1 to the output channels), ``word_bits`` (:data:`WORD_BITS`),
+    ``spike_logic`` (``"pipeline"`` or ``"table"``; ``"pipeline"`` where the layer has no spike table) and
+    ``input_memory`` (``"spram"`` where the map fits the SPRAMs, else ``"bram"``); every other layer with lanes (a
+    convolution on spikes, a dense first layer, dense and readout layers): ``lanes`` (1 to its output channels or
+    features). Options not in ``options`` are left to the plan's defaults (the same draws are made either way).
     """
-    from golden.manifest import Conv2d, Dense
+    from hw.kinds import kinds_of
 
     params = {}
-    for layer, (in_shape, _) in zip(model.layers, model.shapes):
-        if isinstance(layer, Conv2d):
+    for layer, kind in zip(model.layers, kinds_of(model.layers)):
+        if kind.name == "conv2d":
             opts = {"lanes": int(rng.integers(1, layer.out_channels + 1)),
                     "word_bits": int(rng.choice(WORD_BITS)),
                     "spike_logic": str(rng.choice(["pipeline", "table"])),
                     "input_memory": str(rng.choice(["bram", "spram"]))}
             params[layer.name] = {k: v for k, v in opts.items() if k in options}
-        elif isinstance(layer, Dense):
-            lanes = int(rng.integers(1, layer.out_features + 1))
+        elif "lanes" in kind.options:
+            outputs = layer.out_channels if layer.type == "conv2d" else layer.out_features
+            lanes = int(rng.integers(1, outputs + 1))
             params[layer.name] = {"lanes": lanes} if "lanes" in options else {}
     return {name: opts for name, opts in params.items() if opts}
 
@@ -94,7 +98,7 @@ def _inputs(model, samples: int, seed: int):
 
 
 def run_campaign(models: int, samples: int, *, seed: int = 0, run_dir: Path, cache_dir=None, gap=None,
-                 stall=None, progress=None, jobs=None, options=OPTIONS) -> dict:
+                 stall=None, progress=None, jobs=None, options=OPTIONS, deep: int = 0) -> dict:
     """Draw, build and verify ``models`` random models on ``samples`` inputs each; return the report.
 
     Parameters
@@ -102,7 +106,8 @@ def run_campaign(models: int, samples: int, *, seed: int = 0, run_dir: Path, cac
     models, samples : int
         Number of random models, and of input maps per model (the extremes first).
     seed : int
-        Seed of the whole campaign: model ``k`` is ``random_model(seed * 1000 + k)``.
+        Seed of the whole campaign: model ``k`` is ``random_model(seed * 1000 + k)``, or
+        ``random_deep_model(seed * 1000 + k)`` for the last ``deep`` models.
     run_dir : path
         Where the models, the runs and the reproducers of failures go.
     cache_dir : path, optional
@@ -115,6 +120,9 @@ def run_campaign(models: int, samples: int, *, seed: int = 0, run_dir: Path, cac
         Simulator processes per model (see :func:`sim.verify.verify`).
     options : tuple of str
         The plan options to draw (:data:`OPTIONS`); the others keep the plan's defaults.
+    deep : int
+        How many of the models are stacked networks of manifest version 2 (:func:`golden.randmodel.
+        random_deep_model`: convolutions on spikes with and without pools, dense first layers): the last ones.
 
     Returns
     -------
@@ -124,7 +132,7 @@ def run_campaign(models: int, samples: int, *, seed: int = 0, run_dir: Path, cac
         (reproducer directories).
     """
     from golden.manifest import load, save
-    from golden.randmodel import random_model
+    from golden.randmodel import random_deep_model, random_model
 
     from .verify import DEFAULT_GAP, DEFAULT_STALL, build_harness, verify
 
@@ -136,7 +144,7 @@ def run_campaign(models: int, samples: int, *, seed: int = 0, run_dir: Path, cac
     for k in range(models):
         model_seed = seed * 1000 + k
         path = run_dir / "models" / f"random_{model_seed}"
-        save(random_model(model_seed), path)
+        save((random_deep_model if k >= models - deep else random_model)(model_seed), path)
         model = load(path)
         rng = np.random.default_rng(model_seed)
         params = _usable(model, draw_params(model, rng, options))
@@ -231,8 +239,15 @@ def main(argv=None) -> int:
     p.add_argument("--options", default=",".join(OPTIONS),
                    help=f"plan options to draw, comma-separated (default: all of {','.join(OPTIONS)}); the others "
                         f"keep the plan's defaults")
+    p.add_argument("--deep", type=int, default=None,
+                   help="how many of the models are stacked (manifest version 2: convolutions on spikes, pools, a "
+                        "dense first layer); the last ones (default: half of --models, rounded down)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON line at the end")
     args = p.parse_args(argv)
+    deep = args.models // 2 if args.deep is None else args.deep
+    if not 0 <= deep <= args.models:
+        print(f"error: --deep must be from 0 to --models ({args.models}), not {deep}", file=sys.stderr)
+        return 2
     options = tuple(o for o in args.options.split(",") if o)
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
@@ -260,11 +275,12 @@ def main(argv=None) -> int:
             print(f"model {index + 1}/{args.models} {row['model']}: {row['samples']} samples, "
                   f"{row['mismatches']} mismatches, {row['wall_seconds']:.1f} s", file=sys.stderr)
 
-    print(f"campaign: {args.models} models x {args.samples} samples, seed {args.seed}; run directory {run_dir}",
+    print(f"campaign: {args.models} models ({deep} stacked) x {args.samples} samples, seed {args.seed}; run "
+          f"directory {run_dir}",
           file=sys.stderr)
     try:
         report = run_campaign(args.models, args.samples, seed=args.seed, run_dir=run_dir, cache_dir=args.cache,
-                              progress=progress, jobs=args.jobs, options=options)
+                              progress=progress, jobs=args.jobs, options=options, deep=deep)
     except (BuildError, ToolchainError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

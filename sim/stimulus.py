@@ -187,13 +187,14 @@ def random_params(model, seed: int, *, device=None) -> dict:
     (``random_options`` of :mod:`hw.kinds`: conv lanes, word widths, spike logic, input memory, DSP products; dense
     lanes), so that a run covers other plans than the default one."""
     from hw.device import get
-    from hw.kinds import kind_of
+    from hw.kinds import kinds_of
 
     device = device or get("iCE40UP5K")
     rng = np.random.default_rng(seed)
     params = {}
-    for layer, (in_shape, _) in zip(model.layers, model.shapes):
-        options = kind_of(layer).random_options(layer, tuple(int(d) for d in in_shape), device, rng)
+    for layer, kind, (in_shape, _) in zip(model.layers, kinds_of(model.layers), model.shapes):
+        options = kind.random_options(layer, tuple(int(d) for d in in_shape), device, rng,
+                                      time_steps=model.time_steps)
         if options:
             params[layer.name] = options
     return params

@@ -66,3 +66,38 @@ def run_stream(dut, payloads, count, *, rng=None, stall=0.0, until):
     sim.add_testbench(consumer)
     sim.run_until(until)
     return got
+
+
+def step_lengths(dut, events, in_bits, cycles):
+    """Feed spike ``events`` ``(index, end)`` to ``dut.i`` with ``valid`` always high (while any is left) and
+    ``dut.o.ready`` always high, for ``cycles`` cycles; return each step's cycles, from its first input transfer (for
+    a later step: the cycle after the previous marker's transfer) to its marker's transfer, both counted."""
+    from amaranth.sim import Simulator
+
+    from hw.layouts import pack_spike_event
+
+    log = []
+
+    async def bench(ctx):
+        ctx.set(dut.o.ready, 1)
+        k = 0
+        for cycle in range(cycles):
+            if k < len(events):
+                ctx.set(dut.i.valid, 1)
+                ctx.set(dut.i.payload.as_value(), pack_spike_event(*events[k], in_bits))
+            else:
+                ctx.set(dut.i.valid, 0)
+            if k < len(events) and ctx.get(dut.i.ready):
+                log.append((cycle, "in"))
+                k += 1
+            if ctx.get(dut.o.valid) and ctx.get(dut.o.payload.end):
+                log.append((cycle, "marker"))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    markers = [c for c, kind in log if kind == "marker"]
+    firsts = [log[0][0]] + [c + 1 for c in markers[:-1]]
+    return [m - f + 1 for f, m in zip(firsts, markers)]

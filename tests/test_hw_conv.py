@@ -19,7 +19,7 @@ def simulate(layer, in_shape, time_steps, inputs, *, lanes=None, word_bits=16, i
     options = dict(word_bits=word_bits, input_memory=input_memory, dsp_multipliers=dsp_multipliers)
     options.update({} if lanes is None else {"lanes": lanes})
     options.update({} if spike_logic is None else {"spike_logic": spike_logic})
-    dut = ConvLayer(plan_layer(layer, in_shape, time_steps, options=options))
+    dut = ConvLayer(plan_layer(layer, in_shape, time_steps, on_map=True, options=options))
     if spike_logic is not None:
         assert (dut.plan.table is not None) == (spike_logic == "table") == (dut.plan.spike_logic == "table")
     rng = np.random.default_rng(seed)
@@ -149,7 +149,7 @@ def test_streaming_several_passes(memory):
     """One input channel, several passes: later passes read the map the first pass streamed in, sample after sample."""
     model = random_model(12, input_shape=(1, 5, 6), out_channels=3, kernel=(2, 3), stride=(1, 1), padding=(1, 1),
                          time_steps=3)
-    assert plan_layer(model.layers[0], model.input_shape, 3, options={"lanes": 1}).streaming
+    assert plan_layer(model.layers[0], model.input_shape, 3, on_map=True, options={"lanes": 1}).streaming
     inputs = random_inputs(model, 4, np.random.default_rng(12))
     inputs[:, :, 0, 0] = np.array([120, -128, 0, 77])[:, None]
     check(model, inputs, lanes=1, word_bits=8, input_memory=memory, seed=4, stall_in=0.3, stall_out=0.3)
@@ -179,8 +179,8 @@ def test_default_geometry():
     inputs = random_inputs(model, 1, np.random.default_rng(0))
     check(model, inputs, lanes=4, dsp_multipliers=36, spike_logic="table")
     check(model, inputs, lanes=2, dsp_multipliers=18, spike_logic="pipeline")
-    pipeline = plan_layer(model.layers[0], model.input_shape, 4, options={"lanes": 4, "spike_logic": "pipeline"})
-    table = plan_layer(model.layers[0], model.input_shape, 4, options={"lanes": 4, "spike_logic": "table"})
+    pipeline = plan_layer(model.layers[0], model.input_shape, 4, on_map=True, options={"lanes": 4, "spike_logic": "pipeline"})
+    table = plan_layer(model.layers[0], model.input_shape, 4, on_map=True, options={"lanes": 4, "spike_logic": "table"})
     assert compute_cycles(pipeline) == 18 * 50 + 4 + 4 and compute_cycles(table) == 18 * 50 + 1 + 4
 
 
@@ -208,7 +208,7 @@ def test_shift_add_multiply():
 def test_schedule_counts_words():
     model = random_model(1, input_shape=(1, 3, 4), out_channels=2, kernel=(1, 1), stride=(1, 1), padding=(0, 0),
                          time_steps=2)
-    geom = plan_layer(model.layers[0], model.input_shape, 2, options={"word_bits": 8, "spike_logic": "pipeline"})
+    geom = plan_layer(model.layers[0], model.input_shape, 2, on_map=True, options={"word_bits": 8, "spike_logic": "pipeline"})
     spikes = np.zeros((2, 24), dtype=bool)
     spikes[0, [0, 1, 9]] = True
     s = conv_schedule(geom, spikes)
@@ -226,7 +226,7 @@ def test_refuses_bad_parameters():
 
     def refused(error, message, in_shape=(2, 4, 4), steps=2, layer=layer, **options):
         with pytest.raises(error, match=message):
-            plan_layer(layer, in_shape, steps, options=options)
+            plan_layer(layer, in_shape, steps, on_map=True, options=options)
 
     refused(ValueError, r"^layer conv1: lanes must be an integer from 1 to 2, not 3$", lanes=3)
     refused(ValueError, r"^layer conv1: word_bits must be an integer, not 8.0$", word_bits=8.0)
@@ -251,7 +251,7 @@ def test_many_taps_elaborate():
 
     model = random_model(4, input_shape=(40, 1, 12), out_channels=1, kernel=(1, 9), stride=(1, 1),
                          padding=(0, 0), pool=False, hidden=[], time_steps=2)
-    dut = ConvLayer(plan_layer(model.layers[0], model.input_shape, 2, options={"dsp_multipliers": 0}))
+    dut = ConvLayer(plan_layer(model.layers[0], model.input_shape, 2, on_map=True, options={"dsp_multipliers": 0}))
     assert dut.plan.channels * dut.plan.taps == 360
     assert "module" in rtlil.convert(dut, name="conv")
 
@@ -263,9 +263,9 @@ def test_converts_to_verilog():
 
     model = random_model(3, input_shape=(2, 5, 6), out_channels=3, kernel=(3, 3), padding=(1, 1), time_steps=3)
     layer = model.layers[0]
-    text = verilog.convert(ConvLayer(plan_layer(layer, (2, 5, 6), 3, options={"lanes": 2})), name="conv")
+    text = verilog.convert(ConvLayer(plan_layer(layer, (2, 5, 6), 3, on_map=True, options={"lanes": 2})), name="conv")
     assert "module conv" in text and "i__payload" in text and "o__payload" in text
-    dut = ConvLayer(plan_layer(layer, (2, 5, 6), 3, options={"input_memory": "spram"}))
+    dut = ConvLayer(plan_layer(layer, (2, 5, 6), 3, on_map=True, options={"input_memory": "spram"}))
     assert dut.plan.spram_blocks == 1
     text = verilog.convert(dut, name="conv", platform=ICEBreakerPlatform())
     assert "SB_SPRAM256KA" in text

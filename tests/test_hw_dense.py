@@ -3,7 +3,6 @@
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden.network import dense_current, lif_step
 from golden.randmodel import random_model
@@ -13,7 +12,7 @@ from hw.kinds.dense import default_lanes
 from hw.plan import plan_layer
 from hw.layouts import bits_for_count, pack_spike_event, unpack_spike_event
 
-from hw_streams import run_stream, spike_train_events
+from hw_streams import run_stream, spike_train_events, step_lengths
 
 
 def _golden_events(layer, trains):
@@ -29,7 +28,7 @@ def _golden_events(layer, trains):
 
 
 def _plan(layer, steps, lanes=None):
-    return plan_layer(layer, (layer.in_features,), steps, options={} if lanes is None else {"lanes": lanes})
+    return plan_layer(layer, (layer.in_features,), steps, on_map=False, options={} if lanes is None else {"lanes": lanes})
 
 
 def _simulate(layer, steps, trains, lanes, seed, stall):
@@ -107,31 +106,7 @@ def test_dense_step_timing(lanes):
     train = np.zeros((2, layer.in_features), dtype=bool)
     train[0, [1, 4, 7]] = True
     events = spike_train_events(train)
-    log = []
-
-    async def bench(ctx):
-        ctx.set(dut.o.ready, 1)
-        k = 0
-        for cycle in range(200):
-            if k < len(events):
-                ctx.set(dut.i.valid, 1)
-                ctx.set(dut.i.payload.as_value(), pack_spike_event(*events[k], in_bits))
-            else:
-                ctx.set(dut.i.valid, 0)
-            if k < len(events) and ctx.get(dut.i.ready):
-                log.append((cycle, "in", events[k][1]))
-                k += 1
-            if ctx.get(dut.o.valid) and ctx.get(dut.o.payload.end):
-                log.append((cycle, "marker", 1))
-            await ctx.tick()
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    markers = [c for c, kind, _ in log if kind == "marker"]
-    firsts = [log[0][0]] + [c + 1 for c in markers[:-1]]
-    assert [m - f + 1 for f, m in zip(firsts, markers)] == \
+    assert step_lengths(dut, events, in_bits, 200) == \
         [int(dense_step_cycles(e, dut.plan)) for e in (3, 0)]
 
 

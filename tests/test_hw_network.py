@@ -10,7 +10,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from golden.network import run
-from golden.randmodel import random_inputs, random_model
+from golden.randmodel import random_deep_model, random_inputs, random_model
 from hw.cycles import cycles
 from hw.layouts import lif_layer_indices, unpack, unpack_debug_event, result_layout
 from hw.network import Network, generated_name
@@ -148,12 +148,51 @@ def test_every_plan_option(k):
     check(model, x, params=OPTIONS[k], seed=k, stall=0.4)
 
 
+#: Stacked models (manifest version 2): (seed, dense first layer, stall). Together they have convolutions on spikes
+#: with strides 1-2 and paddings 0-2, pools before and after them, up to three convolutions and three dense layers,
+#: and dense first layers.
+DEEP_CASES = [(12, False, 0.3), (16, False, 0.0), (6, False, 0.4), (2, True, 0.2), (6, True, 0.0)]
+
+
+@pytest.mark.parametrize("seed,dense_first,stall", DEEP_CASES)
+def test_deep_network_matches_golden(seed, dense_first, stall):
+    model = random_deep_model(seed, dense_first=dense_first, time_steps=3)
+    x = random_inputs(model, 2, np.random.default_rng(seed))
+    check(model, x, seed=seed, stall=stall)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [14, 15, 1, 2])
+def test_deep_network_matches_golden_more(seed):
+    model = random_deep_model(seed, dense_first=False, time_steps=4)
+    x = random_inputs(model, 3, np.random.default_rng(seed))
+    check(model, x, seed=seed, stall=0.3)
+
+
+#: The options of the stacked kinds (convolution on spikes, dense first layer), each value at least once.
+DEEP_OPTIONS = [
+    (16, False, {"conv2": {"lanes": 3}, "conv3": {"lanes": 2}, "fc1": {"lanes": 2}}),
+    (2, True, {"fc1": {"lanes": 1}, "out": {"lanes": 2}}),
+    (6, True, {"fc1": {"lanes": 3}}),
+]
+
+
+@pytest.mark.parametrize("k", range(len(DEEP_OPTIONS)))
+def test_every_deep_plan_option(k):
+    seed, dense_first, params = DEEP_OPTIONS[k]
+    model = random_deep_model(seed, dense_first=dense_first, time_steps=2)
+    x = random_inputs(model, 2, np.random.default_rng(k))
+    check(model, x, params=params, seed=k, stall=0.4)
+
+
 def test_options_cover_what_the_plan_accepts():
     from hw.kinds import KINDS
     covered = {name: set() for name in KINDS}
     values = {}
     model = random_model(128, input_shape=(1, 5, 6), time_steps=3, hidden=[6], out_channels=4, classes=4)
-    for params in OPTIONS:
+    runs = [(model, params) for params in OPTIONS]
+    runs += [(random_deep_model(seed, dense_first=first, time_steps=2), params) for seed, first, params in DEEP_OPTIONS]
+    for model, params in runs:
         p = plan(model, params=params)
         for name, opts in params.items():
             covered[p.layer(name).kind] |= set(opts)

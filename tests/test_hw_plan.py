@@ -10,7 +10,7 @@ import pytest
 from golden.manifest import load
 from golden.randmodel import random_model
 from hw.device import get as get_device
-from hw.kinds import KINDS, kind_of
+from hw.kinds import KINDS, kind_of, kinds_of
 from hw.plan import plan
 
 DEVICE = get_device("iCE40UP5K")
@@ -38,8 +38,10 @@ def test_default_model_plan():
 
 def test_every_layer_has_one_kind():
     model = load("models/fsdd_scnn")
-    assert [kind_of(layer).name for layer in model.layers] == ["conv2d", "pool", "dense", "readout"]
-    assert set(KINDS) == {"conv2d", "pool", "dense", "readout"}
+    assert [kind.name for kind in kinds_of(model.layers)] == ["conv2d", "pool", "dense", "readout"]
+    assert set(KINDS) == {"conv2d", "mapdense", "pool", "spikeconv", "dense", "readout"}
+    conv, _, fc1, _ = model.layers
+    assert kind_of(conv, on_map=False).name == "spikeconv" and kind_of(fc1, on_map=True).name == "mapdense"
 
 
 def test_topology_refusals():
@@ -50,13 +52,8 @@ def test_topology_refusals():
         with pytest.raises(ValueError, match=message):
             plan(dataclasses.replace(model, layers=layers))
 
-    later = r" \(the golden model and the trainer accept it \(manifest version 2\); the generator does not yet\)$"
-    refused([pool, conv, fc1, out], r"^layer pool1: the hardware generator takes only a conv2d layer on the INT8 "
-                                    r"input map, not a pool layer" + later)
-    refused([conv, conv, fc1, out], r"^layer conv1: the hardware generator builds a conv2d layer only as the first "
-                                    r"layer, on the INT8 input map, not on spikes" + later)
-    refused([conv, pool, fc1, pool, out], r"^layer pool1: the hardware generator builds a pool layer only right "
-                                          r"after the first layer or another such layer, not after a dense layer" + later)
+    refused([pool, conv, fc1, out], r"^layer pool1: no hardware for a pool layer on the INT8 input map \(kinds: "
+                                    r"conv2d, dense, mapdense, pool, spikeconv, readout; see docs/hardware.md")
     refused([conv, pool, out, fc1], r"the last layer must be dense with the integrating readout, and only the last")
 
 

@@ -14,7 +14,7 @@ from hw.pool import OrPool, div_const
 
 
 def make_pool(shape, kernel, steps):
-    return OrPool(plan_layer(Pool(name="pool1", kernel=tuple(kernel)), shape, steps))
+    return OrPool(plan_layer(Pool(name="pool1", kernel=tuple(kernel)), shape, steps, on_map=False))
 
 
 class _Chain(Elaboratable):
@@ -162,7 +162,7 @@ def test_conv_then_pool():
     conv, pool = model.layers[0], model.layers[1]
     inputs = random_inputs(model, 2, np.random.default_rng(1))
     result = run(model, inputs)
-    core = ConvLayer(plan_layer(conv, model.input_shape, 3))
+    core = ConvLayer(plan_layer(conv, model.input_shape, 3, on_map=True))
     dut = _Chain(core, make_pool(model.shapes[0][1], pool.kernel, 3))
     rng = np.random.default_rng(2)
     got = [[[] for _ in range(3)] for _ in range(2)]

@@ -26,7 +26,7 @@ def _golden(layer, trains):
 
 
 def _simulate(layer, steps, trains, lanes, seed, stall):
-    dut = Readout(plan_layer(layer, (layer.in_features,), steps, options={"lanes": lanes}))
+    dut = Readout(plan_layer(layer, (layer.in_features,), steps, on_map=False, options={"lanes": lanes}))
     in_bits = bits_for_count(layer.in_features)
     events = [e for train in trains for e in spike_train_events(train)]
     rng = np.random.default_rng(seed)
@@ -73,4 +73,4 @@ def test_saturation_and_lowest_index_wins():
 def test_refuses_lif_layer():
     model = random_model(2, hidden=[4], pool=False, input_shape=(1, 3, 3))
     with pytest.raises(TypeError, match="^Readout needs the hw.kinds.dense.DensePlan of a readout layer"):
-        Readout(plan_layer(model.layers[1], (model.layers[1].in_features,), 2))
+        Readout(plan_layer(model.layers[1], (model.layers[1].in_features,), 2, on_map=False))

@@ -165,7 +165,8 @@ def test_parts_in_two_processes_equal_one(tiny_shipped, tmp_path):
 
 
 def test_small_campaign(tmp_path):
-    """What CI runs: at least 1,000 samples over 4 random models, every plan option drawn, no mismatch."""
+    """What CI runs: at least 1,000 samples over 4 random models (2 of them stacked: convolutions on spikes or a
+    dense first layer), every plan option drawn, no mismatch."""
     from sim.campaign import main
     code = main(["--models", "4", "--samples", "250", "--seed", "2", "--run-dir", str(tmp_path), "--json"])
     report = json.loads((tmp_path / "campaign.json").read_text())

@@ -135,3 +135,28 @@ def test_fsdd_test_split_through_the_shipped_model(fsdd_model, fsdd_dir, tmp_pat
     stimulus = extreme_inputs(fsdd_model) + fsdd_test_inputs(fsdd_model, fsdd_dir)
     result = verify(fsdd_model, stimulus.x, names=stimulus.names, run_dir=tmp_path, seed=1)
     _check_passed(result)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed,dense_first", [(12, False), (14, False), (6, True)])
+def test_deep_random_manifests(seed, dense_first, tmp_path):
+    """Stacked models (convolutions on spikes with pools, a dense first layer) through the Verilated RTL."""
+    from golden.randmodel import random_deep_model
+    model = random_deep_model(seed, dense_first=dense_first)
+    x = (extreme_inputs(model) + random_inputs(model, 10, seed)).x
+    result = verify(model, x, params=random_params(model, seed), run_dir=tmp_path / "run", seed=seed)
+    _check_passed(result)
+
+
+@pytest.mark.slow
+def test_fsdd_test_split_through_the_deep_model(fsdd_dir, tmp_path):
+    """models/fsdd_deep (a convolution on spikes) on the whole FSDD test split: 0 mismatches (about 6 minutes)."""
+    from golden.manifest import load
+    from sim.stimulus import fsdd_test_inputs
+    path = ROOT / "models" / "fsdd_deep"
+    if not (path / "manifest.json").exists():
+        pytest.skip(f"the deep FSDD model is not at {path}")
+    model = load(path)
+    stimulus = fsdd_test_inputs(model, fsdd_dir)
+    result = verify(model, stimulus.x, names=stimulus.names, run_dir=tmp_path, seed=1)
+    assert _check_passed(result)["samples"] == 300

@@ -1,7 +1,9 @@
 """Layer kinds: what the generator knows about each kind of layer, found by the manifest layer it implements.
 
-A *kind* is one module here (:mod:`hw.kinds.conv2d`, :mod:`hw.kinds.pool`, :mod:`hw.kinds.dense`,
-:mod:`hw.kinds.readout`) that defines a :class:`Kind` and registers it. A kind provides:
+A *kind* is one module here (:mod:`hw.kinds.conv2d`, :mod:`hw.kinds.mapdense`, :mod:`hw.kinds.pool`,
+:mod:`hw.kinds.spikeconv`, :mod:`hw.kinds.dense`, :mod:`hw.kinds.readout`) that defines a :class:`Kind` and registers
+it. A manifest layer's kind follows from its type, its neurons and whether its input is the INT8 map (the first
+layer) or spikes (:func:`kind_of`). A kind provides:
 
 - its **plan**: ``plan_layer(layer, context)``, a pure function that validates the layer and the options the user set
   for it and returns a frozen plan object holding every parameter its core needs (geometry, lanes, memories, ...);
@@ -11,7 +13,8 @@ A *kind* is one module here (:mod:`hw.kinds.conv2d`, :mod:`hw.kinds.pool`, :mod:
   (:mod:`hw.cycles`), which lives in the core's module, next to the RTL that causes it;
 - its **work**: ``work(plan, ops)``, its operations over its parallel units, for the cycle model's lower bound;
 - its **logic**: ``logic(plan)``, its share of the pre-synthesis logic estimate (:mod:`hw.resources`);
-- its **stimulus**: ``random_options(layer, rng)``, random plan options for the verification runs.
+- its **stimulus**: ``random_options(layer, in_shape, device, rng, time_steps=T)``, random plan options for the
+  verification runs.
 
 The generic code (:mod:`hw.plan`, :class:`hw.network.Network`, :mod:`hw.cycles`, :mod:`hw.resources`,
 ``sim.stimulus``) iterates over the plans of a model and asks each one's kind; it never branches on a kind's name.
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 
 from golden.checks import check_int
 
-__all__ = ["Kind", "LayerPlan", "KINDS", "register", "kind_of", "get", "check_option"]
+__all__ = ["Kind", "LayerPlan", "KINDS", "register", "kind_of", "kinds_of", "get", "check_option"]
 
 
 def check_option(name, value, low=None, high=None):
@@ -61,6 +64,12 @@ class LayerPlan:
     def memory_bits(self):
         return sum(mem.bits for mem in self.memories)
 
+    @property
+    def cycles_per_spike(self):
+        """The most cycles the core spends on one input spike (or value), or ``None`` for a core whose work is not
+        per input: its lane groups unless its kind says otherwise."""
+        return getattr(self, "groups", None)
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -80,7 +89,8 @@ class Kind:
         Its input is the INT8 input map (the first layer); otherwise spike events.
     buffered : bool
         It reads whole time steps from a step buffer (:class:`hw.stepbuffer.StepBuffer`); otherwise it takes its
-        producer's events directly (a front-end kind, which may not follow a buffered one).
+        producer's events (or the map) directly: the first layer, or a filter such as a pool, which may follow any
+        core (behind a buffered one, its output goes into the next step buffer, which is always ready).
     final : bool
         It produces the result (class and readout values); exactly the last layer is final.
     emits_rows : bool
@@ -107,9 +117,10 @@ class Kind:
     logic: object
     random_options: object
 
-    def accepts(self, layer):
-        """Whether ``layer`` (a ``golden.manifest`` layer) is of this kind."""
-        if getattr(layer, "type", None) != self.manifest_type:
+    def accepts(self, layer, *, on_map):
+        """Whether ``layer`` (a ``golden.manifest`` layer) is of this kind, given whether its input is the INT8 map
+        (``on_map``, the first layer) or spikes."""
+        if getattr(layer, "type", None) != self.manifest_type or self.takes_map != bool(on_map):
             return False
         return self.neuron is None or getattr(getattr(layer, "neuron", None), "kind", None) == self.neuron
 
@@ -134,21 +145,33 @@ def get(name):
         raise ValueError(f"unknown layer kind {name!r} (known: {', '.join(KINDS)})") from None
 
 
-def kind_of(layer):
+def kind_of(layer, *, on_map):
     """The :class:`Kind` of a manifest layer.
+
+    Parameters
+    ----------
+    layer : golden.manifest layer
+    on_map : bool
+        Its input is the INT8 input map (the model's first layer); otherwise spike events.
 
     Raises
     ------
     ValueError
-        If no kind implements the layer.
+        If no kind implements the layer in that place.
     """
     for kind in KINDS.values():
-        if kind.accepts(layer):
+        if kind.accepts(layer, on_map=on_map):
             return kind
     neuron = getattr(getattr(layer, "neuron", None), "kind", None)
-    raise ValueError(f"layer {getattr(layer, 'name', layer)!r}: no hardware for a {getattr(layer, 'type', '?')} "
-                     f"layer" + (f" with {neuron} neurons" if neuron else "")
+    where = "on the INT8 input map" if on_map else "on spikes"
+    raise ValueError(f"layer {getattr(layer, 'name', layer)}: no hardware for a {getattr(layer, 'type', '?')} "
+                     f"layer" + (f" with {neuron} neurons" if neuron else "") + f" {where}"
                      + f" (kinds: {', '.join(KINDS)}; see docs/hardware.md, 'Adding a layer kind')")
 
 
-from . import conv2d, pool, dense, readout  # noqa: E402,F401  (register the kinds)
+def kinds_of(layers):
+    """The :class:`Kind` of each layer of a model, in order (the first takes the INT8 map)."""
+    return [kind_of(layer, on_map=index == 0) for index, layer in enumerate(layers)]
+
+
+from . import conv2d, mapdense, pool, spikeconv, dense, readout  # noqa: E402,F401  (register the kinds)

@@ -252,11 +252,14 @@ def logic(plan):
     return cells
 
 
-def random_options(layer, in_shape, device, rng):
-    """Random options for verification runs: every option the plan accepts."""
+def random_options(layer, in_shape, device, rng, *, time_steps):
+    """Random options for verification runs: every option the plan accepts (a spike table where one exists for
+    ``time_steps``)."""
     c, h, w = in_shape
     opts = {"lanes": int(rng.integers(1, layer.out_channels + 1)), "word_bits": int(rng.choice([3, 8, 16])),
             "spike_logic": str(rng.choice(SPIKE_LOGIC))}
+    if opts["spike_logic"] == "table" and spike_table(layer.neuron, layer.acc_bits, time_steps) is None:
+        opts["spike_logic"] = "pipeline"  # no table of that size (wide currents of a deep model's first layer)
     if device.wide_ram is not None and h * w <= device.wide_ram.depth and c <= 2 * device.wide_ram.count:
         opts["input_memory"] = str(rng.choice(["bram", "spram"]))
     if rng.random() < 0.3:

@@ -14,7 +14,7 @@ from . import Kind, LayerPlan, check_option, register
 from .buffer import buffer_plan
 from .neuron import check_neuron
 
-__all__ = ["DensePlan", "plan_layer", "plan_dense", "default_lanes", "row_stride", "MAX_GROUPS"]
+__all__ = ["DensePlan", "plan_layer", "plan_dense", "default_lanes", "fewest_lanes", "row_stride", "MAX_GROUPS"]
 
 #: Cycles per input spike up to which :func:`default_lanes` prefers fewer lanes (less logic) to fewer cycles.
 MAX_GROUPS = 4
@@ -81,12 +81,17 @@ def default_lanes(layer, device):
     1,536 words of 56 bits, exactly 21 EBRs in the 512 x 8 mode, four cycles per input spike (14 lanes take the
     same EBRs and two cycles, at twice the adders); a 28 x 10 readout gets 2 lanes in one EBR, five cycles per spike.
     """
-    n, m = layer.in_features, layer.out_features
+    return fewest_lanes(layer.in_features, layer.out_features, device)
+
+
+def fewest_lanes(rows, outputs, device):
+    """The lanes of :func:`default_lanes` for a weight ROM of ``rows`` rows (inputs, or input taps) of ``outputs``
+    weights each, every row padded to :func:`row_stride` words of ``lanes`` weights."""
     best = None
-    for lanes in range(1, m + 1):
-        groups = -(-m // lanes)
+    for lanes in range(1, outputs + 1):
+        groups = -(-outputs // lanes)
         within = groups <= MAX_GROUPS
-        key = (device.block_ram.blocks(8 * lanes, n * row_stride(groups)), not within, lanes if within else groups)
+        key = (device.block_ram.blocks(8 * lanes, rows * row_stride(groups)), not within, lanes if within else groups)
         if best is None or key < best:
             best = key + (lanes,)
     return best[-1]
@@ -143,7 +148,7 @@ def logic(plan):
     return 60 + registers + plan.lanes * 2 * layer.acc_bits + flags + plan.lif_units * 3 * layer.neuron.mem_bits
 
 
-def random_options(layer, in_shape, device, rng):
+def random_options(layer, in_shape, device, rng, *, time_steps):
     """Random lanes."""
     return {"lanes": int(rng.integers(1, layer.out_features + 1))}
 

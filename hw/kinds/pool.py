@@ -66,7 +66,7 @@ def logic(plan):
     return 60 + 40 + sum(mem.bits for mem in plan.memories if mem.kind == "registers")
 
 
-def random_options(layer, in_shape, device, rng):
+def random_options(layer, in_shape, device, rng, *, time_steps):
     """No options."""
     return {}
 

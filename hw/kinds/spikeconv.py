@@ -1,0 +1,178 @@
+"""Layer kind ``spikeconv``: an event-driven convolution on spike maps with LIF neurons, fed by a step buffer (core
+:class:`hw.spikeconv.SpikeConvLayer`).
+
+A ``conv2d`` layer that is not the first one reads spikes, not the INT8 map. Its plan (:class:`SpikeConvPlan`) fixes
+the lanes (output channels per cycle), the lane groups, the weight ROM's row stride, the reach of every input row
+and column (which kernel taps of an input spike land on an output position, :func:`reach`), the step buffer in
+front of it and its memories. Its timeline is :func:`hw.spikeconv.timeline`. Pure Python.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import Kind, LayerPlan, check_option, register
+from .buffer import buffer_plan
+from .dense import fewest_lanes, row_stride
+from .neuron import check_neuron
+
+__all__ = ["SpikeConvPlan", "plan_layer", "reach", "visits"]
+
+
+@dataclass(frozen=True)
+class SpikeConvPlan(LayerPlan):
+    """Everything the spike convolution core is built from.
+
+    Attributes
+    ----------
+    (those of :class:`hw.kinds.LayerPlan`)
+    lanes : int
+        Output channels accumulated per cycle.
+    groups : int
+        ``ceil(Co / lanes)``: cycles per kernel tap in reach.
+    stride : int
+        Words per kernel tap in the weight ROM (``groups`` rounded up to a power of two).
+    row_reach, col_reach : tuple of (int, int, int)
+        Per input row ``y`` (column ``x``): ``(k0, o0, n)``, the first kernel row (column) in reach, the output row
+        (column) it lands on and how many are in reach; tap ``j < n`` is kernel row ``k0 + j * Sh`` on output row
+        ``o0 - j`` (:func:`reach`).
+    buffer : hw.kinds.buffer.StepBufferPlan
+        The step buffer in front of the core.
+    memories : tuple of hw.plan.Memory
+    """
+    lanes: int
+    groups: int
+    stride: int
+    row_reach: tuple
+    col_reach: tuple
+    buffer: object
+    memories: tuple
+
+    lif_units = 1
+
+    @property
+    def neurons(self):
+        return self.out_shape[0] * self.out_shape[1] * self.out_shape[2]
+
+    @property
+    def positions(self):
+        """Output positions per channel, ``Ho * Wo``."""
+        return self.out_shape[1] * self.out_shape[2]
+
+    @property
+    def cycles_per_spike(self):
+        """The most taps in reach of one input spike times the lane groups."""
+        return max(1, max(n for _, _, n in self.row_reach) * max(n for _, _, n in self.col_reach) * self.groups)
+
+    @property
+    def buffer_row(self):
+        return self.buffer.row
+
+    @property
+    def buffer_rows(self):
+        return self.buffer.rows
+
+
+def reach(size, kernel, stride, padding, out_size):
+    """For every input coordinate ``0 .. size-1`` along one axis: ``(k0, o0, n)``.
+
+    An input at ``y`` feeds output ``o`` through kernel index ``k`` when ``o * stride - padding + k == y``, with
+    ``0 <= k < kernel`` and ``0 <= o < out_size``. These ``k`` are ``k0, k0 + stride, ...`` (``n`` of them, possibly
+    none) and their outputs ``o0, o0 - 1, ...``.
+    """
+    out = []
+    for y in range(size):
+        pairs = [(k, (y + padding - k) // stride) for k in range(kernel)
+                 if (y + padding - k) % stride == 0 and 0 <= (y + padding - k) // stride < out_size]
+        out.append((pairs[0][0], pairs[0][1], len(pairs)) if pairs else (0, 0, 0))
+    return tuple(out)
+
+
+def visits(plan):
+    """Cycles the core spends on one input spike, per input neuron (flat ``(c, y, x)``): its taps in reach times
+    the lane groups, at least 1 (a spike out of every output's reach is taken in one cycle). (Ci*H*W,) int64."""
+    c, h, w = plan.in_shape
+    rows = np.array([n for _, _, n in plan.row_reach], dtype=np.int64)
+    cols = np.array([n for _, _, n in plan.col_reach], dtype=np.int64)
+    per = np.maximum(1, rows[:, None] * cols[None, :] * plan.groups)
+    return np.broadcast_to(per, (c, h, w)).reshape(-1).copy()
+
+
+def plan_layer(layer, ctx):
+    """The :class:`SpikeConvPlan` of ``layer`` (a ``golden.manifest.Conv2d`` on spikes) in context ``ctx``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not chain, an option is out of range, or a weight or bias does not fit its width.
+    """
+    name = layer.name
+    if len(ctx.in_shape) != 3:
+        raise ValueError(f"layer {name}: a convolution needs a (C, H, W) spike map, not {ctx.in_shape}")
+    c, h, w = ctx.in_shape
+    if c != layer.in_channels:
+        raise ValueError(f"layer {name}: in_channels {layer.in_channels} does not match the input's {c} channels")
+    co, ho, wo = ctx.out_shape
+    if ho < 1 or wo < 1:
+        raise ValueError(f"layer {name}: output {ho}x{wo} is empty")
+    check_neuron(layer.neuron, acc_bits=layer.acc_bits, layer=name)
+    (kh, kw), (sh, sw), (ph, pw) = layer.kernel, layer.stride, layer.padding
+    weights, bias = np.asarray(layer.weights), np.asarray(layer.bias)
+    if weights.shape != (co, c, kh, kw):
+        raise ValueError(f"layer {name}: weights have shape {weights.shape}, expected {(co, c, kh, kw)}")
+    if weights.size and (weights.min() < -128 or weights.max() > 127):
+        raise ValueError(f"layer {name}: weights must fit 8 bits (-128 ... 127)")
+    lo, hi = -(1 << (layer.acc_bits - 1)), (1 << (layer.acc_bits - 1)) - 1
+    if bias.shape != (co,) or (bias.size and (bias.min() < lo or bias.max() > hi)):
+        raise ValueError(f"layer {name}: bias must be {co} values in {lo} ... {hi} (acc_bits {layer.acc_bits})")
+    taps = c * kh * kw
+    lanes = ctx.options.get("lanes")
+    if lanes is None:
+        lanes = fewest_lanes(taps, co, ctx.device)
+    lanes = check_option(f"layer {name}: lanes", lanes, 1, co)
+    groups = -(-co // lanes)
+    stride = row_stride(groups)
+    buffer, buffer_mems = buffer_plan(name, ctx)
+    mems = buffer_mems + (
+        ctx.memory(f"{name}.weights", 8 * lanes, taps * stride, "rom"),
+        ctx.memory(f"{name}.currents", layer.acc_bits * lanes, groups * ho * wo),
+        ctx.memory(f"{name}.membranes", layer.neuron.mem_bits, co * ho * wo),
+    )
+    return SpikeConvPlan(ctx.index, name, "spikeconv", layer, ctx.in_shape, ctx.out_shape, ctx.time_steps, lanes,
+                         groups, stride, reach(h, kh, sh, ph, ho), reach(w, kw, sw, pw, wo), buffer, mems)
+
+
+def work(plan, ops):
+    """Accumulations (taps in reach times output channels) over the lanes, plus the neuron updates over the one LIF
+    unit."""
+    op = ops[plan.name]
+    return -(-np.asarray(op["event_ops"], dtype=np.int64) // plan.lanes) + -(-int(op["neuron_updates"]) // plan.lif_units)
+
+
+def logic(plan):
+    """Logic cells (coarse, before calibration): control, the index decoding and the tap counters; per lane an
+    adder of ``acc_bits``; the step buffer's registers; the LIF unit."""
+    layer = plan.layer
+    flags = sum(mem.bits for mem in plan.memories if mem.name.endswith(".buffer_registers"))
+    return 160 + plan.lanes * layer.acc_bits + flags + plan.lif_units * 3 * layer.neuron.mem_bits
+
+
+def random_options(layer, in_shape, device, rng, *, time_steps):
+    """Random lanes."""
+    return {"lanes": int(rng.integers(1, layer.out_channels + 1))}
+
+
+def _core(plan):
+    from hw.spikeconv import SpikeConvLayer
+    return SpikeConvLayer(plan)
+
+
+def _timeline(*args, **kwargs):
+    from hw.spikeconv import timeline
+    return timeline(*args, **kwargs)
+
+
+KIND = register(Kind(
+    name="spikeconv", manifest_type="conv2d", neuron="lif", options=("lanes",), takes_map=False, buffered=True,
+    final=False, emits_rows=False, spiking=True, plan_layer=plan_layer, core=_core, timeline=_timeline, work=work,
+    logic=logic, random_options=random_options))

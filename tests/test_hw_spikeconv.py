@@ -1,0 +1,120 @@
+# amaranth: UnusedElaboratable=no
+"""SpikeConvLayer (event-driven convolution on spike maps) against golden.network, with random stalls on both
+streams; its reach tables against a brute force; its step timing against hw.spikeconv.step_cycles."""
+
+import numpy as np
+import pytest
+
+from golden.manifest import LIF, Conv2d
+from golden.network import conv2d_current, lif_step
+from hw.kinds.spikeconv import reach, visits
+from hw.layouts import bits_for_count, pack_spike_event, unpack_spike_event
+from hw.plan import plan_layer
+from hw.spikeconv import SpikeConvLayer, step_cycles, weight_words
+
+from hw_streams import run_stream, spike_train_events, step_lengths
+
+
+def _layer(rng, ci, co, kernel, stride, padding, reset="subtract"):
+    weights = rng.integers(-128, 128, size=(co, ci) + tuple(kernel))
+    bias = rng.integers(-60, 60, size=co)
+    return Conv2d(name="conv2", in_channels=ci, out_channels=co, kernel=tuple(kernel), stride=tuple(stride),
+                  padding=tuple(padding), weights=weights, bias=bias, bias_bits=8, acc_bits=16,
+                  neuron=LIF(leak_shift=2, threshold=150, reset=reset, mem_bits=14))
+
+
+def _golden_events(layer, shape, trains):
+    out = []
+    for train in trains:
+        v = None
+        for s in train:
+            cur = conv2d_current(s.reshape((1,) + shape), layer).reshape(-1)
+            v, spikes = lif_step(np.zeros_like(cur) if v is None else v, cur, layer.neuron)
+            out += [(int(k), 0) for k in np.flatnonzero(spikes)]
+            out.append((0, 1))
+    return out
+
+
+CASES = [
+    # seed, (Ci, H, W), Co, kernel, stride, padding, lanes, stall
+    (1, (2, 5, 6), 3, (3, 3), (1, 1), (1, 1), None, 0.0),
+    (2, (1, 6, 5), 4, (2, 3), (2, 1), (0, 2), 2, 0.3),
+    (3, (3, 4, 4), 2, (3, 2), (2, 2), (2, 0), 1, 0.5),
+    (4, (2, 7, 3), 5, (1, 1), (2, 2), (0, 0), 3, 0.2),
+    (5, (1, 3, 8), 1, (3, 3), (1, 2), (2, 1), 1, 0.4),
+    (6, (2, 4, 5), 4, (3, 3), (1, 1), (0, 0), 4, 0.1),
+]
+
+
+@pytest.mark.parametrize("seed,shape,co,kernel,stride,padding,lanes,stall", CASES)
+def test_spikeconv_matches_golden(seed, shape, co, kernel, stride, padding, lanes, stall):
+    rng = np.random.default_rng(seed)
+    layer = _layer(rng, shape[0], co, kernel, stride, padding, reset="zero" if seed % 2 else "subtract")
+    steps = 3
+    plan = plan_layer(layer, shape, steps, on_map=False, options={} if lanes is None else {"lanes": lanes})
+    n_in = int(np.prod(shape))
+    trains = [rng.random((steps, n_in)) < p for p in (0.4, 1.0, 0.0, 0.15)]
+    expected = _golden_events(layer, shape, trains)
+    assert 0 < sum(1 for _, end in expected if not end) < len(expected)
+    events = [e for train in trains for e in spike_train_events(train)]
+    dut = SpikeConvLayer(plan)
+    in_bits, out_bits = bits_for_count(n_in), bits_for_count(plan.neurons)
+    budget = int(step_cycles(plan, np.concatenate(trains)).sum() * (1 + 4 * stall)) + 40 * len(events) + 2000
+    got = run_stream(dut, [pack_spike_event(k, end, in_bits) for k, end in events], len(expected),
+                     rng=np.random.default_rng(seed), stall=stall, until=1e-6 * budget)
+    assert [unpack_spike_event(p, out_bits) for p in got] == expected
+
+
+@pytest.mark.parametrize("size,kernel,stride,padding", [(5, 3, 1, 1), (6, 3, 2, 0), (7, 2, 2, 2), (4, 1, 2, 0),
+                                                        (3, 3, 1, 2), (9, 3, 2, 1)])
+def test_reach_is_every_tap_that_lands(size, kernel, stride, padding):
+    out_size = (size + 2 * padding - kernel) // stride + 1
+    for y, (k0, o0, n) in enumerate(reach(size, kernel, stride, padding, out_size)):
+        brute = sorted((k, o) for o in range(out_size) for k in range(kernel) if o * stride - padding + k == y)
+        assert [(k0 + j * stride, o0 - j) for j in range(n)] == brute
+
+
+def test_weight_words_layout():
+    rng = np.random.default_rng(0)
+    layer = _layer(rng, 2, 5, (2, 3), (1, 1), (0, 0))
+    plan = plan_layer(layer, (2, 4, 5), 1, on_map=False, options={"lanes": 2})
+    assert (plan.groups, plan.stride) == (3, 4)
+    words = weight_words(plan)
+    assert len(words) == 2 * 2 * 3 * 4
+    for c in range(2):
+        for ky in range(2):
+            for kx in range(3):
+                tap = (c * 2 + ky) * 3 + kx
+                for g in range(4):
+                    for lane in range(2):
+                        o = g * 2 + lane  # lane l of group g is channel g * lanes + l
+                        want = int(layer.weights[o, c, ky, kx]) if g < 3 and o < 5 else 0
+                        assert words[tap * 4 + g][lane] == want
+
+
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_step_timing(lanes):
+    """Input always offered, output always taken: a step takes step_cycles() cycles, from its first input transfer
+    to its marker's transfer."""
+    rng = np.random.default_rng(7)
+    shape = (2, 4, 5)
+    layer = _layer(rng, 2, 3, (3, 3), (2, 1), (1, 0))
+    plan = plan_layer(layer, shape, 2, on_map=False, options={"lanes": lanes})
+    dut = SpikeConvLayer(plan)
+    n_in = int(np.prod(shape))
+    train = np.zeros((2, n_in), dtype=bool)
+    train[0, [0, 3, 7, 19, 20, 39]] = True
+    events = spike_train_events(train)
+    assert step_lengths(dut, events, bits_for_count(n_in), 1500) == step_cycles(plan, train).tolist()
+    assert visits(plan)[0] == max(1, 1 * 1 * plan.groups)  # (0, 0): kernel row 1 and column 0 only
+
+
+def test_refuses_bad_parameters():
+    rng = np.random.default_rng(1)
+    layer = _layer(rng, 2, 3, (3, 3), (1, 1), (1, 1))
+    with pytest.raises(ValueError, match=r"^layer conv2: lanes must be an integer from 1 to 3, not 4$"):
+        plan_layer(layer, (2, 4, 4), 2, on_map=False, options={"lanes": 4})
+    with pytest.raises(ValueError, match=r"^layer conv2: in_channels 2 does not match the input's 3 channels$"):
+        plan_layer(layer, (3, 4, 4), 2, on_map=False)
+    with pytest.raises(TypeError, match=r"^SpikeConvLayer needs a hw.kinds.spikeconv.SpikeConvPlan, not 3$"):
+        SpikeConvLayer(3)
