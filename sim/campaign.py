@@ -38,7 +38,7 @@ WORD_BITS = (3, 8, 16)
 
 
 #: The plan options :func:`draw_params` can draw.
-OPTIONS = ("lanes", "word_bits", "spike_logic", "input_memory")
+OPTIONS = ("lanes", "word_bits", "spike_logic", "input_memory", "weights")
 
 
 def draw_params(model, rng, options=OPTIONS) -> dict:
@@ -46,7 +46,8 @@ def draw_params(model, rng, options=OPTIONS) -> dict:
 
     Conv2d: ``lanes`` (1 to the output channels), ``word_bits`` (:data:`WORD_BITS`), ``spike_logic``
     (``"pipeline"`` or ``"table"``; ``"pipeline"`` where the layer has no spike table) and ``input_memory``
-    (``"spram"`` where the map fits the SPRAMs, else ``"bram"``); dense and readout layers: ``lanes``. Options not
+    (``"spram"`` where the map fits the SPRAMs, else ``"bram"``); dense and readout layers: ``lanes`` and
+    ``weights`` (``"bram"``, or ``"spram"``: the harness loads the weight image first). Options not
     in ``options`` are left to the plan's defaults (the same draws are made either way).
     """
     from golden.manifest import Conv2d, Dense
@@ -60,8 +61,9 @@ def draw_params(model, rng, options=OPTIONS) -> dict:
                     "input_memory": str(rng.choice(["bram", "spram"]))}
             params[layer.name] = {k: v for k, v in opts.items() if k in options}
         elif isinstance(layer, Dense):
-            lanes = int(rng.integers(1, layer.out_features + 1))
-            params[layer.name] = {"lanes": lanes} if "lanes" in options else {}
+            opts = {"lanes": int(rng.integers(1, layer.out_features + 1)),
+                    "weights": str(rng.choice(["bram", "spram"]))}
+            params[layer.name] = {k: v for k, v in opts.items() if k in options}
     return {name: opts for name, opts in params.items() if opts}
 
 

@@ -11,7 +11,10 @@ A *kind* is one module here (:mod:`hw.kinds.conv2d`, :mod:`hw.kinds.pool`, :mod:
   (:mod:`hw.cycles`), which lives in the core's module, next to the RTL that causes it;
 - its **work**: ``work(plan, ops)``, its operations over its parallel units, for the cycle model's lower bound;
 - its **logic**: ``logic(plan)``, its share of the pre-synthesis logic estimate (:mod:`hw.resources`);
-- its **stimulus**: ``random_options(layer, rng)``, random plan options for the verification runs.
+- its **stimulus**: ``random_options(layer, rng)``, random plan options for the verification runs;
+- optionally its **ROM contents**: ``rom_words(plan, memory_name)``, the words of a constant memory that its plan
+  puts in SPRAM (kind ``"spram_rom"``), as unsigned integers of the memory's width, from which the weight image
+  loaded at start-up is made (:func:`hw.weights.image`).
 
 The generic code (:mod:`hw.plan`, :class:`hw.network.Network`, :mod:`hw.cycles`, :mod:`hw.resources`,
 ``sim.stimulus``) iterates over the plans of a model and asks each one's kind; it never branches on a kind's name.
@@ -90,6 +93,8 @@ class Kind:
         It emits the spikes of LIF neurons (these go to the debug stream).
     plan_layer, core, timeline, work, logic, random_options : callables
         See the module docstring.
+    rom_words : callable or None
+        See the module docstring (``None``: the kind puts no constant in SPRAM).
     """
     name: str
     manifest_type: str
@@ -106,6 +111,7 @@ class Kind:
     work: object
     logic: object
     random_options: object
+    rom_words: object = None
 
     def accepts(self, layer):
         """Whether ``layer`` (a ``golden.manifest`` layer) is of this kind."""
