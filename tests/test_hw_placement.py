@@ -75,3 +75,32 @@ def test_weights_option_is_checked():
         plan(model, device=no_spram, params={"out": {"weights": "spram"}})
     # without SPRAM nothing moves: the fit check refuses
     assert plan(model, device=no_spram).layer("fc1").weights == "bram"
+
+
+def test_build_writes_the_weight_image_beside_the_design(tmp_path):
+    """hw.build (without the tools): weights.bin holds the plan's image; the records and reports name it; a model
+    whose weights are all in block RAM gets none."""
+    import json
+    from pathlib import Path
+
+    from flow import build as hwbuild
+    from golden.manifest import load
+    from hw.weights import image
+
+    tiny = Path(__file__).resolve().parents[1] / "models" / "tiny"
+    params = {"fc1": {"weights": "spram"}}
+    out = tmp_path / "spram"
+    hwbuild.build(board="icebreaker", model_dir=tiny, out=out, clock_mhz=24, do_build=False, progress=False,
+                  params=params)
+    words = image(plan(load(tiny), params=params))
+    assert (out / "weights.bin").read_bytes() == b"".join(w.to_bytes(2, "little") for w in words)
+    report = json.loads((out / "report.json").read_text())
+    assert report["weight_image"]["bytes"] == 2 * len(words) and report["weight_image"]["chunks"] == 1
+    assert report["estimate"]["spram"] == 1 and report["estimate"]["spram_users"] == [["fc1.weights", 1]]
+    assert "## Weight image" in (out / "report.md").read_text()
+    fit = json.loads((out / "fit.json").read_text())
+    assert (fit["spram"], fit["spram_available"]) == (1, 4)
+    plain = tmp_path / "plain"
+    hwbuild.build(board="icebreaker", model_dir=tiny, out=plain, clock_mhz=24, do_build=False, progress=False)
+    assert not (plain / "weights.bin").exists()
+    assert json.loads((plain / "report.json").read_text())["weight_image"] is None
