@@ -11,6 +11,13 @@
 - a gap of ``timeout_cycles`` without a byte inside a frame abandons it (an infer payload is completed with zeros so
   that the network finishes its sample and stays in step; that result is dropped) and answers a timeout error.
 
+- with a weight image (the plan keeps weights in SPRAM, which the bitstream does not initialize): a load frame's
+  chunk is written through ``load`` as it arrives and its bytes also go into a second CRC register, the image CRC;
+  chunks must come in order from 0 (chunk 0 restarts the load); after the last chunk the image CRC is compared with
+  the one the bitstream was built for, and only then is the image ``loaded``. Every load reply or error on a load
+  frame that is not that success leaves the board unloaded, and until it is loaded an infer frame is refused at its
+  length field with the error *no weight image loaded*. Without an image none of this logic is built.
+
 So no byte sequence can leave it waiting: every state other than the sync search either consumes a byte, counts
 towards the timeout, or waits for the network or the transmitter, which always finish.
 
@@ -32,6 +39,8 @@ adder, and each reply byte is assembled from gated sources rather than picked by
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+
+from hw.weights import LOAD_SIGNATURE
 
 from . import protocol
 
@@ -72,6 +81,10 @@ class ProtocolEngine(wiring.Component):
         Payload of the identify reply (:func:`boards.protocol.encode_identify`).
     timeout_cycles : int
         Clock cycles without a byte after which a frame in progress is abandoned, at least 2.
+    image_words : int
+        16-bit words of the network's weight image (``len(hw.weights.image(plan))``), 0 when it has none.
+    image_crc : int
+        :func:`hw.weights.image_crc` of the image padded to whole :data:`boards.protocol.LOAD_CHUNK` chunks.
 
     Members
     -------
@@ -90,6 +103,10 @@ class ProtocolEngine(wiring.Component):
         One-cycle pulse when a result reply starts.
     error : Out(1)
         One-cycle pulse when an error reply starts.
+    load : Out(hw.weights.LOAD_SIGNATURE)
+        Only with an image: the image's words, to the network's ``load``.
+    loaded : Out(1)
+        Only with an image: a complete image with the right CRC has been loaded.
 
     Raises
     ------
@@ -97,9 +114,14 @@ class ProtocolEngine(wiring.Component):
         If a parameter is out of range or the result layout lacks a field.
     """
 
-    def __init__(self, *, input_len, result_layout, identity, timeout_cycles):
+    def __init__(self, *, input_len, result_layout, identity, timeout_cycles, image_words=0, image_crc=0):
         try:
             self._validate(input_len, result_layout, identity, timeout_cycles)
+            if not isinstance(image_words, int) or not 0 <= image_words <= 0xFFFF * protocol.LOAD_CHUNK // 2:
+                raise ValueError(f"image must be 0 ... {0xFFFF * protocol.LOAD_CHUNK // 2:,} words, not "
+                                 f"{image_words!r}")
+            if not isinstance(image_crc, int) or not 0 <= image_crc <= 0xFFFF:
+                raise ValueError(f"image CRC must be 0 ... 0xFFFF, not {image_crc!r}")
         except (TypeError, ValueError):
             self._MustUse__silence = True  # refused, not an unused design
             raise
@@ -107,7 +129,9 @@ class ProtocolEngine(wiring.Component):
         self._layout = result_layout
         self._identity = bytes(identity)
         self._timeout = timeout_cycles
-        super().__init__({
+        self._image_words = image_words
+        self._image_crc = image_crc
+        members = {
             "i": In(stream.Signature(8)),
             "o": Out(stream.Signature(8)),
             "features": Out(stream.Signature(signed(8))),
@@ -115,7 +139,10 @@ class ProtocolEngine(wiring.Component):
             "last_class": Out(unsigned(8)),
             "answered": Out(1),
             "error": Out(1),
-        })
+        }
+        if image_words:
+            members |= {"load": Out(LOAD_SIGNATURE), "loaded": Out(1)}
+        super().__init__(members)
 
     @staticmethod
     def _validate(input_len, result_layout, identity, timeout_cycles):
@@ -149,6 +176,11 @@ class ProtocolEngine(wiring.Component):
     def result_payload_len(self):
         return 5 + 4 * self.n_classes
 
+    @property
+    def image_chunks(self):
+        """Load frames of the image (0 without one)."""
+        return -(-2 * self._image_words // protocol.LOAD_CHUNK)
+
     def elaborate(self, platform):
         m = Module()
         input_len = self._input_len
@@ -169,12 +201,13 @@ class ProtocolEngine(wiring.Component):
         take = self.i.valid & self.i.ready
 
         # -- registers: only the state machine and the outputs are reset, the others are written before they are read
+        image = self._image_words > 0
         mtype = Signal(8, reset_less=True)
-        err_code = Signal(3, reset_less=True)   # 0 unless the frame has failed: its result is dropped, this is sent
+        err_code = Signal(4 if image else 3, reset_less=True)  # 0 unless the frame has failed: this is sent
         len_ok = Signal(reset_less=True)        # the low byte of the length fits the type
         crc_ok = Signal(reset_less=True)        # the low byte of the CRC matches
         crc = Signal(16, reset_less=True)
-        count_width = (input_len - 1).bit_length()
+        count_width = (max(input_len, protocol.LOAD_CHUNK if image else 1) - 1).bit_length()
         count = Signal(count_width, reset_less=True)
         count_inc = Signal(count_width + 1)
         m.d.comb += count_inc.eq(count + 1)
@@ -192,6 +225,9 @@ class ProtocolEngine(wiring.Component):
 
         is_infer = Signal()
         m.d.comb += is_infer.eq(mtype == protocol.INFER)
+        is_load = Signal()
+        if image:
+            m.d.comb += is_load.eq(mtype == protocol.LOAD)
         timed_out = Signal()
         m.d.comb += timed_out.eq(~self.i.valid & expire)
 
@@ -204,9 +240,11 @@ class ProtocolEngine(wiring.Component):
         frame_start = Signal()
         mtype_load = Signal()
         set_error = Signal()
-        error_code = Signal(3)
+        error_code = Signal(len(err_code))
         start = Signal()                        # a reply starts
         start_identify = Signal()
+        start_ack = Signal()                    # the reply is a load reply
+        is_ack = Signal(reset_less=True)
         advance = Signal()                      # the next reply byte goes into out_byte
 
         crc_in = Signal(8)
@@ -224,7 +262,8 @@ class ProtocolEngine(wiring.Component):
         index = Cat(timer[:index_width - 1], timer[index_width - 1] ^ is_identify)
 
         with m.If(count_load):
-            m.d.sync += count.eq(2 ** count_width - input_len)
+            m.d.sync += count.eq(Mux(is_load, 2 ** count_width - protocol.LOAD_CHUNK, 2 ** count_width - input_len)
+                                 if image else 2 ** count_width - input_len)
         with m.Elif(count_step):
             m.d.sync += count.eq(count_inc)
         last_feature = count_inc[-1]
@@ -239,9 +278,11 @@ class ProtocolEngine(wiring.Component):
 
         m.d.sync += settled.eq(~(start | advance))
         error_reply = set_error | (err_code != 0)
-        m.d.sync += [self.error.eq(start & error_reply), self.answered.eq(start & ~error_reply & ~start_identify)]
+        m.d.sync += [self.error.eq(start & error_reply),
+                     self.answered.eq(start & ~error_reply & ~start_identify & ~start_ack)]
         with m.If(start):
-            m.d.sync += [is_identify.eq(start_identify), is_error.eq(error_reply), out_full.eq(0)]
+            m.d.sync += [is_identify.eq(start_identify), is_error.eq(error_reply | start_ack), out_full.eq(0),
+                         is_ack.eq(start_ack)]
         with m.Elif(advance):
             m.d.sync += out_full.eq(1)
         with m.Elif(self.o.ready):
@@ -250,7 +291,8 @@ class ProtocolEngine(wiring.Component):
 
         reply_byte, in_body, is_last = self._reply_byte(
             m, index=index, start_index=start_index, advance=advance, start=start, start_identify=start_identify,
-            is_error=is_error, is_infer=is_infer, err_code=err_code, mtype=mtype, crc=crc, id_table=id_table)
+            is_error=is_error, is_infer=is_infer, err_code=err_code, mtype=mtype, crc=crc, id_table=id_table,
+            is_ack=is_ack, is_load=is_load)
         with m.If(advance):
             m.d.sync += [out_byte.eq(reply_byte), out_body.eq(in_body), out_last.eq(is_last)]
 
@@ -266,12 +308,34 @@ class ProtocolEngine(wiring.Component):
             m.d.comb += [start.eq(1), crc_init.eq(1)]
             m.next = "SEND"
 
+        # -- weight image: its words to the network, its CRC, the chunk expected next, whether it is loaded ------
+        fail = Signal()                         # a load frame failed: the image must be loaded again from chunk 0
+        if image:
+            n_chunks = self.image_chunks
+            loaded = Signal()
+            next_chunk = Signal(range(n_chunks + 1))
+            index_lo = Signal(8, reset_less=True)
+            low_byte = Signal(8, reset_less=True)
+            odd = Signal(reset_less=True)
+            img_crc = Signal(16, reset_less=True)
+            img_init = Signal()
+            img_update = Signal()
+            img_next = crc16_step(m, img_crc, byte, name="img_crc_next")
+            with m.If(img_init):
+                m.d.sync += img_crc.eq(0xFFFF)
+            with m.Elif(img_update):
+                m.d.sync += img_crc.eq(img_next)
+            m.d.comb += [self.loaded.eq(loaded), self.load.words.payload.eq(Cat(low_byte, byte))]
+            with m.If(fail):
+                m.d.sync += [loaded.eq(0), next_chunk.eq(0)]
+
         def time_out_after_payload():
             # an infer frame's sample is in the network: its result is dropped and the error sent in its place
             with m.If(is_infer):
                 mark_error(protocol.TIMEOUT)
                 m.next = "WAIT"
             with m.Else():
+                m.d.comb += fail.eq(is_load)
                 reply_error(protocol.TIMEOUT)
 
         with m.FSM():
@@ -302,7 +366,10 @@ class ProtocolEngine(wiring.Component):
             with m.State("LEN0"):
                 m.d.comb += self.i.ready.eq(1)
                 with m.If(take):
-                    m.d.sync += len_ok.eq(byte == Mux(is_infer, input_len & 0xFF, 0))
+                    expected_lo = Mux(is_infer, input_len & 0xFF, 0)
+                    if image:
+                        expected_lo = Mux(is_load, protocol.LOAD_PAYLOAD & 0xFF, expected_lo)
+                    m.d.sync += len_ok.eq(byte == expected_lo)
                     m.d.comb += crc_update.eq(1)
                     m.next = "LEN1"
                 with m.Elif(timed_out):
@@ -319,10 +386,24 @@ class ProtocolEngine(wiring.Component):
                             reply_error(protocol.BAD_LENGTH)
                     with m.Elif(is_infer):
                         with m.If(len_ok & (byte == input_len >> 8)):
-                            m.d.comb += count_load.eq(1)
-                            m.next = "PAYLOAD"
+                            if image:
+                                with m.If(loaded):
+                                    m.d.comb += count_load.eq(1)
+                                    m.next = "PAYLOAD"
+                                with m.Else():
+                                    reply_error(protocol.NOT_LOADED)
+                            else:
+                                m.d.comb += count_load.eq(1)
+                                m.next = "PAYLOAD"
                         with m.Else():
                             reply_error(protocol.BAD_LENGTH)
+                    if image:
+                        with m.Elif(is_load):
+                            with m.If(len_ok & (byte == protocol.LOAD_PAYLOAD >> 8)):
+                                m.next = "INDEX0"
+                            with m.Else():
+                                m.d.comb += fail.eq(1)
+                                reply_error(protocol.BAD_LENGTH)
                     with m.Else():
                         reply_error(protocol.UNKNOWN_TYPE)
                 with m.Elif(timed_out):
@@ -349,6 +430,51 @@ class ProtocolEngine(wiring.Component):
                     with m.If(last_feature):
                         m.next = "WAIT"
 
+            if image:
+                with m.State("INDEX0"):
+                    m.d.comb += self.i.ready.eq(1)
+                    with m.If(take):
+                        m.d.sync += index_lo.eq(byte)
+                        m.d.comb += crc_update.eq(1)
+                        m.next = "INDEX1"
+                    with m.Elif(timed_out):
+                        m.d.comb += fail.eq(1)
+                        reply_error(protocol.TIMEOUT)
+
+                with m.State("INDEX1"):
+                    # chunk 0 restarts the load; any other chunk must be the one expected next
+                    m.d.comb += self.i.ready.eq(1)
+                    chunk = Cat(index_lo, byte)
+                    with m.If(take):
+                        m.d.comb += crc_update.eq(1)
+                        m.d.sync += [loaded.eq(0), odd.eq(0)]
+                        with m.If(chunk == 0):
+                            m.d.comb += [self.load.restart.eq(1), img_init.eq(1), count_load.eq(1)]
+                            m.d.sync += next_chunk.eq(0)
+                            m.next = "CHUNK"
+                        with m.Elif(chunk == next_chunk):
+                            m.d.comb += count_load.eq(1)
+                            m.next = "CHUNK"
+                        with m.Else():
+                            m.d.comb += fail.eq(1)
+                            reply_error(protocol.BAD_SEQUENCE)
+                    with m.Elif(timed_out):
+                        m.d.comb += fail.eq(1)
+                        reply_error(protocol.TIMEOUT)
+
+                with m.State("CHUNK"):
+                    # two bytes make a word, least significant first; the network takes every word at once
+                    m.d.comb += self.i.ready.eq(1)
+                    with m.If(take):
+                        m.d.comb += [crc_update.eq(1), img_update.eq(1), count_step.eq(1),
+                                     self.load.words.valid.eq(odd)]
+                        m.d.sync += [odd.eq(~odd), low_byte.eq(byte)]
+                        with m.If(last_feature):
+                            m.next = "CRC0"
+                    with m.Elif(timed_out):
+                        m.d.comb += fail.eq(1)
+                        reply_error(protocol.TIMEOUT)
+
             with m.State("CRC0"):
                 m.d.comb += self.i.ready.eq(1)
                 with m.If(take):
@@ -364,6 +490,22 @@ class ProtocolEngine(wiring.Component):
                     with m.If(is_infer):
                         m.d.comb += [set_error.eq(~good), error_code.eq(protocol.BAD_CRC)]
                         m.next = "WAIT"
+                    if image:
+                        with m.Elif(is_load):
+                            with m.If(~good):
+                                m.d.comb += fail.eq(1)
+                                reply_error(protocol.BAD_CRC)
+                            with m.Elif(next_chunk != n_chunks - 1):
+                                m.d.sync += next_chunk.eq(next_chunk + 1)
+                                m.d.comb += start_ack.eq(1)
+                                send()
+                            with m.Elif(img_crc == self._image_crc):
+                                m.d.sync += [next_chunk.eq(n_chunks), loaded.eq(1)]
+                                m.d.comb += start_ack.eq(1)
+                                send()
+                            with m.Else():
+                                m.d.comb += fail.eq(1)
+                                reply_error(protocol.BAD_IMAGE)
                     with m.Elif(good):
                         m.d.comb += start_identify.eq(1)
                         send()
@@ -393,7 +535,7 @@ class ProtocolEngine(wiring.Component):
         return m
 
     def _reply_byte(self, m, *, index, start_index, advance, start, start_identify, is_error, is_infer, err_code,
-                    mtype, crc, id_table):
+                    mtype, crc, id_table, is_ack, is_load):
         """Reply byte at ``index``, as the OR of its gated sources.
 
         Returns
@@ -453,12 +595,21 @@ class ProtocolEngine(wiring.Component):
 
         headers = ([*protocol.SYNC, protocol.RESULT, res_len & 0xFF, res_len >> 8],
                    [*protocol.SYNC, protocol.ERROR, 4, 0])
+        image = self._image_words > 0
         expected_len = Signal(16)
-        m.d.comb += expected_len.eq(Mux(is_infer, self._input_len, 0))
+        code = Signal(8)
+        if image:
+            # a load reply has the error reply's form: status (loaded), type, and the chunks of the image
+            m.d.comb += [
+                expected_len.eq(Mux(is_ack, self.image_chunks,
+                                    Mux(is_infer, self._input_len, Mux(is_load, protocol.LOAD_PAYLOAD, 0)))),
+                code.eq(Mux(is_ack, self.loaded, err_code)),
+            ]
+        else:
+            m.d.comb += [expected_len.eq(Mux(is_infer, self._input_len, 0)), code.eq(err_code)]
         cycles = Signal(32)
         cls = Signal(8)
-        code = Signal(8)
-        m.d.comb += [cycles.eq(result.cycles), cls.eq(result.cls), code.eq(err_code)]
+        m.d.comb += [cycles.eq(result.cycles), cls.eq(result.cls)]
         bits = []
         for j in range(8):
             terms = [
@@ -472,7 +623,10 @@ class ProtocolEngine(wiring.Component):
             ]
             for n, (res_byte, err_byte) in enumerate(zip(*headers)):
                 res_bit, err_bit = (res_byte >> j) & 1, (err_byte >> j) & 1
-                if res_bit or err_bit:
+                if image and n == 2:   # the type: a load reply's instead of an error's
+                    ack_bit = (protocol.LOADED >> j) & 1
+                    terms.append(slot[n] & Mux(is_error, Mux(is_ack, ack_bit, err_bit), res_bit))
+                elif res_bit or err_bit:
                     terms.append(slot[n] & (1 if res_bit and err_bit else ~is_error if res_bit else is_error))
             for pair in pairs:
                 halves = []

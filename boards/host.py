@@ -5,7 +5,9 @@
 
 The features are made exactly as the trainer makes them (``train.features.extract`` with the ``features`` object of
 the model's manifest); the board's identify reply is checked against the model (hash, input shape) before anything
-is sent. For every file it prints the class, the readout values, the board's cycle count and the latency in
+is sent. A board whose plan keeps weights in SPRAM answers an infer with *no weight image loaded* until it has been
+sent its weight image; the tool then loads it (from ``--weights FILE``, the ``weights.bin`` that ``hw.build`` writes
+beside the bitstream, or else made from the model directory with the build's ``--params``) and classifies again. For every file it prints the class, the readout values, the board's cycle count and the latency in
 microseconds at the board's clock, and the round trip measured on the host (dominated by the serial transfer).
 
 :class:`BoardClient` is the reusable part: it works with any object with ``write(bytes)`` and ``read(n)`` (a
@@ -24,7 +26,7 @@ from golden.cli import EXIT_BAD_INPUT, EXIT_FAILURE, run_main
 
 from . import protocol as P
 
-__all__ = ["BoardClient", "BoardError", "main"]
+__all__ = ["BoardClient", "BoardError", "image_source", "main"]
 
 
 #: The longest reply payload a board sends: a result for 255 classes (an identify reply is 58 bytes).
@@ -32,7 +34,12 @@ MAX_REPLY_PAYLOAD = 5 + 4 * 255
 
 
 class BoardError(RuntimeError):
-    """The board did not answer as the protocol says (after the retries)."""
+    """The board did not answer as the protocol says (after the retries); ``reply`` is the last error reply, if
+    any."""
+
+    def __init__(self, message, reply=None):
+        super().__init__(message)
+        self.reply = reply
 
 
 def _seconds(name, value, *, zero=False, high=3600.0):
@@ -56,15 +63,20 @@ class BoardClient:
         How often a request is sent again after an error reply or no reply.
     idle : float
         Seconds of silence before a retry (longer than the board's inter-byte timeout).
+    image : callable, optional
+        Returns the weight image (a list of 16-bit words) when the board says it has none; :meth:`infer` then
+        loads it and asks again.
     """
 
-    def __init__(self, port, *, timeout=2.0, retries=2, idle=0.05):
+    def __init__(self, port, *, timeout=2.0, retries=2, idle=0.05, image=None):
         self._port = port
         self._timeout = _seconds("timeout", timeout)
         self._retries = check_int("retries", retries, 0, 100)
         self._idle = _seconds("idle", idle, zero=True)
         self._decoder = P.FrameDecoder(max_payload=MAX_REPLY_PAYLOAD)
+        self._image = image
         self.identity = None
+        self.loads = 0
 
     def _reply(self):
         """The first good frame before the timeout; the decoder's work counts against the timeout too."""
@@ -83,7 +95,7 @@ class BoardClient:
         BoardError
             With the last error reply, or when the board stays silent.
         """
-        last = "no reply"
+        last, last_error = "no reply", None
         for attempt in range(self._retries + 1):
             if attempt:
                 time.sleep(self._idle)
@@ -101,8 +113,12 @@ class BoardClient:
                 continue
             if reply.type == expect:
                 return decoded
-            last = str(decoded) if isinstance(decoded, P.ErrorReply) else f"unexpected {reply.name}"
-        raise BoardError(f"{last} (after {self._retries + 1} attempts)")
+            if isinstance(decoded, P.ErrorReply) and decoded.code in (P.NOT_LOADED, P.BAD_IMAGE,
+                                                                      P.BAD_SEQUENCE):
+                raise BoardError(str(decoded), decoded)  # sending the same frame again cannot help
+            last_error = decoded if isinstance(decoded, P.ErrorReply) else None
+            last = str(decoded) if last_error is not None else f"unexpected {reply.name}"
+        raise BoardError(f"{last} (after {self._retries + 1} attempts)", last_error)
 
     def identify(self):
         """Ask the board what it runs; returns and remembers a :class:`boards.protocol.Identity`."""
@@ -110,8 +126,42 @@ class BoardClient:
         return self.identity
 
     def infer(self, x):
-        """Classify one INT8 input map; returns a :class:`boards.protocol.Result`."""
-        return self.request(P.encode_infer(x), P.RESULT)
+        """Classify one INT8 input map; returns a :class:`boards.protocol.Result`. A board without its weight
+        image is loaded first (with the ``image`` given to the constructor) and asked again."""
+        frame = P.encode_infer(x)
+        try:
+            return self.request(frame, P.RESULT)
+        except BoardError as error:
+            if self._image is None or error.reply is None or error.reply.code != P.NOT_LOADED:
+                raise
+        self.load(self._image())
+        return self.request(frame, P.RESULT)
+
+    def load(self, words):
+        """Send a weight image (16-bit words, :func:`hw.weights.image`) in load chunks; returns the number of
+        chunks.
+
+        Raises
+        ------
+        BoardError
+            If the board refuses a chunk, expects another number of chunks (the image is for another build), or
+            does not report the image complete and matching after the last chunk.
+        """
+        frames = P.image_chunks(words)
+        if not frames:
+            raise BoardError("the board needs a weight image, but this plan of the model keeps every weight in "
+                             "block RAM: pass the build's --params, or its weights.bin with --weights")
+        for index, frame in enumerate(frames):
+            reply = self.request(frame, P.LOADED)
+            if reply.chunks != len(frames):
+                raise BoardError(f"the board's weight image has {reply.chunks:,} chunks of {P.LOAD_CHUNK:,} bytes, "
+                                 f"this one {len(frames):,} ({2 * len(words):,} bytes): it was made for another "
+                                 f"build (pass the build's --params, or its weights.bin with --weights)")
+            if reply.complete != (index == len(frames) - 1):
+                raise BoardError(f"the board reports the weight image {'complete' if reply.complete else 'incomplete'}"
+                                 f" after chunk {index + 1} of {len(frames)}")
+        self.loads += 1
+        return len(frames)
 
 
 def _check_identity(identity, model):
@@ -157,8 +207,25 @@ def _features_of(wavs, features):
     return maps, refused
 
 
+def image_source(model, *, weights=None, params=None):
+    """A function returning the weight image for :class:`BoardClient`: the words of ``weights`` (a file of 16-bit
+    little-endian words, as ``hw.build`` writes it), or :func:`hw.weights.image` of the model's plan."""
+    def words():
+        if weights is not None:
+            data = Path(weights).read_bytes()
+            if len(data) % 2:
+                raise BoardError(f"weight image {weights} has {len(data):,} bytes, not a whole number of 16-bit "
+                                 f"words")
+            return [int.from_bytes(data[k:k + 2], "little") for k in range(0, len(data), 2)]
+        from hw.plan import plan
+        from hw.weights import image
+        return image(plan(model, params=params))
+    return words
+
+
 def main(argv=None):
     from hw.build import default_model_dir
+    from hw.params import ParamsError, add_params_argument, parse_params
 
     parser = argparse.ArgumentParser(
         prog="python -m boards.host",
@@ -176,6 +243,10 @@ def main(argv=None):
     parser.add_argument("--timeout", type=_argument(float, 0.001, 3600.0, "a number of seconds"), default=2.0,
                         help="seconds to wait for a reply, 0.001 ... 3600 (default 2)")
     parser.add_argument("--force", action="store_true", help="send even if the board runs another model")
+    parser.add_argument("--weights", metavar="FILE",
+                        help="the weight image to load when the board has none (the weights.bin that hw.build "
+                             "writes beside the bitstream; default: made from --model and --params)")
+    add_params_argument(parser, help_suffix=" (the build's: they decide the weight image the board loads)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file")
     parser.add_argument("--verify", action="store_true",
                         help="replay test vectors (the FSDD test split from --data, or .npy input maps) and check "
@@ -186,6 +257,12 @@ def main(argv=None):
         parser.error("--port is empty")
     if not args.wav and not args.verify:
         parser.error("give WAV file(s), or --verify")
+    try:
+        params = parse_params(args.params)
+    except ParamsError as error:
+        parser.error(str(error))
+    if args.weights is not None and not Path(args.weights).is_file():
+        parser.error(f"--weights {args.weights}: no such file")
 
     from golden.manifest import load
     from train.features import FeatureParams
@@ -215,7 +292,8 @@ def main(argv=None):
         print(f"error: cannot open {args.port}: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     with port:
-        client = BoardClient(port, timeout=args.timeout)
+        client = BoardClient(port, timeout=args.timeout,
+                             image=image_source(model, weights=args.weights, params=params))
         try:
             identity = client.identify()
         except BoardError as error:
@@ -229,9 +307,9 @@ def main(argv=None):
         if args.verify:
             from .replay import replay
             try:
-                report = replay(client, model, vectors.x, vectors.names)
+                report = replay(client, model, vectors.x, vectors.names, params=params)
             except BoardError as error:
-                print(f"error: the board stopped answering: {error}", file=sys.stderr)
+                print(f"error: {error}", file=sys.stderr)
                 return EXIT_FAILURE
             return EXIT_FAILURE if report.mismatches else 0
         status = 0

@@ -21,8 +21,10 @@ from hw.layouts import pack, unpack
 
 __all__ = [
     "SYNC", "PROTOCOL_VERSION", "HEADER_BYTES", "OVERHEAD_BYTES", "MAX_PAYLOAD",
-    "IDENTIFY", "INFER", "IDENTIFY_REPLY", "RESULT", "ERROR", "MESSAGE_NAMES",
-    "BAD_CRC", "BAD_LENGTH", "UNKNOWN_TYPE", "TIMEOUT", "OVERRUN", "ERROR_NAMES",
+    "IDENTIFY", "INFER", "LOAD", "IDENTIFY_REPLY", "RESULT", "LOADED", "ERROR", "MESSAGE_NAMES",
+    "BAD_CRC", "BAD_LENGTH", "UNKNOWN_TYPE", "TIMEOUT", "OVERRUN", "NOT_LOADED", "BAD_SEQUENCE", "BAD_IMAGE",
+    "ERROR_NAMES", "LOAD_CHUNK", "LOAD_PAYLOAD", "LoadReply", "image_chunks", "encode_load", "decode_loaded",
+    "encode_loaded",
     "ProtocolError", "crc16", "crc16_update", "encode_frame", "decode_frame", "Frame", "FrameDecoder",
     "Identity", "Result", "ErrorReply", "gateware_version",
     "encode_identify", "decode_identify", "encode_infer", "encode_result", "decode_result",
@@ -38,11 +40,18 @@ MAX_PAYLOAD = 0xFFFF
 # -- message types: requests from the host, replies have the top bit set ---------------------------------------------
 IDENTIFY = 0x01
 INFER = 0x02
+LOAD = 0x03
 IDENTIFY_REPLY = 0x81
 RESULT = 0x82
+LOADED = 0x83
 ERROR = 0xEE
-MESSAGE_NAMES = {IDENTIFY: "identify", INFER: "infer", IDENTIFY_REPLY: "identify reply", RESULT: "result",
-                 ERROR: "error"}
+MESSAGE_NAMES = {IDENTIFY: "identify", INFER: "infer", LOAD: "load", IDENTIFY_REPLY: "identify reply",
+                 RESULT: "result", LOADED: "load reply", ERROR: "error"}
+
+#: Bytes of weight image in one load frame (the last chunk is padded with zeros).
+LOAD_CHUNK = 1024
+#: Payload of a load frame: the chunk's index (u16) and the chunk.
+LOAD_PAYLOAD = 2 + LOAD_CHUNK
 
 # -- error codes -------------------------------------------------------------------------------------------------------
 BAD_CRC = 1
@@ -50,8 +59,13 @@ BAD_LENGTH = 2
 UNKNOWN_TYPE = 3
 TIMEOUT = 4
 OVERRUN = 5
+NOT_LOADED = 6
+BAD_SEQUENCE = 7
+BAD_IMAGE = 8
 ERROR_NAMES = {BAD_CRC: "bad CRC", BAD_LENGTH: "wrong length", UNKNOWN_TYPE: "unknown type",
-               TIMEOUT: "timeout inside a frame", OVERRUN: "receive overrun"}
+               TIMEOUT: "timeout inside a frame", OVERRUN: "receive overrun",
+               NOT_LOADED: "no weight image loaded", BAD_SEQUENCE: "load chunk out of sequence",
+               BAD_IMAGE: "weight image does not match the bitstream (its CRC differs)"}
 
 
 class ProtocolError(ValueError):
@@ -424,8 +438,56 @@ def decode_error(payload):
     return ErrorReply(**_decode(ERROR_LAYOUT, payload, "error reply"))
 
 
+# -- weight image (docs/protocol.md, "Loading weights") -------------------------------------------------------------
+
+def image_chunks(words):
+    """The load frames of a weight image (a list of 16-bit words, :func:`hw.weights.image`): the image's bytes
+    (each word least significant byte first) padded with zeros to whole :data:`LOAD_CHUNK`-byte chunks, one frame a
+    chunk, numbered from 0."""
+    data = bytearray()
+    for word in words:
+        if not 0 <= int(word) <= 0xFFFF:
+            raise ProtocolError(f"image word {word} does not fit 16 bits")
+        data += int(word).to_bytes(2, "little")
+    data += bytes(-len(data) % LOAD_CHUNK)
+    return [encode_load(k, data[k * LOAD_CHUNK:(k + 1) * LOAD_CHUNK]) for k in range(len(data) // LOAD_CHUNK)]
+
+
+def encode_load(index, chunk):
+    """Frame of load chunk ``index`` (0 ... 65,535) holding exactly :data:`LOAD_CHUNK` bytes."""
+    if not isinstance(index, int) or not 0 <= index <= 0xFFFF:
+        raise ProtocolError(f"chunk index must be 0 ... 65,535, not {index!r}")
+    chunk = bytes(chunk)
+    if len(chunk) != LOAD_CHUNK:
+        raise ProtocolError(f"a load chunk holds {LOAD_CHUNK:,} bytes, not {len(chunk):,}")
+    return encode_frame(LOAD, struct.pack("<H", index) + chunk)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadReply:
+    """Payload of a load reply (the error reply's layout): ``complete`` once the whole image is in and its CRC
+    matches the bitstream's, and the number of chunks the board's image has."""
+
+    complete: bool
+    chunks: int
+
+
+def encode_loaded(reply):
+    """Payload bytes of a load reply (:data:`ERROR_LAYOUT`: status, type ``LOAD``, chunks)."""
+    return _encode(ERROR_LAYOUT, {"code": int(reply.complete), "msg_type": LOAD, "expected_length": reply.chunks},
+                   "load reply")
+
+
+def decode_loaded(payload):
+    """Decode a load reply's payload into a :class:`LoadReply`."""
+    fields = _decode(ERROR_LAYOUT, payload, "load reply")
+    if fields["code"] > 1 or fields["msg_type"] != LOAD:
+        raise ProtocolError(f"load reply has status {fields['code']} for type 0x{fields['msg_type']:02x}")
+    return LoadReply(bool(fields["code"]), fields["expected_length"])
+
+
 def decode_reply(frame, n_classes=None):
-    """Decode a reply frame into :class:`Identity`, :class:`Result` or :class:`ErrorReply`.
+    """Decode a reply frame into :class:`Identity`, :class:`Result`, :class:`LoadReply` or :class:`ErrorReply`.
 
     Raises
     ------
@@ -438,4 +500,6 @@ def decode_reply(frame, n_classes=None):
         return decode_result(frame.payload, n_classes)
     if frame.type == ERROR:
         return decode_error(frame.payload)
+    if frame.type == LOADED:
+        return decode_loaded(frame.payload)
     raise ProtocolError(f"frame of type 0x{frame.type:02x} is not a reply")

@@ -102,8 +102,9 @@ def load_vectors(model, *, data=None, files=(), progress=False):
                      f"files of input maps")
 
 
-def replay(client, model, x, names, *, out=sys.stdout, check_cycles=True) -> ReplayReport:
-    """Send every map of ``x`` through ``client`` (a :class:`boards.host.BoardClient`) and compare the replies.
+def replay(client, model, x, names, *, out=sys.stdout, check_cycles=True, params=None) -> ReplayReport:
+    """Send every map of ``x`` through ``client`` (a :class:`boards.host.BoardClient`) and compare the replies
+    (the cycle counts with the cycle model of the plan made with ``params``, the build's).
 
     Raises
     ------
@@ -113,7 +114,7 @@ def replay(client, model, x, names, *, out=sys.stdout, check_cycles=True) -> Rep
     from sim.checker import expect
     from sim.verify import hardware_plan
 
-    expectation = expect(model, x, plan=hardware_plan(model) if check_cycles else None)
+    expectation = expect(model, x, plan=hardware_plan(model, params) if check_cycles else None)
     report = ReplayReport(cycle_model=check_cycles)
     started = time.perf_counter()
     for k, name in enumerate(names):

@@ -225,6 +225,8 @@ def make_report(*, board, model, clock_hz, need=None, pnr=None, log_fmax=None, y
         "resources": resources,
         "fmax": fmax,
         "estimate": None if need is None else {"logic_cells": need.logic_cells, "ebr": need.ebr,
+                                               "spram": need.spram,
+                                               "spram_users": [list(row) for row in need.spram_users],
                                                "breakdown": [list(row) for row in need.breakdown]},
         "latency": lat,
         "latency_source": latency_source,
@@ -234,7 +236,8 @@ def make_report(*, board, model, clock_hz, need=None, pnr=None, log_fmax=None, y
         # placed: nextpnr's count; otherwise the pre-synthesis check (which refuses a model that cannot fit)
         "fits": (bool(lcs <= device.logic_cells) if lcs is not None
                  else None if need is None
-                 else bool(need.logic_cells <= device.logic_cells and need.ebr <= device.block_ram.count)),
+                 else bool(need.logic_cells <= device.logic_cells and need.ebr <= device.block_ram.count
+                           and need.spram <= (device.wide_ram.count if device.wide_ram is not None else 0))),
         "fits_source": "nextpnr" if lcs is not None else ("estimate" if need is not None else None),
         "logic_cells": lcs,
         "logic_cells_available": device.logic_cells,
@@ -326,7 +329,8 @@ def check_targets(report, targets):
 GLOSSARY = (
     ("logic cell", "one LUT4 and one flip-flop of the iCE40 (nextpnr's ICESTORM_LC); other families count LUTs"),
     ("EBR", "embedded block RAM, 4 kbit on the iCE40, initialized by the bitstream (weights live there)"),
-    ("SPRAM", "the iCE40UP5K's large single-port RAMs (16K x 16 bits each), not initialized at configuration"),
+    ("SPRAM", "the iCE40UP5K's large single-port RAMs (16K x 16 bits each), not initialized at configuration: the "
+              "input map, and weights the plan puts there, which the board loads at start-up (weights.bin)"),
     ("DSP", "hard multiply-accumulate blocks (SB_MAC16 on the iCE40)"),
     ("Fmax", "the fastest clock nextpnr's timing analysis allows for the placed design; it must reach the clock"),
     ("cycles", "clock cycles from the first input value of a sample to its result, as the hardware's own counter "
@@ -352,9 +356,17 @@ def to_markdown(report, targets=()):
             parts.append(_md_table(["part", "logic cells (estimate)", "EBR"],
                                    [(n, f"{c:,}", e) for n, c, e in report["estimate"]["breakdown"]]))
             parts.append("")
+            if report["estimate"].get("spram_users"):
+                parts += ["SPRAMs (estimate): " + ", ".join(f"{name} {n}" for name, n
+                                                            in report["estimate"]["spram_users"]) + ".", ""]
     if report["placed"]:
         parts += ["## Resources (nextpnr)", "", _md_table(["resource", "used", "available", "share"],
                                                            _resource_rows(report)), ""]
+    if report.get("weight_image"):
+        w = report["weight_image"]
+        parts += ["## Weight image", "", f"Weights in SPRAM: the board classifies only after `{w['file']}` "
+                  f"({w['bytes']:,} bytes, {w['chunks']} load chunks, CRC 0x{w['crc']:04x}) has been loaded over the "
+                  f"UART; `python -m boards.host` loads it when the board asks (docs/hardware.md).", ""]
     if report["fmax"]:
         f = report["fmax"]
         verdict = "meets" if f["achieved_mhz"] >= f["constraint_mhz"] else "FAILS"
@@ -392,7 +404,8 @@ def to_table(report, targets=()):
     if not report["placed"] and report["estimate"]:
         e = report["estimate"]
         lines.append(f"  {'estimate (no place and route)':<{width}} about {e['logic_cells']:,} logic cells, "
-                     f"{e['ebr']} block RAMs: {'fits' if report['fits'] else 'does NOT fit'}")
+                     f"{e['ebr']} block RAMs, {e.get('spram', 0)} SPRAM{'' if e.get('spram', 0) == 1 else 's'}: "
+                     f"{'fits' if report['fits'] else 'does NOT fit'}")
     if report["placed"]:
         for name, used, available, share in _resource_rows(report):
             lines.append(f"  {name:<{width}} {used:>8} / {available:<8} {share:>5}")
@@ -403,6 +416,9 @@ def to_table(report, targets=()):
                      f"{'ok' if f['achieved_mhz'] >= f['constraint_mhz'] else 'FAIL':>5}{seed}")
     for name, value in _latency_rows(report):
         lines.append(f"  {name:<{width}} {value}")
+    if report.get("weight_image"):
+        w = report["weight_image"]
+        lines.append(f"  {'weight image (load before classifying)':<{width}} {w['file']}, {w['bytes']:,} bytes")
     if report.get("build_seconds") is not None:
         lines.append(f"  {'build wall time (s)':<{width}} {report['build_seconds']:.0f}")
     for name, value, bound, met in check_targets(report, targets):

@@ -4,8 +4,9 @@ Two layers, so that the same logic is simulated and built:
 
 - :class:`BoardCore` is board-independent: serial pins in and out, LED outputs, one clock domain. It holds the
   UART, a receive FIFO, the protocol engine (:class:`boards.engine.ProtocolEngine`) and the network
-  (``hw.network.Network(plan, debug=False)``). The end-to-end simulation drives its ``rx`` pin and decodes its
-  ``tx`` pin bit by bit.
+  (``hw.network.Network(plan, debug=False)``); when the plan keeps weights in SPRAM, the engine's load port feeds
+  the network's and the engine knows the image's size and CRC (:func:`hw.weights.image`). The end-to-end
+  simulation drives its ``rx`` pin and decodes its ``tx`` pin bit by bit.
 - :class:`BoardTop` puts a :class:`BoardCore` on a board: it makes the ``sync`` domain from the board's reference
   clock with the PLL (:class:`boards.pll.PLLDomain`, with its power-on reset) and connects the platform's UART and LED
   resources.
@@ -18,11 +19,11 @@ from amaranth.lib.wiring import In, Out
 
 from . import pll
 from .engine import ProtocolEngine
-from .protocol import Identity, encode_identify
+from .protocol import LOAD_CHUNK, Identity, encode_identify
 from .uart import UARTReceiver, UARTTransmitter, uart_divisor
 
-__all__ = ["BoardCore", "BoardTop", "board_clock", "check_core_options", "DEFAULT_TIMEOUT_US", "RX_FIFO_DEPTH",
-           "FLASH_MS"]
+__all__ = ["BoardCore", "BoardTop", "board_clock", "check_core_options", "padded_image_crc", "DEFAULT_TIMEOUT_US",
+           "RX_FIFO_DEPTH", "FLASH_MS"]
 
 #: A frame is abandoned after this long without a byte inside it (see docs/protocol.md).
 DEFAULT_TIMEOUT_US = 10_000
@@ -31,6 +32,15 @@ DEFAULT_TIMEOUT_US = 10_000
 RX_FIFO_DEPTH = 4
 #: How long the result and error LEDs stay on after an event.
 FLASH_MS = 50
+
+
+def padded_image_crc(words):
+    """The image CRC the board checks: :func:`hw.weights.image_crc` of ``words`` padded with zeros to whole
+    :data:`boards.protocol.LOAD_CHUNK`-byte chunks (0 for an empty image)."""
+    if not words:
+        return 0
+    from hw.weights import image_crc
+    return image_crc(list(words) + [0] * (-len(words) % (LOAD_CHUNK // 2)))
 
 
 def check_core_options(clock_hz, baud, timeout_us):
@@ -140,6 +150,14 @@ class BoardCore(wiring.Component):
     def network(self):
         return self._network
 
+    @property
+    def image(self):
+        """The weight image the board must be loaded with (16-bit words; empty when it needs none)."""
+        if "load" not in self._network.signature.members:
+            return []
+        from hw.weights import image
+        return image(self._network.plan)
+
     def elaborate(self, platform):
         m = Module()
         from hw.layouts import result_layout
@@ -148,10 +166,14 @@ class BoardCore(wiring.Component):
         m.submodules.uart_tx = uart_tx = UARTTransmitter(divisor=self._divisor)
         m.submodules.rx_fifo = rx_fifo = SyncFIFO(width=8, depth=RX_FIFO_DEPTH)  # in flip-flops, no EBR
         c, h, w = self._model.input_shape
+        words = self.image
         m.submodules.engine = engine = ProtocolEngine(
             input_len=c * h * w, result_layout=result_layout(self._model),
-            identity=encode_identify(self._identity), timeout_cycles=self._timeout_cycles)
+            identity=encode_identify(self._identity), timeout_cycles=self._timeout_cycles,
+            image_words=len(words), image_crc=padded_image_crc(words))
         m.submodules.network = network = self._network
+        if words:
+            wiring.connect(m, engine.load, network.load)
 
         # -- serial pins -> receiver -> FIFO -> engine -> transmitter -> serial pin ---------------------------
         m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx)]

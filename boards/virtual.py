@@ -6,6 +6,9 @@ Example::
     # prints e.g. /dev/pts/7; then, in another shell:
     python -m boards.host --port /dev/pts/7 recording.wav
     python -m boards.host --port /dev/pts/7 --verify --data DIR
+    # weights in SPRAM: the host loads the weight image when the board asks for it
+    python -m boards.virtual --board icebreaker --params '{"fc1": {"weights": "spram"}}'
+    python -m boards.host --port /dev/pts/7 --params '{"fc1": {"weights": "spram"}}' --verify --data DIR
 
 builds the board logic of ``boards.top`` (:class:`boards.top.BoardCore`: UART receiver and transmitter, protocol
 engine, network; everything of :class:`boards.top.BoardTop` but the PLL) for Verilator at the board's default
@@ -89,6 +92,7 @@ def serve(model, *, clock_hz: float, run_dir, params=None, cache_dir=None, on_po
 
 def main(argv=None) -> int:
     from hw.build import DEFAULT_CLOCK_MHZ, default_model_dir
+    from hw.params import ParamsError, add_params_argument, parse_params
 
     from . import BOARDS
 
@@ -102,7 +106,13 @@ def main(argv=None) -> int:
                    help=f"the clock the design is built for, in MHz (default {DEFAULT_CLOCK_MHZ:g})")
     p.add_argument("--run-dir", type=Path, default=None, help="simulator directory (default: a temporary one)")
     p.add_argument("--cache", type=Path, default=None, help="build cache (default ~/.cache/spikesmith/sim)")
+    add_params_argument(p, help_suffix=" (with weights in SPRAM the board needs its weight image: boards.host "
+                                       "loads it, given the same --params)")
     args = p.parse_args(argv)
+    try:
+        params = parse_params(args.params)
+    except ParamsError as exc:
+        p.error(str(exc))
 
     from golden.manifest import ManifestError, load
     from sim.build import BuildError
@@ -123,8 +133,8 @@ def main(argv=None) -> int:
         print(f"virtual {args.board} on {name} ({DIVISOR} clock cycles a bit); Ctrl-C to stop", file=sys.stderr)
 
     try:
-        report = serve(model, clock_hz=args.clock * 1e6, run_dir=run_dir, cache_dir=args.cache, on_port=announce,
-                       stop=stop)
+        report = serve(model, clock_hz=args.clock * 1e6, run_dir=run_dir, params=params, cache_dir=args.cache,
+                       on_port=announce, stop=stop)
     except (BuildError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -154,8 +164,15 @@ if cocotb is not None:
         with open(os.environ[JOB_ENV]) as f:
             job = json.load(f)
         period = float(job["period_ns"])
-        bit = Timer(int(job["divisor"]) * period, unit="ns")
-        half_bit = Timer(int(job["divisor"]) * period / 2, unit="ns")
+        bit_ns = int(job["divisor"]) * period
+
+        # A fresh Timer per wait: the receive and transmit coroutines wait at the same time while the board
+        # answers a frame it refused at its header, and one Timer object awaited by both would wake them together.
+        def bit():
+            return Timer(bit_ns, unit="ns")
+
+        def half_bit():
+            return Timer(bit_ns / 2, unit="ns")
         master, slave = os.openpty()
         tty.setraw(slave)
         os.set_blocking(master, False)
@@ -177,14 +194,14 @@ if cocotb is not None:
         async def transmit_pin():
             while True:
                 await FallingEdge(dut.tx)
-                await half_bit
+                await half_bit()
                 if int(dut.tx.value) != 0:
                     continue  # a glitch, not a start bit
                 value = 0
                 for k in range(8):
-                    await bit
+                    await bit()
                     value |= int(dut.tx.value) << k
-                await bit
+                await bit()
                 os.write(master, bytes([value]))
                 counts["out"] += 1
 
@@ -200,7 +217,7 @@ if cocotb is not None:
                 for value in data:
                     for level in [0] + [(value >> k) & 1 for k in range(8)] + [1]:
                         dut.rx.value = level
-                        await bit
+                        await bit()
                 counts["in"] += len(data)
                 continue
             idle += 1

@@ -22,8 +22,9 @@ from .design import FitError
 __all__ = ["main", "FIT_HINT"]
 
 #: What to change when the fit check refuses a model.
-FIT_HINT = ("to make it fit: fewer lanes or narrower spike words per layer (--params), a smaller model "
-            "(python -m train), or --force to build and measure anyway")
+FIT_HINT = ("to make it fit: fewer lanes or narrower spike words per layer (--params), weights in SPRAM "
+            "(--params '{\"fc1\": {\"weights\": \"spram\"}}'), a smaller model (python -m train), or --force to "
+            "build and measure anyway")
 
 
 def _parser():
@@ -94,7 +95,7 @@ def _refusal(error, device):
     if isinstance(error, FitError) and error.need is not None:
         line.update(logic_cells=error.need.logic_cells, logic_cells_estimated=True,
                     logic_cells_available=error.budget.logic_cells, ebr=error.need.ebr,
-                    ebr_available=error.budget.ebr)
+                    ebr_available=error.budget.ebr, spram=error.need.spram, spram_available=error.budget.spram)
     elif isinstance(error, OverBudgetError):
         lc = error.utilization.get(device.logic_cell, {})
         ram = error.utilization.get(device.block_ram.cell, {})

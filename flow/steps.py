@@ -13,7 +13,9 @@ plan     the hardware plan and the board's clock      ``plan.json``, ``plan.txt`
 fit      the pre-synthesis fit check                  ``fit.json`` (estimate per part, warnings)
 golden   the golden model over the latency inputs     ``golden.npz`` (classes, labels)
 timing   the cycle model over the golden spikes       ``latency.json``
-generate the board top through the platform           ``top.il``, ``top.debug.v``, ``top.pcf``, ``build_top.sh``
+generate the board top through the platform           ``top.il``, ``top.debug.v``, ``top.pcf``, ``build_top.sh``;
+                                                      ``weights.bin`` when weights are in SPRAM (the image the
+                                                      board loads at start-up, docs/hardware.md)
 verify   RTL simulation of N samples (``--verify N``) ``verify/verification.json``
 synth    synthesis (Yosys)                            ``top.json``, ``top.rpt``
 pnr      place and route (nextpnr), its progress      ``top.asc``, ``top.tim``, ``top.report.json``
@@ -32,10 +34,12 @@ import numpy as np
 from . import design, tools
 from .timing import latency, latency_inputs
 
-__all__ = ["Step", "Context", "STEPS", "run", "BuildError", "OverBudgetError", "TimingError", "NAME"]
+__all__ = ["Step", "Context", "STEPS", "run", "BuildError", "OverBudgetError", "TimingError", "NAME", "WEIGHTS"]
 
 #: Name of the design's files (``top.il``, ``top.bin`` ...).
 NAME = "top"
+#: The weight image beside the bitstream: 16-bit words, least significant byte first (:func:`hw.weights.image`).
+WEIGHTS = "weights.bin"
 
 
 class BuildError(RuntimeError):
@@ -158,8 +162,11 @@ def fit(ctx):
     need, warnings = design.check_fit(ctx.state["plan"], board=ctx.board, force=ctx.force)
     ctx.state["need"] = need
     ctx.warnings += warnings
+    wide = ctx.board.device.wide_ram
     record = {"logic_cells": need.logic_cells, "logic_cells_available": ctx.board.device.logic_cells,
               "ebr": need.ebr, "ebr_available": ctx.board.device.block_ram.count,
+              "spram": need.spram, "spram_available": wide.count if wide is not None else 0,
+              "spram_users": [list(row) for row in need.spram_users],
               "breakdown": [list(row) for row in need.breakdown], "warnings": warnings, "forced": ctx.force}
     return record, [ctx.write_json("fit.json", record)]
 
@@ -208,7 +215,21 @@ def generate(ctx):
     script = (ctx.work / f"build_{NAME}.sh").read_text()
     ctx.state["commands"] = {line[2:line.index('"', 2)]: line for line in script.splitlines() if line.startswith('"$')}
     names = sorted(files.files)
-    return {"files": names, "nextpnr_options": nextpnr_opts}, names
+    record = {"files": names, "nextpnr_options": nextpnr_opts, "weight_image": None}
+    words = top.core.image
+    if words:
+        from boards.protocol import LOAD_CHUNK
+        from boards.top import padded_image_crc
+
+        (ctx.work / WEIGHTS).write_bytes(b"".join(int(w).to_bytes(2, "little") for w in words))
+        record["weight_image"] = {"file": WEIGHTS, "bytes": 2 * len(words),
+                                  "chunks": -(-2 * len(words) // LOAD_CHUNK), "crc": padded_image_crc(words)}
+        ctx.warnings.append(f"weights in SPRAM: the board classifies only after its weight image is loaded "
+                            f"({2 * len(words):,} bytes, {WEIGHTS} in the build directory); python -m boards.host "
+                            f"loads it (--weights, or --params as for this build)")
+        names.append(WEIGHTS)
+    ctx.state["weight_image"] = record["weight_image"]
+    return record, names
 
 
 def verify(ctx):
@@ -312,6 +333,7 @@ def report(ctx):
                          build_seconds=ctx.state.get("tool_seconds") if ctx.do_build else None,
                          baud=ctx.state["baud"], input_len=c * h * w)
     result["pll"] = _pll_record(ctx.state["pll"])
+    result["weight_image"] = ctx.state.get("weight_image")
     if ctx.do_build:
         result["seed"] = ctx.state.get("seed", ctx.seed)
     result["warnings"] = list(ctx.warnings)

@@ -81,6 +81,8 @@ def bench(model, x, *, params=None, batch=100, progress=True):
                                    if p.kind(lp).buffered}
     figures["lanes"] = {lp.name: lp.lanes for lp in p.layers if lp.lanes is not None}
     figures["ebr_estimate"] = p.ebr
+    figures["spram_estimate"] = p.sprams
+    figures["weights_in_spram"] = [lp.name for lp in p.layers if getattr(lp, "weights", "bram") == "spram"]
     return figures
 
 
@@ -121,7 +123,9 @@ def main(argv=None):
     figures["inputs"] = source
     us = 1.0 / args.clock_mhz
     print(f"model {model.name}: {source}")
-    print(f"lanes {figures['lanes']}, about {figures['ebr_estimate']} EBR")
+    in_spram = figures["weights_in_spram"]
+    print(f"lanes {figures['lanes']}, about {figures['ebr_estimate']} EBR, {figures['spram_estimate']} SPRAM"
+          + (f" (weights of {', '.join(in_spram)} in SPRAM, loaded at start-up)" if in_spram else ""))
     print(f"{'':<26} {'min':>8} {'median':>8} {'max':>8}   (us at {args.clock_mhz:g} MHz, median)")
     for key, label in (("cycles", "zero-skipping (hardware)"), ("dense_cycles", "dense schedule"),
                        ("lower_bound", "lower bound")):

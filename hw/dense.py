@@ -29,9 +29,10 @@ from .kinds.dense import DensePlan
 from .layouts import bits_for_count, spike_event
 from .lif import membrane_base, saturate
 from .stepbuffer import BUFFER_DELAY
+from .weights import LOAD_SIGNATURE, WeightMemory
 
-__all__ = ["SpikeAccumulator", "DenseLayer", "weight_words", "dense_step_cycles", "timeline", "back_end_timeline",
-           "busy_cycles"]
+__all__ = ["SpikeAccumulator", "DenseLayer", "weight_words", "load_member", "dense_step_cycles", "timeline",
+           "back_end_timeline", "busy_cycles"]
 
 
 def weight_words(plan):
@@ -46,6 +47,17 @@ def weight_words(plan):
                           if lane * groups + group < layer.out_features and group < groups else 0
                           for lane in range(lanes)])
     return words
+
+
+def load_member(plan):
+    """``{"load": In(LOAD_SIGNATURE)}`` for a plan whose weights are in SPRAM, else ``{}``: the member a core adds
+    to take its weight image (and passes to its :class:`SpikeAccumulator`)."""
+    return {"load": In(LOAD_SIGNATURE)} if plan.weights == "spram" else {}
+
+
+def kind_of_plan(plan):
+    from .kinds import get
+    return get(plan.kind)
 
 
 def dense_step_cycles(events, plan):
@@ -164,6 +176,9 @@ class SpikeAccumulator(wiring.Component):
         Accumulator of neuron ``sel``: bias plus the weights of this step's input spikes.
     clear : In(1)
         Reset the accumulator of neuron ``sel`` to its bias and move on to neuron ``sel + 1`` at the next edge.
+    load : In(hw.weights.LOAD_SIGNATURE)
+        Only when the plan puts the weights in SPRAM (``plan.weights == "spram"``): their image, loaded before
+        the first event (:class:`hw.weights.WeightMemory`).
     """
 
     def __init__(self, plan):
@@ -178,7 +193,7 @@ class SpikeAccumulator(wiring.Component):
             "sel": In(range(layer.out_features)),
             "current": Out(signed(layer.acc_bits)),
             "clear": In(1),
-        })
+        } | load_member(plan))
 
     @property
     def groups(self):
@@ -194,9 +209,12 @@ class SpikeAccumulator(wiring.Component):
                for k in range(groups * lanes)]
 
         stride = p.stride
-        m.submodules.rom = rom = Memory(shape=data.ArrayLayout(signed(8), lanes), depth=layer.in_features * stride,
-                                        init=weight_words(p))
-        rd = rom.read_port()
+        rom = p.weight_memory
+        m.submodules.rom = weights = WeightMemory(shape=data.ArrayLayout(signed(8), lanes), depth=rom.depth,
+                                                  init=kind_of_plan(p).rom_words(p, rom.name), place=rom.kind)
+        if "load" in self.signature.members:
+            wiring.connect(m, wiring.flipped(self.load), weights.load)
+        rd = weights.read
 
         # -- issue: one ROM word per cycle, G per event ----------------------------------------------------------
         busy = Signal()
@@ -279,6 +297,8 @@ class DenseLayer(wiring.Component):
         Input spike events, each step closed by one marker.
     o : Out(stream.Signature(spike_event(bits_for_count(out_features))))
         Output spike events in ascending neuron order, each step closed by one marker.
+    load : In(hw.weights.LOAD_SIGNATURE)
+        Only with the weights in SPRAM: their image (see :class:`SpikeAccumulator`).
 
     Raises
     ------
@@ -294,7 +314,7 @@ class DenseLayer(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(spike_event(bits_for_count(layer.in_features)))),
             "o": Out(stream.Signature(spike_event(bits_for_count(layer.out_features)))),
-        })
+        } | load_member(plan))
 
     @property
     def plan(self):
@@ -309,6 +329,8 @@ class DenseLayer(wiring.Component):
 
         m.submodules.acc = acc = SpikeAccumulator(self._plan)
         wiring.connect(m, wiring.flipped(self.i), acc.i)
+        if "load" in self.signature.members:
+            wiring.connect(m, wiring.flipped(self.load), acc.load)
 
         # The membranes live in a memory (one block RAM), read two neurons ahead of the sweep: the part of the
         # update that depends on the old membrane (membrane_base) is registered for the swept neuron, so only one

@@ -50,7 +50,7 @@ def summary(model, plan, *, debug=True):
         layers.append(entry)
     return {"model": model.name, "top": _top_name(model), "time_steps": model.time_steps,
             "input_shape": list(model.input_shape), "debug": debug, "layers": layers,
-            "memory_bits": plan.memory_bits, "ebr_estimate": plan.ebr}
+            "memory_bits": plan.memory_bits, "ebr_estimate": plan.ebr, "spram_estimate": plan.sprams}
 
 
 def summary_text(data):
@@ -66,14 +66,15 @@ def summary_text(data):
                      f"{layer['lanes'] if layer['lanes'] is not None else '-':>6} "
                      f"{layer['cycles_per_spike'] if layer['cycles_per_spike'] is not None else '-':>9} "
                      f"{layer['lif_units']:>4}")
-    lines += ["", f"{'memory':<24} {'kind':<10} {'width':>6} {'depth':>6} {'bits':>9} {'EBR':>4}"]
-    lines.append("-" * 64)
+    lines += ["", f"{'memory':<24} {'kind':<10} {'width':>6} {'depth':>6} {'bits':>9} {'EBR':>4} {'SPRAM':>5}"]
+    lines.append("-" * 70)
     for layer in data["layers"]:
         for mem in layer["memories"]:
             lines.append(f"{mem['name']:<24} {mem['kind']:<10} {mem['width']:>6} {mem['depth']:>6} "
-                         f"{mem['bits']:>9,} {mem['ebr']:>4}")
-    lines.append("-" * 64)
-    lines.append(f"{'total':<24} {'':<10} {'':>6} {'':>6} {data['memory_bits']:>9,} {data['ebr_estimate']:>4}")
+                         f"{mem['bits']:>9,} {mem['ebr']:>4} {mem['sprams']:>5}")
+    lines.append("-" * 70)
+    lines.append(f"{'total':<24} {'':<10} {'':>6} {'':>6} {data['memory_bits']:>9,} {data['ebr_estimate']:>4} "
+                 f"{data['spram_estimate']:>5}")
     lines += ["", "step buffers (spike bitmaps of a whole sample, one in front of each back-end core):"]
     for layer in data["layers"]:
         if "buffer" in layer:
@@ -81,7 +82,9 @@ def summary_text(data):
             lines.append(f"  in front of {layer['name']}: {data['time_steps']} steps x {b['rows_per_step']} words "
                          f"x {b['row']} bits = {b['bits']:,} bits")
     lines.append("EBR: estimated iCE40 4-kbit blocks (best aspect ratio; registers and ROMs of at most 16 words "
-                 "as logic); iCE40UP5K has 30.")
+                 "as logic); iCE40UP5K has 30. SPRAM: 16K x 16 blocks (banks side by side for wide words, stacked "
+                 "for depth); iCE40UP5K has 4. Kind spram_rom: weights in SPRAM, loaded at start-up "
+                 "(docs/hardware.md).")
     return "\n".join(lines) + "\n"
 
 

@@ -20,6 +20,10 @@ of every buffered kind::
   input needs no such freeze because the first core is the only busy core while it loads the map. The cycle counter
   counts the cycles from the first input transfer of a sample to its result, leaving out the frozen cycles and the
   cycles of the load phase without input. A new sample is admitted only after the result of the previous one.
+- **Weight image** (only when the plan puts constants in SPRAM, which the bitstream does not initialize): the
+  cores that hold such memories take their words through ``load``, chained in layer order
+  (:func:`hw.weights.chain_loads`; the image is :func:`hw.weights.image`); ``load.full`` rises once every word is
+  in. Nothing checks it here: the board's protocol engine refuses to classify before a valid image is loaded.
 - **Debug stream** (``debug=True``): every transfer of a spiking layer's event becomes a ``(layer, step, neuron)``
   event; each such layer has its own small queue, drained into ``events`` by a fixed-priority arbiter (lowest layer
   first), so the events of one layer arrive in order (step, then neuron) while the layers interleave.
@@ -39,6 +43,7 @@ from .fifo import Queue
 from .layouts import CYCLES_BITS, debug_event, result_layout
 from .plan import Plan
 from .stepbuffer import StepBuffer
+from .weights import LOAD_SIGNATURE, chain_loads
 
 __all__ = ["Network", "generated_name", "DEBUG_QUEUE_DEPTH"]
 
@@ -73,6 +78,9 @@ class Network(wiring.Component):
         One result per sample: class, cycle count, readout values.
     events : Out(stream.Signature(debug_event(model)))
         Only when ``debug``: every spike of every spiking layer as ``(layer, step, neuron)``.
+    load : In(hw.weights.LOAD_SIGNATURE)
+        Only when the plan puts weights in SPRAM (``hw.weights.image(plan)`` is not empty): the weight image, 16
+        bits a word; load it while no sample is in the network.
 
     Raises
     ------
@@ -96,6 +104,8 @@ class Network(wiring.Component):
         }
         if self._debug:
             members["events"] = Out(stream.Signature(debug_event(self._model)))
+        if any(mem.kind == "spram_rom" for mem in plan.memories):
+            members["load"] = In(LOAD_SIGNATURE)
         super().__init__(members)
 
     @property
@@ -120,6 +130,10 @@ class Network(wiring.Component):
             unit = p.kind(lp).core(lp)
             core.submodules[lp.name] = unit
             cores.append(unit)
+
+        if "load" in self.signature.members:
+            chain_loads(m, wiring.flipped(self.load),
+                        [unit.load for unit in cores if "load" in unit.signature.members])
 
         taps = []  # (layer index, output stream of a spiking core)
         taken = {lp.name for lp in p.layers}

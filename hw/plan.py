@@ -9,6 +9,12 @@ core derives a parameter of its own. Nothing here imports Amaranth.
 
 The device (:mod:`hw.device`, the iCE40UP5K by default) decides what a memory costs and what the defaults are (the
 block-RAM aspect ratios, whether the input map goes to an SPRAM, how many multipliers go to DSP blocks).
+
+**Weights in SPRAM.** A layer whose kind has the option ``weights`` (dense, readout) keeps its weight ROM in block
+RAM unless the user sets ``"weights": "spram"`` or the block RAMs do not suffice: then :func:`plan` moves the
+largest weight ROMs whose placement the user left open into the device's SPRAM, one layer at a time, until the
+block RAMs suffice or the SPRAMs are full (:func:`auto_weights`). SPRAM is not initialized by the bitstream: such a
+design loads a weight image at start-up (:mod:`hw.weights`, docs/hardware.md).
 """
 
 from dataclasses import dataclass
@@ -19,7 +25,7 @@ from . import device as devices
 from . import kinds
 from .kinds.memory import Memory, memory
 
-__all__ = ["Memory", "Context", "Plan", "plan", "plan_layer", "count"]
+__all__ = ["Memory", "Context", "Plan", "plan", "plan_layer", "count", "auto_weights"]
 
 
 def count(shape):
@@ -117,6 +123,11 @@ class Plan:
     def memory_bits(self):
         return sum(mem.bits for mem in self.memories)
 
+    @property
+    def sprams(self):
+        """The device's SPRAMs taken by all memories."""
+        return sum(mem.sprams for mem in self.memories)
+
 
 def _check_params(model, params, layer_kinds):
     if params is None:
@@ -180,6 +191,40 @@ def plan(model, *, device=None, params=None):
     layer_kinds = kinds.kinds_of(model.layers)
     params = _check_params(model, params, layer_kinds)
     _check_topology(model, layer_kinds)
+    chosen = _plan_layers(model, device, steps, layer_kinds, params)
+    return auto_weights(chosen, lambda more: _plan_layers(model, device, steps, layer_kinds, more), params)
+
+
+def auto_weights(chosen, replan, params):
+    """Move weight ROMs into SPRAM while ``chosen`` needs more block RAMs than its device has.
+
+    Candidates are the layers whose kind has the option ``weights`` and whose ``params`` leave it unset, the
+    largest weight ROM (in block RAMs) first; a candidate is moved (``replan`` with ``"weights": "spram"`` added to
+    its options) when the SPRAMs it then takes still fit the device, and the moves stop as soon as the block RAMs
+    suffice. A plan that still does not fit is returned as it is: the fit check (:func:`hw.resources.check_fit`)
+    names what is over.
+    """
+    device = chosen.device
+    if device.wide_ram is None or chosen.ebr <= device.block_ram.count:
+        return chosen
+    params = {name: dict(options) for name, options in (params or {}).items()}
+    candidates = []
+    for lp in chosen.layers:
+        if "weights" in chosen.kind(lp).options and "weights" not in params.get(lp.name, {}):
+            rom = next((mem for mem in lp.memories if mem.name == f"{lp.name}.weights"), None)
+            if rom is not None and rom.blocks:
+                candidates.append((-rom.blocks, lp.index, lp.name))
+    for _, _, name in sorted(candidates):
+        trial = params | {name: params.get(name, {}) | {"weights": "spram"}}
+        moved = replan(trial)
+        if moved.sprams <= device.wide_ram.count:
+            chosen, params = moved, trial
+            if chosen.ebr <= device.block_ram.count:
+                break
+    return chosen
+
+
+def _plan_layers(model, device, steps, layer_kinds, params):
     layers = []
     producer = producer_kind = None
     for index, (layer, kind, (in_shape, out_shape)) in enumerate(zip(model.layers, layer_kinds, model.shapes)):

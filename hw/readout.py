@@ -15,7 +15,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .dense import SpikeAccumulator, busy_cycles, back_end_timeline
+from .dense import SpikeAccumulator, back_end_timeline, busy_cycles, load_member
 from .kinds.dense import DensePlan
 from .layouts import bits_for_count, readout_layout, spike_event
 from .lif import LIFUnit
@@ -48,6 +48,8 @@ class Readout(wiring.Component):
         Input spike events, each step closed by one marker.
     o : Out(stream.Signature(readout_layout(layer)))
         One result per sample: the class and the readout values after the last step.
+    load : In(hw.weights.LOAD_SIGNATURE)
+        Only with the weights in SPRAM: their image (see :class:`hw.dense.SpikeAccumulator`).
 
     Raises
     ------
@@ -63,7 +65,7 @@ class Readout(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(spike_event(bits_for_count(layer.in_features)))),
             "o": Out(stream.Signature(readout_layout(layer))),
-        })
+        } | load_member(plan))
 
     @property
     def plan(self):
@@ -79,6 +81,8 @@ class Readout(wiring.Component):
         m.submodules.acc = acc = SpikeAccumulator(self._plan)
         m.submodules.unit = unit = LIFUnit(layer.neuron, layer.acc_bits)
         wiring.connect(m, wiring.flipped(self.i), acc.i)
+        if "load" in self.signature.members:
+            wiring.connect(m, wiring.flipped(self.load), acc.load)
 
         r = [Signal(signed(bits), name=f"r{k}") for k in range(n_out)]
         n = Signal(range(n_out))

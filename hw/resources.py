@@ -5,7 +5,8 @@ what its device (``plan.device``, :mod:`hw.device`) has, and refuses a plan that
 and the bound:
 
 - **block RAM**: the plan's memories in the device's best aspect ratio (``Memory.blocks``);
-- **SPRAM**: the memories the plan puts there; **DSP**: the generated network leaves multipliers to inference, so
+- **SPRAM**: the memories the plan puts there (the input map, weights loaded at start-up), banks side by side for
+  wide words and stacked for depth (``Memory.sprams``); **DSP**: the generated network leaves multipliers to inference, so
   none are counted (the report gives the placed figure);
 - **logic cells**: each kind's estimate of its core (``Kind.logic``), scaled by the device's calibration (measured
   on real builds), plus the device's fixed cost of the board logic (UART, protocol engine, reset). It is a coarse
@@ -86,6 +87,8 @@ class Need:
     spram, dsp : int
     breakdown : tuple of (str, int, int)
         ``(name, logic cells, block RAMs)`` per layer and for the board logic.
+    spram_users : tuple of (str, int)
+        ``(memory name, SPRAMs)`` of every memory in SPRAM, in layer order.
     """
 
     logic_cells: int
@@ -95,6 +98,7 @@ class Need:
     spram: int
     dsp: int
     breakdown: tuple
+    spram_users: tuple = ()
 
 
 def estimate(plan):
@@ -118,9 +122,9 @@ def estimate(plan):
         ebr_small += small
     breakdown.append(("board logic (UART, protocol, reset)", device.board_logic, 0))
     ebr_bits = sum(mem.bits for mem in plan.memories if mem.blocks)
-    spram = sum(getattr(lp, "spram_blocks", 0) for lp in plan.layers)
-    return Need(logic_cells=int(total_cells), ebr=ebr, ebr_small=ebr_small, ebr_bits=ebr_bits, spram=spram, dsp=0,
-                breakdown=tuple(breakdown))
+    users = tuple((mem.name, mem.sprams) for mem in plan.memories if mem.sprams)
+    return Need(logic_cells=int(total_cells), ebr=ebr, ebr_small=ebr_small, ebr_bits=ebr_bits,
+                spram=sum(n for _, n in users), dsp=0, breakdown=tuple(breakdown), spram_users=users)
 
 
 def check_fit(plan, *, board="board", force=False):
@@ -142,7 +146,8 @@ def check_fit(plan, *, board="board", force=False):
     ------
     FitError
         Naming every resource that is over: ``model fsdd needs 34 block RAMs (139,264 bits); the iCE40UP5K on
-        icebreaker has 30 (122,880 bits); the largest user is fc1 with 21``; its ``budget`` is the device's
+        icebreaker has 30 (122,880 bits); the largest user is fc1 with 21``, or ``model deep needs 5 SPRAMs
+        (fc1.weights 4, conv1.input 1); the iCE40UP5K on icebreaker has 4``; its ``budget`` is the device's
         :class:`Budget`.
     """
     need = estimate(plan)
@@ -158,7 +163,8 @@ def check_fit(plan, *, board="board", force=False):
             problems[-1] += (f" ({need.ebr_small} of them hold small memories that Yosys might build from logic: "
                              f"try --force)")
     if need.spram > budget.spram:
-        problems.append(f"model {name} needs {need.spram} SPRAMs; {where} has {budget.spram}")
+        users = ", ".join(f"{mem} {n}" for mem, n in sorted(need.spram_users, key=lambda row: -row[1]))
+        problems.append(f"model {name} needs {need.spram} SPRAMs ({users}); {where} has {budget.spram}")
     if need.dsp > budget.dsp:
         problems.append(f"model {name} needs {need.dsp} DSPs; {where} has {budget.dsp}")
     if need.logic_cells > budget.logic_cells:

@@ -40,7 +40,7 @@ WORD_BITS = (3, 8, 16)
 
 
 #: The plan options :func:`draw_params` can draw.
-OPTIONS = ("lanes", "word_bits", "spike_logic", "input_memory")
+OPTIONS = ("lanes", "word_bits", "spike_logic", "input_memory", "weights")
 
 
 def draw_params(model, rng, options=OPTIONS) -> dict:
@@ -50,7 +50,9 @@ def draw_params(model, rng, options=OPTIONS) -> dict:
     ``spike_logic`` (``"pipeline"`` or ``"table"``; ``"pipeline"`` where the layer has no spike table) and
     ``input_memory`` (``"spram"`` where the map fits the SPRAMs, else ``"bram"``); every other layer with lanes (a
     convolution on spikes, a dense first layer, dense and readout layers): ``lanes`` (1 to its output channels or
-    features). Options not in ``options`` are left to the plan's defaults (the same draws are made either way).
+    features), and where the kind places its weights (``weights``: ``"bram"``, or ``"spram"``: the harness loads
+    the weight image first). Options not in ``options`` are left to the plan's defaults (the same draws are made
+    either way).
     """
     from hw.kinds import kinds_of
 
@@ -64,8 +66,10 @@ def draw_params(model, rng, options=OPTIONS) -> dict:
             params[layer.name] = {k: v for k, v in opts.items() if k in options}
         elif "lanes" in kind.options:
             outputs = layer.out_channels if layer.type == "conv2d" else layer.out_features
-            lanes = int(rng.integers(1, outputs + 1))
-            params[layer.name] = {"lanes": lanes} if "lanes" in options else {}
+            opts = {"lanes": int(rng.integers(1, outputs + 1))}
+            if "weights" in kind.options:
+                opts["weights"] = str(rng.choice(["bram", "spram"]))
+            params[layer.name] = {k: v for k, v in opts.items() if k in options}
     return {name: opts for name, opts in params.items() if opts}
 
 

@@ -12,6 +12,9 @@ testbench of :mod:`sim.testbench` does in Python:
 - per sample and per LIF layer it keeps a *signature* of the spike events: their count, two 32-bit sums of
   two different hashes of ``(step, neuron)`` (independent of the order of the neurons inside a step, which parallel
   lanes may change) and a flag set when a step came before a step it follows;
+- when the plan keeps weights in SPRAM (the network has a ``load`` port), it first streams the weight image
+  (:func:`hw.weights.image`, held in a ROM of its own) into the network, a word a cycle, and admits no input before
+  the network reports it ``full``: the SPRAM model starts at zero, so a design whose load fails cannot pass;
 - after the result of a sample it waits until the debug queues are empty (so that every event is attributed to its
   sample), then writes the result and the signatures into a capture memory and admits the next sample.
 
@@ -283,7 +286,24 @@ class Harness(wiring.Component):
         with m.If(running):
             m.d.sync += self.cycles.eq(self.cycles + 1)
 
-        feeding = running & fresh & (byte != n_bytes)
+        # -- weight image, streamed into the network's SPRAMs once, before any input -------------------------------
+        loaded = Const(1)
+        if "load" in net.signature.members:
+            from hw.weights import image
+
+            words_in = image(net.plan)
+            m.submodules.weight_image = weight_image = Memory(shape=16, depth=len(words_in), init=words_in)
+            image_port = weight_image.read_port()
+            sent = Signal(range(len(words_in) + 1))
+            pending = Signal()
+            m.d.comb += [image_port.addr.eq(sent), net.load.words.valid.eq(pending),
+                         net.load.words.payload.eq(image_port.data)]
+            m.d.sync += pending.eq(sent != len(words_in))
+            with m.If(sent != len(words_in)):
+                m.d.sync += sent.eq(sent + 1)
+            loaded = net.load.full
+
+        feeding = running & fresh & (byte != n_bytes) & loaded
         m.d.comb += [
             net.i.valid.eq(offered | (feeding & ~gap_now)),
             net.i.payload.eq(fetch.data.word_select(byte[:_LOAD_SHIFT], 8)),

@@ -7,7 +7,8 @@
   alternating in raster order (both phases);
 - :func:`random_models`: small random valid manifests (other shapes, widths, reset modes, time steps), saved into a
   directory for the run, and :func:`random_params`: random values of every option each layer kind accepts (lanes,
-  word widths, spike logic, input memory, DSP products), so that the generator is verified and not one plan.
+  word widths, spike logic, input memory, DSP products, weights in SPRAM), so that the generator is verified and
+  not one plan.
 
 :func:`real_inputs` is the one rule for real inputs (``--data``, else the model's test vectors, else the recordings
 found by ``train.datadir``); :func:`mixed` puts a run together: the extremes first, then real inputs, else random
@@ -185,7 +186,7 @@ def random_models(seed: int, count: int, directory: Path | str, **overrides) -> 
 def random_params(model, seed: int, *, device=None) -> dict:
     """Random hardware parameters for ``model``: each layer kind draws from every option it accepts
     (``random_options`` of :mod:`hw.kinds`: conv lanes, word widths, spike logic, input memory, DSP products; dense
-    lanes), so that a run covers other plans than the default one."""
+    and readout lanes, weights in SPRAM), so that a run covers other plans than the default one."""
     from hw.device import get
     from hw.kinds import kinds_of
 

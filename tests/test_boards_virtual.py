@@ -2,47 +2,23 @@
 (``python -m boards.host --verify``) against it: the same commands a user runs on a real iCEBreaker."""
 
 import io
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from boards.replay import ReplayReport, load_vectors, replay
 from boards.protocol import Result
-
-ROOT = Path(__file__).resolve().parent.parent
+from virtual_board import ROOT, host, virtual_board
 
 
 @pytest.fixture(scope="module")
 def virtual_port(tmp_path_factory):
     """A virtual iCEBreaker running the shipped tiny model; yields its port name."""
-    run_dir = tmp_path_factory.mktemp("virtual")
-    proc = subprocess.Popen([sys.executable, "-m", "boards.virtual", "--board", "icebreaker", "--model",
-                             str(ROOT / "models" / "tiny"), "--run-dir", str(run_dir)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        line = proc.stdout.readline().strip()
-        if not line.startswith("/dev/"):
-            proc.kill()
-            pytest.fail(f"no port from boards.virtual: {line!r} {proc.stderr.read()}")
-        yield line
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert proc.returncode == 0, proc.stderr.read()
+    with virtual_board(tmp_path_factory.mktemp("virtual"), "--model", str(ROOT / "models" / "tiny")) as port:
+        yield port
 
 
-def _host(*args):
-    return subprocess.run([sys.executable, "-m", "boards.host", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+_host = host
 
 
 def test_replay_on_the_virtual_board(virtual_port, tiny_shipped, tmp_path):

@@ -15,12 +15,14 @@ from hw.cycles import cycles
 from hw.layouts import lif_layer_indices, unpack, unpack_debug_event, result_layout
 from hw.network import Network, generated_name
 from hw.plan import plan
+from hw.weights import image
 
 from hw_streams import stream_get, stream_put
 
 
-def simulate_network(model, x, *, params=None, seed=0, stall=0.0, debug=True):
-    """Run ``x`` (N, C, H, W) through a Network; return (results, events per layer index)."""
+def simulate_network(model, x, *, params=None, seed=0, stall=0.0, debug=True, load=True):
+    """Run ``x`` (N, C, H, W) through a Network (after loading its weight image, if it has one and ``load``);
+    return (results, events per layer index)."""
     golden = run(model, x)
     n_events = sum(int(golden.spikes[model.layers[k].name].sum()) for k in lif_layer_indices(model))
     dut = Network(plan(model, params=params), debug=debug)
@@ -30,6 +32,13 @@ def simulate_network(model, x, *, params=None, seed=0, stall=0.0, debug=True):
     results, events = [], []
 
     async def producer(ctx):
+        if load and "load" in dut.signature.members:  # weights in SPRAM: the image first, a word a cycle
+            for word in image(dut.plan):
+                ctx.set(dut.load.words.valid, 1)
+                ctx.set(dut.load.words.payload, word)
+                await ctx.tick()
+            ctx.set(dut.load.words.valid, 0)
+            assert ctx.get(dut.load.full)
         await stream_put(ctx, dut.i, values, rng=rng, stall=stall)
 
     async def result_sink(ctx):
@@ -44,7 +53,8 @@ def simulate_network(model, x, *, params=None, seed=0, stall=0.0, debug=True):
     sim.add_testbench(result_sink)
     if debug:
         sim.add_testbench(event_sink)
-    budget = int(predicted.sum() * (1 + 4 * stall) + 4 * n_events * (1 + 4 * stall) + 200 * len(x) + 1000)
+    budget = int(predicted.sum() * (1 + 4 * stall) + 4 * n_events * (1 + 4 * stall) + 200 * len(x) + 1000
+                 + len(image(dut.plan)))
     sim.run_until(1e-6 * budget)
     # A testbench still waiting (a failure) is finalized here, not inside pytest's report (CPython 3.11 trips on it).
     del sim, producer, result_sink, event_sink
@@ -128,8 +138,9 @@ def test_network_with_lanes_and_without_debug():
 
 
 #: Every option of the plan, each value at least once (conv2d: spike logic both ways, lanes, word widths, input
-#: memory, products left to DSP inference; dense and readout: lanes), on the model of the spike_logic defect
-#: (issue 11: with the pipeline the RTL took T - 1 cycles more than the cycle model predicted).
+#: memory, products left to DSP inference; dense and readout: lanes, weights in block RAM or SPRAM), on the model
+#: of the spike_logic defect (issue 11: with the pipeline the RTL took T - 1 cycles more than the cycle model
+#: predicted).
 OPTIONS = [
     {"conv1": {"spike_logic": "pipeline"}},
     {"conv1": {"spike_logic": "table", "lanes": 2, "word_bits": 5}},
@@ -138,6 +149,8 @@ OPTIONS = [
      "fc1": {"lanes": 1}, "out": {"lanes": 3}},
     {"conv1": {"spike_logic": "pipeline", "lanes": 4, "dsp_multipliers": 2}, "fc1": {"lanes": 6},
      "out": {"lanes": 1}},
+    {"fc1": {"lanes": 2, "weights": "spram"}, "out": {"lanes": 3, "weights": "spram"}},
+    {"fc1": {"weights": "bram"}, "out": {"lanes": 2, "weights": "spram"}},
 ]
 
 
@@ -185,6 +198,17 @@ def test_every_deep_plan_option(k):
     check(model, x, params=params, seed=k, stall=0.4)
 
 
+def test_weights_in_spram_need_the_load():
+    """The SPRAM model starts at zero: the same run without the image differs from the golden model."""
+    model = random_model(128, input_shape=(1, 5, 6), time_steps=3, hidden=[6], out_channels=4, classes=4)
+    x = random_inputs(model, 2, np.random.default_rng(0))
+    params = {"fc1": {"weights": "spram"}, "out": {"weights": "spram"}}
+    loaded, _, golden, _ = simulate_network(model, x, params=params)
+    assert [r["readout"] for r in loaded] == [list(v) for v in golden.readout.tolist()]
+    empty, _, _, _ = simulate_network(model, x, params=params, load=False, debug=False)
+    assert [r["readout"] for r in empty] != [list(v) for v in golden.readout.tolist()]
+
+
 def test_options_cover_what_the_plan_accepts():
     from hw.kinds import KINDS
     covered = {name: set() for name in KINDS}
@@ -201,6 +225,7 @@ def test_options_cover_what_the_plan_accepts():
     for kind in KINDS.values():
         assert covered[kind.name] == set(kind.options), kind.name
     assert values["spike_logic"] == {"table", "pipeline"} and values["input_memory"] == {"bram", "spram"}
+    assert values["weights"] == {"bram", "spram"}
 
 
 def test_spike_logic_reaches_the_cycle_model():

@@ -184,3 +184,16 @@ def test_campaign_with_every_plan_option(tmp_path):
     assert main(["--models", "1", "--samples", "20", "--seed", "5", "--run-dir", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "campaign.json").read_text())
     assert report["mismatches"] == 0
+
+
+@pytest.mark.parametrize("seed", [41, 42])
+def test_weights_in_spram_on_verilator(tmp_path, seed):
+    """RTL = golden with the dense and readout weights forced into SPRAM: the harness loads the image first (the
+    SPRAM model starts at zero, so a load that went wrong could not pass)."""
+    [(model, _)] = random_models(seed, 1, tmp_path / "models")
+    params = {layer.name: {"weights": "spram"} for layer in model.layers if layer.type == "dense"}
+    from hw.weights import image
+    from sim.verify import hardware_plan
+    assert image(hardware_plan(model, params))
+    x = (extreme_inputs(model) + random_inputs(model, 30, seed)).x
+    _check_passed(verify(model, x, run_dir=tmp_path / "run", params=params, seed=seed))

@@ -46,6 +46,13 @@ class WideRam:
     def bits(self):
         return self.width * self.depth
 
+    def blocks(self, width, depth):
+        """Blocks a ``width`` x ``depth`` memory takes: ``ceil(width / self.width)`` banks side by side, each
+        ``ceil(depth / self.depth)`` blocks deep (0 when empty)."""
+        if width <= 0 or depth <= 0:
+            return 0
+        return -(-width // self.width) * -(-depth // self.depth)
+
 
 @dataclass(frozen=True)
 class Dsp:

@@ -14,7 +14,10 @@ layer) or spikes (:func:`kind_of`). A kind provides:
 - its **work**: ``work(plan, ops)``, its operations over its parallel units, for the cycle model's lower bound;
 - its **logic**: ``logic(plan)``, its share of the pre-synthesis logic estimate (:mod:`hw.resources`);
 - its **stimulus**: ``random_options(layer, in_shape, device, rng, time_steps=T)``, random plan options for the
-  verification runs.
+  verification runs;
+- optionally its **ROM contents**: ``rom_words(plan, memory_name)``, the words of a constant memory that its plan
+  puts in SPRAM (kind ``"spram_rom"``), as unsigned integers of the memory's width, from which the weight image
+  loaded at start-up is made (:func:`hw.weights.image`).
 
 The generic code (:mod:`hw.plan`, :class:`hw.network.Network`, :mod:`hw.cycles`, :mod:`hw.resources`,
 ``sim.stimulus``) iterates over the plans of a model and asks each one's kind; it never branches on a kind's name.
@@ -100,6 +103,8 @@ class Kind:
         It emits the spikes of LIF neurons (these go to the debug stream).
     plan_layer, core, timeline, work, logic, random_options : callables
         See the module docstring.
+    rom_words : callable or None
+        See the module docstring (``None``: the kind puts no constant in SPRAM).
     """
     name: str
     manifest_type: str
@@ -116,6 +121,7 @@ class Kind:
     work: object
     logic: object
     random_options: object
+    rom_words: object = None
 
     def accepts(self, layer, *, on_map):
         """Whether ``layer`` (a ``golden.manifest`` layer) is of this kind, given whether its input is the INT8 map

@@ -2,8 +2,9 @@
 :class:`hw.dense.DenseLayer`).
 
 Its plan (:class:`DensePlan`, shared with the readout kind) fixes the lanes (accumulations per cycle), the lane
-groups (cycles per input spike), the weight ROM's row stride, the step buffer in front of it and the memories. Its
-timeline is :func:`hw.dense.timeline`. Pure Python.
+groups (cycles per input spike), the weight ROM's row stride and where it lives (option ``weights``: ``"bram"``, set
+by the bitstream, or ``"spram"``, loaded at start-up, see :mod:`hw.weights`), the step buffer in front of it and the
+memories. Its timeline is :func:`hw.dense.timeline`. Pure Python.
 """
 
 from dataclasses import dataclass
@@ -14,10 +15,15 @@ from . import Kind, LayerPlan, check_option, register
 from .buffer import buffer_plan
 from .neuron import check_neuron
 
-__all__ = ["DensePlan", "plan_layer", "plan_dense", "default_lanes", "fewest_lanes", "row_stride", "MAX_GROUPS"]
+__all__ = ["DensePlan", "plan_layer", "plan_dense", "default_lanes", "fewest_lanes", "row_stride", "rom_words",
+           "MAX_GROUPS", "OPTIONS", "WEIGHTS"]
 
 #: Cycles per input spike up to which :func:`default_lanes` prefers fewer lanes (less logic) to fewer cycles.
 MAX_GROUPS = 4
+#: Options a user may set for a dense or readout layer.
+OPTIONS = ("lanes", "weights")
+#: Where the weight ROM may live.
+WEIGHTS = ("bram", "spram")
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,16 @@ class DensePlan(LayerPlan):
         return self.layer.out_features
 
     @property
+    def weight_memory(self):
+        """The :class:`hw.kinds.memory.Memory` of the weights (kind ``"rom"`` or ``"spram_rom"``)."""
+        return next(mem for mem in self.memories if mem.name == f"{self.name}.weights")
+
+    @property
+    def weights(self):
+        """Where the weights live: ``"bram"`` or ``"spram"``."""
+        return "spram" if self.weight_memory.kind == "spram_rom" else "bram"
+
+    @property
     def buffer_row(self):
         return self.buffer.row
 
@@ -72,26 +88,30 @@ def row_stride(groups):
     return 1 << (groups - 1).bit_length()
 
 
-def default_lanes(layer, device):
-    """Lanes for ``layer``: the fewest block RAMs for its weights, then the least logic within a cycle budget.
+def default_lanes(layer, device, weights="bram"):
+    """Lanes for ``layer``: the fewest blocks for its weights, then the least logic within a cycle budget.
 
-    Among all lane counts, take those whose weight ROM needs the fewest blocks; among them the fewest lanes (each
-    lane is an adder and a multiplexer of ``acc_bits``) that keep an input spike within :data:`MAX_GROUPS` cycles,
-    or, when none does, the fewest groups (cycles per event). On the iCE40UP5K a 384 x 28 layer gets 7 lanes:
-    1,536 words of 56 bits, exactly 21 EBRs in the 512 x 8 mode, four cycles per input spike (14 lanes take the
-    same EBRs and two cycles, at twice the adders); a 28 x 10 readout gets 2 lanes in one EBR, five cycles per spike.
+    Among all lane counts, take those whose weight ROM needs the fewest blocks (block RAMs, or SPRAMs with
+    ``weights="spram"``); among them the fewest lanes (each lane is an adder and a multiplexer of ``acc_bits``) that
+    keep an input spike within :data:`MAX_GROUPS` cycles, or, when none does, the fewest groups (cycles per event).
+    On the iCE40UP5K a 384 x 28 layer gets 7 lanes: 1,536 words of 56 bits, exactly 21 EBRs in the 512 x 8 mode,
+    four cycles per input spike (14 lanes take the same EBRs and two cycles, at twice the adders); a 28 x 10 readout
+    gets 2 lanes in one EBR, five cycles per spike. In SPRAM a 384 x 128 layer gets 4 lanes: 12,288 words of 32 bits
+    in two SPRAMs side by side, 32 cycles per input spike (8 lanes, 16 cycles, take all four SPRAMs).
     """
-    return fewest_lanes(layer.in_features, layer.out_features, device)
+    return fewest_lanes(layer.in_features, layer.out_features, device, weights)
 
 
-def fewest_lanes(rows, outputs, device):
+def fewest_lanes(rows, outputs, device, weights="bram"):
     """The lanes of :func:`default_lanes` for a weight ROM of ``rows`` rows (inputs, or input taps) of ``outputs``
-    weights each, every row padded to :func:`row_stride` words of ``lanes`` weights."""
+    weights each, every row padded to :func:`row_stride` words of ``lanes`` weights, in block RAM or (``weights=
+    "spram"``) in SPRAM."""
+    blocks = device.wide_ram.blocks if weights == "spram" else device.block_ram.blocks
     best = None
     for lanes in range(1, outputs + 1):
         groups = -(-outputs // lanes)
         within = groups <= MAX_GROUPS
-        key = (device.block_ram.blocks(8 * lanes, rows * row_stride(groups)), not within, lanes if within else groups)
+        key = (blocks(8 * lanes, rows * row_stride(groups)), not within, lanes if within else groups)
         if best is None or key < best:
             best = key + (lanes,)
     return best[-1]
@@ -110,16 +130,22 @@ def plan_dense(layer, ctx, kind, state):
     weights = np.asarray(layer.weights)
     if weights.size and (weights.min() < -128 or weights.max() > 127):
         raise ValueError(f"layer {name}: weights must fit 8 bits (-128 ... 127)")
+    weights_place = ctx.options.get("weights", "bram")
+    if weights_place not in WEIGHTS:
+        raise ValueError(f"layer {name}: weights must be 'bram' or 'spram', not {weights_place!r}")
+    if weights_place == "spram" and ctx.device.wide_ram is None:
+        raise ValueError(f"layer {name}: weights 'spram' needs a device with SPRAM; the {ctx.device.name} has none "
+                         f"(use 'bram')")
     lanes = ctx.options.get("lanes")
     if lanes is None:
-        lanes = default_lanes(layer, ctx.device)
+        lanes = default_lanes(layer, ctx.device, weights_place)
     lanes = check_option(f"layer {name}: lanes", lanes, 1, layer.out_features)
     groups = -(-layer.out_features // lanes)
     stride = row_stride(groups)
     buffer, buffer_mems = buffer_plan(name, ctx)
     suffix, state_kind = state
     mems = buffer_mems + (
-        ctx.memory(f"{name}.weights", 8 * lanes, n_in * stride, "rom"),
+        ctx.memory(f"{name}.weights", 8 * lanes, n_in * stride, "spram_rom" if weights_place == "spram" else "rom"),
         ctx.memory(f"{name}.accumulators", layer.acc_bits, layer.out_features, "registers"),
         ctx.memory(f"{name}.{suffix}", layer.neuron.mem_bits, layer.out_features, state_kind),
     )
@@ -130,6 +156,15 @@ def plan_dense(layer, ctx, kind, state):
 def plan_layer(layer, ctx):
     """The :class:`DensePlan` of a dense LIF layer (membranes in a memory)."""
     return plan_dense(layer, ctx, "dense", ("membranes", "ram"))
+
+
+def rom_words(plan, name):
+    """The words of the weight ROM (``<layer>.weights``) as unsigned integers of ``8 * lanes`` bits, lane ``l`` in
+    bits ``8l ... 8l + 7`` (:func:`hw.dense.weight_words`)."""
+    if name != f"{plan.name}.weights":
+        raise ValueError(f"layer {plan.name} has no constant memory {name!r}")
+    from hw.dense import weight_words
+    return [sum((value & 0xFF) << (8 * lane) for lane, value in enumerate(word)) for word in weight_words(plan)]
 
 
 def work(plan, ops):
@@ -149,8 +184,11 @@ def logic(plan):
 
 
 def random_options(layer, in_shape, device, rng, *, time_steps):
-    """Random lanes."""
-    return {"lanes": int(rng.integers(1, layer.out_features + 1))}
+    """Random lanes, and the weights in SPRAM one time in four where the device has it."""
+    opts = {"lanes": int(rng.integers(1, layer.out_features + 1))}
+    if device.wide_ram is not None and rng.random() < 0.25:
+        opts["weights"] = "spram"
+    return opts
 
 
 def _core(plan):
@@ -164,6 +202,6 @@ def _timeline(*args, **kwargs):
 
 
 KIND = register(Kind(
-    name="dense", manifest_type="dense", neuron="lif", options=("lanes",), takes_map=False, buffered=True,
+    name="dense", manifest_type="dense", neuron="lif", options=OPTIONS, takes_map=False, buffered=True,
     final=False, emits_rows=False, spiking=True, plan_layer=plan_layer, core=_core, timeline=_timeline, work=work,
-    logic=logic, random_options=random_options))
+    logic=logic, random_options=random_options, rom_words=rom_words))

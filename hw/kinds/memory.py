@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-__all__ = ["Memory", "memory"]
+__all__ = ["Memory", "memory", "SPRAM_KINDS"]
 
 
 @dataclass(frozen=True)
@@ -15,16 +15,21 @@ class Memory:
         ``<layer>.<what>``.
     width, depth : int
     kind : str
-        ``"rom"`` (initialized), ``"ram"``, ``"spram"`` (the device's large single-port RAM) or ``"registers"``.
+        ``"rom"`` (initialized by the bitstream), ``"ram"``, ``"spram"`` (the device's large single-port RAM,
+        written by the design), ``"spram_rom"`` (constants in SPRAM, loaded at start-up: :mod:`hw.weights`) or
+        ``"registers"``.
     blocks : int
         The device's block RAMs it takes in their best aspect ratio: 0 for registers and SPRAM, and for ROMs small
         enough that synthesis builds them from logic (``Device.small_rom_words``).
+    sprams : int
+        The device's SPRAMs it takes: banks side by side for the width, stacked for the depth (0 elsewhere).
     """
     name: str
     width: int
     depth: int
     kind: str = "ram"
     blocks: int = 0
+    sprams: int = 0
 
     @property
     def bits(self):
@@ -36,10 +41,25 @@ class Memory:
         return self.blocks
 
 
+#: Memory kinds that live in the device's SPRAM.
+SPRAM_KINDS = ("spram", "spram_rom")
+
+
 def memory(device, name, width, depth, kind="ram"):
-    """A :class:`Memory` of ``kind`` with its block count on ``device`` (a :class:`hw.device.Device`)."""
-    if kind in ("registers", "spram") or (kind == "rom" and depth <= device.small_rom_words):
+    """A :class:`Memory` of ``kind`` with its block and SPRAM counts on ``device`` (a :class:`hw.device.Device`).
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is an SPRAM kind and the device has no SPRAM.
+    """
+    sprams = 0
+    if kind in SPRAM_KINDS:
+        if device.wide_ram is None:
+            raise ValueError(f"memory {name} is placed in SPRAM; the {device.name} has none")
+        sprams = device.wide_ram.blocks(width, depth)
+    if kind in ("registers",) + SPRAM_KINDS or (kind == "rom" and depth <= device.small_rom_words):
         blocks = 0
     else:
         blocks = device.block_ram.blocks(width, depth)
-    return Memory(name, int(width), int(depth), kind, blocks)
+    return Memory(name, int(width), int(depth), kind, blocks, sprams)

@@ -7,7 +7,7 @@ transfer, which gives the inference's cycle count. Pure Python.
 """
 
 from . import Kind, register
-from .dense import logic, plan_dense, random_options, work
+from .dense import OPTIONS, logic, plan_dense, random_options, rom_words, work
 
 __all__ = ["plan_layer"]
 
@@ -28,6 +28,6 @@ def _timeline(*args, **kwargs):
 
 
 KIND = register(Kind(
-    name="readout", manifest_type="dense", neuron="integrate", options=("lanes",), takes_map=False, buffered=True,
+    name="readout", manifest_type="dense", neuron="integrate", options=OPTIONS, takes_map=False, buffered=True,
     final=True, emits_rows=False, spiking=False, plan_layer=plan_layer, core=_core, timeline=_timeline, work=work,
-    logic=logic, random_options=random_options))
+    logic=logic, random_options=random_options, rom_words=rom_words))
