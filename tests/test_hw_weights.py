@@ -114,7 +114,7 @@ def _stacked(width, depth, init):
 
 
 def _run_dense(layer, steps, trains, *, lanes, load, seed):
-    p = plan_layer(layer, (layer.in_features,), steps, options={"lanes": lanes, "weights": "spram"})
+    p = plan_layer(layer, (layer.in_features,), steps, on_map=False, options={"lanes": lanes, "weights": "spram"})
     assert p.weights == "spram" and p.weight_memory.kind == "spram_rom"
     dut = DenseLayer(p)
     words = image_words(p.weight_memory.width, p.weight_memory.depth,
