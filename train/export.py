@@ -94,11 +94,13 @@ def check_budget(model, *, reserve_bits: int = DEFAULT_RESERVE_BITS, device=None
             f"coarser pool)" + ("" if spram else ", or --spram to count the four SPRAMs"))
     from golden.manifest import manifest_version
     if spram or manifest_version(model) > 1:
-        return info  # the plan places neither SPRAM weights nor the stacked layers of version 2 yet
+        return info  # SPRAM counted in bits only; the plan does not build the stacked layers of version 2 yet
     # The same in the plan's terms: the ROMs of weights and biases in their block RAMs, as the hardware lays them
     # out (lanes, row strides, aspect ratios), within the blocks left after the reserve. The other memories depend
     # on the membrane widths, which are calibrated after training.
-    hardware = plan(model, device=device)
+    # (every weight ROM in block RAM: the plan would move one into SPRAM by itself when the block RAMs overflow)
+    hardware = plan(model, device=device,
+                    params={layer.name: {"weights": "bram"} for layer in model.layers if layer.type == "dense"})
     roms = {lp.name: sum(mem.blocks for mem in lp.memories if mem.kind == "rom") for lp in hardware.layers}
     left = ram.count - -(-reserve_bits // ram.bits)
     info["rom_blocks"] = sum(roms.values())
