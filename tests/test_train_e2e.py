@@ -133,6 +133,18 @@ def test_report_writes_plots_and_figures(trained, tmp_path):
     assert np.array(saved["confusion"]).sum() == 300
 
 
+def test_report_compares_runs(trained, tmp_path, capsys):
+    from train.report import main
+    _, run, metrics = trained
+    assert main(["--compare", str(run), str(run), "--labels", "a", "b", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = json.loads((tmp_path / "compare.json").read_text())
+    assert [r["label"] for r in rows] == ["a", "b"]
+    assert rows[0]["bit_true_accuracy"] == metrics["bit_true_accuracy"]
+    assert capsys.readouterr().out.splitlines()[0] == (f"a: bit_true_accuracy {100 * metrics['bit_true_accuracy']:.2f}%, "
+                                                       f"qat_val_accuracy {100 * metrics['qat_val_accuracy']:.2f}%")
+
+
 @pytest.mark.slow
 def test_leave_one_speaker_out_study(tmp_path):
     from train import loso
@@ -142,6 +154,9 @@ def test_leave_one_speaker_out_study(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["speakers"]["theo"]["test_samples"] == 500
     assert 0.1 < summary["mean_bit_true_accuracy"] <= 1.0
+    assert summary["worst_speaker"] == "theo"
+    assert summary["worst_bit_true_accuracy"] == summary["speakers"]["theo"]["bit_true_accuracy"]
+    assert "theo" not in summary["speakers"]["theo"]["val_speakers"]
 
 
 @pytest.mark.slow
