@@ -2,12 +2,21 @@
 
 ``python -m train --data DIR --out models/fsdd_scnn`` runs the whole recipe:
 
-1. features of the chosen split (:mod:`train.fsdd`, normalization fitted on the training side);
-2. ``--epochs`` float epochs (snnTorch neurons, fast-sigmoid surrogate, Adam with a one-cycle schedule, random time
-   shift of up to ``--shift`` frames);
-3. membrane widths calibrated on the training maps, then ``--qat-epochs`` quantization-aware epochs at ``--qat-lr``;
-4. widths recalibrated, block-RAM budget check, atomic export (:func:`golden.manifest.save`);
-5. the exact agreement check (:mod:`train.agree`) of the network's integer mode against the golden model on the
+1. features of the chosen split (:mod:`train.fsdd`; ``--front-end robust`` by default: 32 ms window every 16 ms,
+   DC removal, per-utterance mean normalization); one training speaker (``--val-speaker``, default ``auto``: the
+   ``seed mod n``-th) becomes the validation side, and the normalization is fitted on the rest;
+2. ``--augment-copies`` perturbed versions of every training recording (:mod:`train.augment`: speed, gain with or
+   without clipping, white/pink/brown noise or babble of other training speakers, DC offset), made once;
+3. optionally (``--init-from-cnn``) the non-spiking CNN of the same layout, trained for ``--cnn-epochs``, whose
+   weights start the spiking network (:mod:`train.convert`);
+4. ``--epochs`` float epochs (snnTorch neurons, fast-sigmoid surrogate, Adam with a one-cycle schedule; each
+   recording in one of its versions, random time shift of up to ``--shift`` frames, band and frame masks); the
+   epoch that does best on the validation side starts the next phase;
+5. membrane widths calibrated on the training maps, then ``--qat-epochs`` quantization-aware epochs at ``--qat-lr``;
+   the one that does best on the validation side is kept (the last one with ``--val-speaker none``); the test split
+   is measured every epoch for the record but never chooses;
+6. widths recalibrated, block-RAM budget check, atomic export (:func:`golden.manifest.save`);
+7. the exact agreement check (:mod:`train.agree`) of the network's integer mode against the golden model on the
    whole test split; the figures go to ``RUN/metrics.json``.
 
 A checkpoint (``RUN/checkpoint.pt``) is written atomically after every epoch; ``--resume`` continues from it with
