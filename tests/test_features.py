@@ -155,3 +155,59 @@ def test_cepstral_mean_normalization(tmp_path):
     assert np.allclose(cmn, plain - plain.mean(axis=0))
     old = {k: v for k, v in FeatureParams().to_dict().items() if k != "cmn"}
     assert FeatureParams.from_dict(old).cmn is False
+
+
+def test_dc_removal_makes_an_offset_invisible(tmp_path):
+    x = _tone(pad=0.2)
+    p = FeatureParams(dc_remove=True, frames=200)
+    clean = ft.audio_features(x, p)
+    shifted = ft.audio_features(x + 0.1, p)
+    assert shifted.shape == clean.shape
+    assert np.allclose(shifted, clean, atol=1e-6)
+    # without it the offset keeps the silence from being trimmed: the map changes
+    plain = FeatureParams(frames=200)
+    assert ft.audio_features(x + 0.1, plain).shape[0] > ft.audio_features(x, plain).shape[0]
+    with pytest.raises(FeatureError, match=r"^a\.wav: the audio is silent \(all samples equal: a constant DC offset"):
+        ft.audio_features(np.full(4000, 0.2), p, name="a.wav")
+
+
+def test_pre_emphasis_is_the_first_difference_filter():
+    x = _tone()
+    y = ft.condition(x, FeatureParams(preemph=0.97))
+    assert y[0] == x[0] and np.allclose(y[1:], x[1:] - 0.97 * x[:-1])
+    assert ft.condition(x, FeatureParams()) is x
+    # applied after the DC removal: an offset still vanishes
+    z = ft.condition(x + 0.25, FeatureParams(preemph=0.5, dc_remove=True))
+    assert np.allclose(z, ft.condition(x, FeatureParams(preemph=0.5, dc_remove=True)))
+
+
+def test_cmn_makes_the_map_independent_of_the_level():
+    x = _tone(pad=0.2)
+    p = FeatureParams(cmn=True, dc_remove=True)
+    assert np.allclose(ft.audio_features(0.1 * x, p), ft.audio_features(x, p), atol=1e-6)
+
+
+def test_manifests_without_the_new_fields_make_their_old_maps(tmp_path):
+    f = _write(tmp_path / "a.wav", _tone(pad=0.3))
+    old = {k: v for k, v in _fitted().to_dict().items() if k not in ("cmn", "dc_remove", "preemph")}
+    p = FeatureParams.from_dict(old)
+    assert (p.cmn, p.dc_remove, p.preemph) == (False, False, 0.0)
+    # the first front-end, written out: no conditioning of the samples at all
+    x = ft.read_wav(f)
+    assert ft.condition(x, p) is x
+    assert np.array_equal(ft.extract(f, p), ft.extract(f, _fitted()))
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[1] / "models" / "fsdd_scnn").is_dir(),
+                    reason="no shipped model")
+def test_the_shipped_models_maps_are_unchanged():
+    """The shipped model's test vectors were made by the first front-end: its manifest still makes them."""
+    import golden.manifest as gm
+    model = gm.load(Path(__file__).resolve().parents[1] / "models" / "fsdd_scnn")
+    if model.test_vectors is None or not DATA.is_dir():
+        pytest.skip("no test vectors or no FSDD")
+    vectors = model.test_vectors
+    p = FeatureParams.from_dict(model.features)
+    assert (p.cmn, p.dc_remove, p.preemph) == (False, False, 0.0)
+    for k in range(0, len(vectors), 37):
+        assert np.array_equal(ft.extract(DATA / vectors.names[k], p, warn_crop=False), vectors.x[k])

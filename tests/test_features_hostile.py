@@ -141,6 +141,9 @@ def test_other_bad_files_name_the_file_and_the_problem(tmp_path, make, msg):
     ({"cmn": 1}, "features: cmn must be true or false, not 1"),
     ({"sample_rate": 10**9}, "features: sample_rate must be an integer from 1000 to 192000"),
     ({"input_scale": 0.0}, "features: input_scale must be positive"),
+    ({"dc_remove": "yes"}, "features: dc_remove must be true or false, not 'yes'"),
+    ({"preemph": 1.0}, r"features: preemph must lie in 0 \.\.\. 1 \(1 excluded\), not 1\.0"),
+    ({"preemph": True}, "features: preemph must be a finite number, not True"),
 ])
 def test_feature_parameters_are_typed(change, msg):
     with pytest.raises(FeatureError, match=msg):

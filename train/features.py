@@ -9,12 +9,15 @@ Pipeline (all in float64):
 1. read the WAV (``scipy.io.wavfile``), integer PCM scaled to ``[-1, 1)``, channels averaged (the loudest
    channel alone where averaging cancels the signal, as with R = -L); a sample rate other than ``sample_rate`` is
    **resampled** with ``scipy.signal.resample_poly`` (polyphase, exact rational ratio), never refused;
+   with ``dc_remove`` the recording's mean (a DC offset) is subtracted, with ``preemph`` = a > 0 the pre-emphasis
+   filter ``y[n] = x[n] - a x[n-1]`` is applied (``y[0] = x[0]``);
 2. frames of ``win_ms`` (Hamming window, symmetric) every ``hop_ms``, power spectrum with ``n_fft`` points;
 3. ``n_mels`` triangular mel filters (HTK mel scale) from ``fmin`` to ``fmax``, natural log
    (floored at ``1e-10``), DCT-II (orthonormal), first ``n_mfcc`` coefficients;
 4. silence trimming: leading and trailing frames whose energy is more than ``trim_db`` below the
    loudest frame are dropped;
-5. centre crop to at most ``frames`` frames (and, with ``cmn``, subtraction of the utterance's own mean);
+5. centre crop to at most ``frames`` frames (and, with ``cmn``, subtraction of the utterance's own mean, which
+   makes the map independent of the recording level: a gain only moves coefficient 0, by a constant);
 6. normalization of each coefficient with the training set's ``mean`` / ``std``;
 7. centre zero-padding to exactly ``frames`` frames (zero is the normalized mean);
 8. INT8: ``clip(round(input_scale * x), -127, 127)``; the map has shape ``(1, n_mfcc, frames)``
@@ -53,7 +56,7 @@ from golden.checks import check_int
 from golden.cli import run_main
 
 __all__ = ["FeatureError", "FeatureWarning", "CroppedWarning", "FeatureParams", "read_wav", "mfcc", "raw_features",
-           "audio_features", "fit_normalization", "finalize", "quantize", "extract", "extract_audio",
+           "audio_features", "condition", "fit_normalization", "finalize", "quantize", "extract", "extract_audio",
            "warnings_to_stderr", "main", "MAX_SECONDS", "QUIET_DBFS"]
 
 
@@ -63,7 +66,8 @@ class FeatureError(ValueError):
 
 _INT_FIELDS = {"sample_rate": (1000, 192_000), "n_fft": (2, 1 << 16), "n_mels": (1, 1024), "n_mfcc": (1, 1024),
                "frames": (1, 1 << 16)}
-_FLOAT_FIELDS = ("win_ms", "hop_ms", "fmin", "fmax", "trim_db", "input_scale")
+_FLOAT_FIELDS = ("win_ms", "hop_ms", "fmin", "fmax", "trim_db", "input_scale", "preemph")
+_BOOL_FIELDS = ("cmn", "dc_remove")
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,15 @@ class FeatureParams:
     cmn : bool
         Cepstral mean normalization: subtract each utterance's own mean of every coefficient (over its trimmed,
         cropped frames) before the global normalization; it removes a fixed channel/voice colouring and helps on
-        unseen speakers. Off in the default model.
+        unseen speakers; it also makes the map independent of the recording level.
+    dc_remove : bool
+        Subtract the recording's mean (its DC offset) before framing; a DC offset otherwise fills the lowest mel
+        filter and keeps the silence from being trimmed.
+    preemph : float
+        Pre-emphasis coefficient ``a`` in ``0 <= a < 1`` (0: none): ``y[n] = x[n] - a x[n-1]``, after the DC removal.
+
+    The defaults of ``cmn``, ``dc_remove`` and ``preemph`` are the behaviour of the first front-end, so a manifest
+    written before these fields existed makes exactly the map it made then.
     """
 
     sample_rate: int = 8000
@@ -113,6 +125,8 @@ class FeatureParams:
     std: tuple | None = None
     input_scale: float = 32.0
     cmn: bool = False
+    dc_remove: bool = False
+    preemph: float = 0.0
     kind: str = field(default="mfcc")
 
     def __post_init__(self):
@@ -143,6 +157,8 @@ class FeatureParams:
             raise FeatureError("features: every std value must be positive")
         if not self.input_scale > 0:
             raise FeatureError(f"features: input_scale must be positive, not {self.input_scale!r}")
+        if not 0.0 <= self.preemph < 1.0:
+            raise FeatureError(f"features: preemph must lie in 0 ... 1 (1 excluded), not {self.preemph!r}")
 
     def _check_types(self):
         """Refuse a field of the wrong type or a non-finite number (a manifest is untrusted input)."""
@@ -155,8 +171,9 @@ class FeatureParams:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise FeatureError(f"features: {name} must be a finite number, not {value!r}")
-        if not isinstance(self.cmn, bool):
-            raise FeatureError(f"features: cmn must be true or false, not {self.cmn!r}")
+        for name in _BOOL_FIELDS:
+            if not isinstance(getattr(self, name), bool):
+                raise FeatureError(f"features: {name} must be true or false, not {getattr(self, name)!r}")
         if not isinstance(self.kind, str):
             raise FeatureError(f"features: kind must be a string, not {self.kind!r}")
         for name in ("mean", "std"):
@@ -346,8 +363,19 @@ def mel_filterbank(p: FeatureParams) -> np.ndarray:
     return fb
 
 
+def condition(x: np.ndarray, p: FeatureParams) -> np.ndarray:
+    """``x`` with its DC offset removed (``dc_remove``) and pre-emphasized (``preemph``); ``x`` itself when
+    neither is asked for."""
+    if p.dc_remove and x.size:
+        x = x - x.mean()
+    if p.preemph > 0.0 and x.size:
+        x = np.concatenate([x[:1], x[1:] - p.preemph * x[:-1]])
+    return x
+
+
 def mfcc(x: np.ndarray, p: FeatureParams, *, name: str = "audio") -> np.ndarray:
-    """MFCCs of trimmed audio, shape ``(n_frames, n_mfcc)`` (steps 2-4 of the pipeline).
+    """MFCCs of trimmed audio, shape ``(n_frames, n_mfcc)`` (the DC removal and pre-emphasis of step 1, then
+    steps 2-4 of the pipeline).
 
     A :class:`FeatureWarning` says when the loudest frame's RMS level is below :data:`QUIET_DBFS`.
 
@@ -362,12 +390,14 @@ def mfcc(x: np.ndarray, p: FeatureParams, *, name: str = "audio") -> np.ndarray:
                            f"({n} samples at {p.sample_rate} Hz)")
     count = 1 + (x.size - n) // hop
     idx = np.arange(n)[None, :] + hop * np.arange(count)[:, None]
-    frames = x[idx] * np.hamming(n)[None, :]
+    frames = condition(x, p)[idx] * np.hamming(n)[None, :]
     power = np.abs(np.fft.rfft(frames, n=p.n_fft, axis=1)) ** 2 / p.n_fft
     energy = power.sum(axis=1)
     peak = energy.max()
-    if not peak > 0:
-        raise FeatureError(f"{name}: the audio is silent (all samples zero)")
+    # after the DC removal a constant leaves rounding residue only (far below one 16-bit step, ~1e-9)
+    if not peak > (1e-20 if p.dc_remove else 0.0):
+        what = "all samples equal: a constant DC offset only" if p.dc_remove and x.any() else "all samples zero"
+        raise FeatureError(f"{name}: the audio is silent ({what})")
     level = 10.0 * math.log10(max(float((x[idx] ** 2).mean(axis=1).max()), 1e-300))
     if level < QUIET_DBFS:
         _warn(f"{name}: too quiet to be speech: its loudest {p.win_ms:g} ms has an RMS level of {level:.1f} dBFS, "

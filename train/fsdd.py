@@ -24,7 +24,7 @@ import tempfile
 import urllib.request
 import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ from .features import (CroppedWarning, FeatureParams, FeatureWarning, finalize, 
                        raw_features)
 
 __all__ = ["FSDD_URL", "FsddError", "Recording", "list_recordings", "split", "training_recordings",
-           "training_record", "seen_in_training", "Dataset", "load_dataset", "download", "main"]
+           "training_record", "seen_in_training", "validation_speaker", "Dataset", "load_dataset", "download", "main"]
 
 FSDD_COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
 FSDD_URL = f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/{FSDD_COMMIT}.zip"
@@ -168,6 +168,12 @@ class Dataset:
         Front-end parameters with the training set's normalization.
     test_names : list of str
         File names of the test samples, in order.
+    x_val, y_val : np.ndarray
+        The validation side (recordings of ``val_speakers``, taken out of the training side); empty without one.
+    val_speakers : list of str
+        Speakers of the validation side.
+    train_recordings : list of Recording
+        The recordings of ``x_train``, in order.
     """
     x_train: np.ndarray
     y_train: np.ndarray
@@ -175,6 +181,10 @@ class Dataset:
     y_test: np.ndarray
     params: FeatureParams
     test_names: list
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    val_speakers: list = field(default_factory=list)
+    train_recordings: list = field(default_factory=list)
 
 
 def _summarize_warnings(caught, total, params):
@@ -190,9 +200,34 @@ def _summarize_warnings(caught, total, params):
                       f"{params.frames} frames and were centre-cropped", CroppedWarning, stacklevel=3)
 
 
+def validation_speaker(train, choice: str | None = "auto", seed: int = 0) -> str | None:
+    """The speaker of the training side ``train`` held out for validation.
+
+    ``choice`` ``"auto"`` picks the ``seed % n``-th of the ``n`` training speakers in sorted order, ``None`` or
+    ``"none"`` holds none out, any other value must be one of the training speakers.
+
+    Raises
+    ------
+    FsddError
+        On a speaker not in the training side, or when only one training speaker would be left.
+    """
+    if choice is None or choice == "none":
+        return None
+    names = speakers(train)
+    if len(names) < 2:
+        raise FsddError(f"a validation speaker needs two training speakers; the training side has "
+                        f"{', '.join(names)} (use --val-speaker none)")
+    if choice == "auto":
+        return names[seed % len(names)]
+    if choice not in names:
+        raise FsddError(f"validation speaker {choice!r} is not on the training side (training speakers: "
+                        f"{', '.join(names)})")
+    return choice
+
+
 def load_dataset(data_dir, split_name: str = "official", params: FeatureParams | None = None, *,
                  fit: bool = True, limit_train: int | None = None, test_only: bool = False,
-                 progress: bool = True) -> Dataset:
+                 progress: bool = True, val_speaker: str | None = None) -> Dataset:
     """Load one split as INT8 maps.
 
     Parameters
@@ -206,6 +241,9 @@ def load_dataset(data_dir, split_name: str = "official", params: FeatureParams |
         Keep only an evenly spread subset of this many training files (reduced runs in tests).
     test_only : bool
         Skip the training side (evaluation of a trained model; needs ``fit=False``).
+    val_speaker : str, optional
+        Move this training speaker's recordings to the validation side (see :func:`validation_speaker`); the
+        normalization is fitted on the rest.
     """
     from tqdm import tqdm
     params = params or FeatureParams()
@@ -215,7 +253,11 @@ def load_dataset(data_dir, split_name: str = "official", params: FeatureParams |
         if fit:
             raise FsddError("test_only needs fit=False: the normalization comes from the training side")
         train = []
-    files = train + test
+    val = [r for r in train if r.speaker == val_speaker]
+    train = [r for r in train if r.speaker != val_speaker]
+    if val_speaker is not None and not val:
+        raise FsddError(f"validation speaker {val_speaker!r} has no training recordings")
+    files = train + val + test
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FeatureWarning)
         raws = [raw_features(r.path, params)
@@ -225,8 +267,10 @@ def load_dataset(data_dir, split_name: str = "official", params: FeatureParams |
         params = fit_normalization(raws[:len(train)], params)
     maps = np.stack([quantize(finalize(c, params), params) for c in raws]).reshape(-1, *params.map_shape)
     labels = np.array([r.digit for r in files], dtype=np.int64)
-    n = len(train)
-    return Dataset(maps[:n], labels[:n], maps[n:], labels[n:], params, [r.path.name for r in test])
+    n, v = len(train), len(train) + len(val)
+    return Dataset(maps[:n], labels[:n], maps[v:], labels[v:], params, [r.path.name for r in test],
+                   x_val=maps[n:v], y_val=labels[n:v], val_speakers=[val_speaker] if val else [],
+                   train_recordings=train)
 
 
 # -- download ------------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from golden.cli import run_main
 
 from .util import atomic_write_bytes, atomic_write_json
 
-__all__ = ["make_report", "main"]
+__all__ = ["make_report", "compare_runs", "main"]
 
 
 def _save(fig, path):
@@ -42,6 +42,9 @@ def _curves(history, path, plt):
     a.plot(ep, [h["loss"] for h in history], label="training loss")
     a.set_yscale("log")
     b.plot(ep, [100 * h["train_acc"] for h in history], label="train (augmented)")
+    if any(h.get("val_acc") is not None for h in history):
+        b.plot(ep, [100 * h["val_acc"] if h.get("val_acc") is not None else np.nan for h in history],
+               label="validation speaker")
     b.plot(ep, [100 * h["test_acc"] for h in history], label="test")
     qat = [i + 1 for i, h in enumerate(history) if h["phase"] == "qat"]
     for ax in (a, b):
@@ -55,6 +58,33 @@ def _curves(history, path, plt):
     fig.suptitle("Training (test accuracy: float mode, then exact integer mode)")
     _save(fig, path)
     plt.close(fig)
+
+
+def compare_runs(runs, labels, path):
+    """Plot the validation and test accuracy per epoch of several training runs (``RUN/metrics.json``) into one
+    PNG at ``path``, e.g. ``--init-from-cnn`` against training from scratch; returns their final figures."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    rows = []
+    for run, label in zip(runs, labels):
+        m = json.loads((Path(run) / "metrics.json").read_text())
+        h = m["history"]
+        ep = np.arange(1, len(h) + 1)
+        for ax, key in zip(axes, ("val_acc", "test_acc")):
+            ax.plot(ep, [100 * e[key] if e.get(key) is not None else np.nan for e in h], label=label)
+        rows.append({"run": str(run), "label": label, "bit_true_accuracy": m.get("bit_true_accuracy"),
+                     "qat_val_accuracy": m.get("qat_val_accuracy"), "cnn_accuracy": m.get("cnn_accuracy"),
+                     "init_accuracy": m.get("init_accuracy"), "train_seconds": m.get("train_seconds")})
+    for ax, title in zip(axes, ("validation speaker (model selection)", "test split (reported only)")):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch (float, then quantization-aware)")
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("accuracy (%)")
+    _save(fig, path)
+    plt.close(fig)
+    return rows
 
 
 def _confusion(cm, classes, path, plt):
@@ -176,13 +206,35 @@ def main(argv=None) -> int:
         prog="python -m train.report",
         description="Write the plots (PNG) and a JSON of figures of a trained model, computed by the golden model.")
     parser.add_argument("--model", default="models/fsdd_scnn", help="model directory (default: %(default)s)")
-    parser.add_argument("--data", required=True, help="directory of FSDD WAV files")
+    parser.add_argument("--data", help="directory of FSDD WAV files (required unless --compare)")
     parser.add_argument("--run", help="training run directory with metrics.json (for the training curves)")
     parser.add_argument("--out", default="runs/report", help="output folder (default: %(default)s)")
     parser.add_argument("--split", default="official", help="official or speaker:NAME (default: %(default)s)")
     parser.add_argument("--max-steps", type=int, default=10, help="largest T of the accuracy sweep")
     parser.add_argument("--sample", type=int, default=0, help="test sample of the spike raster")
+    parser.add_argument("--compare", nargs="+", metavar="RUN",
+                        help="instead: plot the validation and test accuracy per epoch of these training runs into "
+                             "OUT/compare.png (e.g. --init-from-cnn against from scratch)")
+    parser.add_argument("--labels", nargs="+", help="legend labels of the --compare runs (default: their folders)")
     args = parser.parse_args(argv)
+    if args.compare:
+        labels = args.labels or [Path(r).name for r in args.compare]
+        if len(labels) != len(args.compare):
+            parser.error(f"--labels gives {len(labels)} labels for {len(args.compare)} runs")
+        try:
+            rows = compare_runs(args.compare, labels, Path(args.out) / "compare.png")
+        except (OSError, KeyError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        atomic_write_json(Path(args.out) / "compare.json", rows)
+        for r in rows:
+            cells = [f"{k} {100 * r[k]:.2f}%" for k in ("bit_true_accuracy", "qat_val_accuracy", "cnn_accuracy",
+                                                        "init_accuracy") if r[k] is not None]
+            print(f"{r['label']}: " + ", ".join(cells))
+        print(f"{Path(args.out) / 'compare.png'} written")
+        return 0
+    if not args.data:
+        parser.error("--data is required (the test split the figures are computed on)")
     import golden.manifest as gm
     from .features import FeatureError
     from .fsdd import FsddError

@@ -2,12 +2,21 @@
 
 ``python -m train --data DIR --out models/fsdd_scnn`` runs the whole recipe:
 
-1. features of the chosen split (:mod:`train.fsdd`, normalization fitted on the training side);
-2. ``--epochs`` float epochs (snnTorch neurons, fast-sigmoid surrogate, Adam with a one-cycle schedule, random time
-   shift of up to ``--shift`` frames);
-3. membrane widths calibrated on the training maps, then ``--qat-epochs`` quantization-aware epochs at ``--qat-lr``;
-4. widths recalibrated, block-RAM budget check, atomic export (:func:`golden.manifest.save`);
-5. the exact agreement check (:mod:`train.agree`) of the network's integer mode against the golden model on the
+1. features of the chosen split (:mod:`train.fsdd`; ``--front-end robust`` by default: 32 ms window every 16 ms,
+   DC removal, per-utterance mean normalization); one training speaker (``--val-speaker``, default ``auto``: the
+   ``seed mod n``-th) becomes the validation side, and the normalization is fitted on the rest;
+2. ``--augment-copies`` perturbed versions of every training recording (:mod:`train.augment`: speed, gain with or
+   without clipping, white/pink/brown noise or babble of other training speakers, DC offset), made once;
+3. optionally (``--init-from-cnn``) the non-spiking CNN of the same layout, trained for ``--cnn-epochs``, whose
+   weights start the spiking network (:mod:`train.convert`);
+4. ``--epochs`` float epochs (snnTorch neurons, fast-sigmoid surrogate, Adam with a one-cycle schedule; each
+   recording in one of its versions, random time shift of up to ``--shift`` frames, band and frame masks); the
+   epoch that does best on the validation side starts the next phase;
+5. membrane widths calibrated on the training maps, then ``--qat-epochs`` quantization-aware epochs at ``--qat-lr``;
+   the one that does best on the validation side is kept (the last one with ``--val-speaker none``); the test split
+   is measured every epoch for the record but never chooses;
+6. widths recalibrated, block-RAM budget check, atomic export (:func:`golden.manifest.save`);
+7. the exact agreement check (:mod:`train.agree`) of the network's integer mode against the golden model on the
    whole test split; the figures go to ``RUN/metrics.json``.
 
 A checkpoint (``RUN/checkpoint.pt``) is written atomically after every epoch; ``--resume`` continues from it with
@@ -22,6 +31,7 @@ any layer stack of :mod:`train.arch` given by ``--layers "c8k3,p2x2,c16k3,p2x4,d
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -61,15 +71,23 @@ def evaluate_net(net, x, y, batch: int = 500) -> tuple:
     return float((p == y).float().mean()), p.numpy()
 
 
-def _epoch(net, opt, sched, x, y, args, gen, desc, show):
+def _epoch(net, opt, sched, bank, y, args, gen, desc, show, aug=None):
+    """One epoch over the training maps; ``bank`` ``(V, N, C, H, W)`` holds ``V`` versions of each map (the clean
+    one first), one of which is drawn per map, then time-shifted and masked (``aug``)."""
     from tqdm import tqdm
+    from .augment import mask_maps
     net.train()
-    perm = torch.randperm(len(x), generator=gen)
+    n = bank.shape[1]
+    perm = torch.randperm(n, generator=gen)
+    version = torch.randint(0, bank.shape[0], (n,), generator=gen) if bank.shape[0] > 1 else None
     total, correct, count = 0.0, 0, 0
-    bar = tqdm(range(0, len(x), args.batch), desc=desc, unit="batch", leave=False, disable=not show)
+    bar = tqdm(range(0, n, args.batch), desc=desc, unit="batch", leave=False, disable=not show)
     for i in bar:
         idx = perm[i:i + args.batch]
-        xb = time_shift(x[idx], args.shift, gen)
+        xb = bank[0, idx] if version is None else bank[version[idx], idx]
+        xb = time_shift(xb, args.shift, gen)
+        if aug is not None:
+            xb = mask_maps(xb, aug, gen)
         out = net(xb)
         loss = F.cross_entropy(out, y[idx])
         opt.zero_grad()
@@ -82,6 +100,23 @@ def _epoch(net, opt, sched, x, y, args, gen, desc, show):
         count += len(idx)
         bar.set_postfix(loss=f"{total / count:.3f}")
     return total / count, correct / count
+
+
+def _state_copy(net):
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def _train_cnn(cfg, bank, y, args, gen, show):
+    """The non-spiking CNN of ``cfg``'s layout, trained for ``--cnn-epochs`` (``--init-from-cnn``)."""
+    from tqdm import tqdm
+    cnn = SCNN(dataclasses.replace(cfg, neuron="relu", mem_bits=None))
+    steps = (bank.shape[1] + args.batch - 1) // args.batch
+    opt = torch.optim.Adam(cnn.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(1, args.cnn_epochs * steps))
+    aug = augment_config(args)
+    for _ in tqdm(range(args.cnn_epochs), desc="cnn", unit="epoch", disable=not show, leave=False):
+        _epoch(cnn, opt, sched, bank, y, args, gen, "cnn", show, aug)
+    return cnn
 
 
 def build_parser():
@@ -105,8 +140,51 @@ def build_parser():
     p.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (default: %(default)s)")
     p.add_argument("--shift", type=int, default=4, help="random time shift in frames (default: %(default)s)")
     p.add_argument("--limit-train", type=int, help="use only this many training files (quick runs)")
-    p.add_argument("--cmn", action="store_true",
-                   help="per-utterance cepstral mean normalization in the front-end (stored in the manifest)")
+    f = p.add_argument_group(
+        "front-end", "Every front-end parameter is stored in the model's manifest ('features'), so that the host tool "
+        "and `python -m train.features` make the same maps.")
+    f.add_argument("--front-end", choices=sorted(FRONT_ENDS), default="robust",
+                   help="robust: 32 ms window every 16 ms (48 frames = 0.77 s, 0.2%% of FSDD cropped), DC offset "
+                        "removed, per-utterance mean normalization (level-independent); classic: the first "
+                        "front-end (25 ms every 10 ms, 15%% cropped, no DC removal) (default: %(default)s)")
+    f.add_argument("--cmn", action="store_true",
+                   help="per-utterance cepstral mean normalization with --front-end classic (robust has it)")
+    f.add_argument("--win-ms", type=float, help="analysis window in ms (default: the front-end's)")
+    f.add_argument("--hop-ms", type=float, help="hop in ms (default: the front-end's)")
+    f.add_argument("--frames", type=int, help="frames of the input map (default: 48)")
+    f.add_argument("--preemph", type=float, default=0.0,
+                   help="pre-emphasis coefficient, 0 for none (default: %(default)s)")
+    a = p.add_argument_group(
+        "augmentation", "Seeded augmentation (train/augment.py): perturbed copies of the training audio made once "
+        "(speed, gain with or without clipping, white/pink/brown noise or babble of other training speakers, DC "
+        "offset), one of them drawn per recording and epoch; masks of coefficient bands and frames per batch.")
+    a.add_argument("--augment-copies", type=int, default=4,
+                   help="perturbed versions of every training recording, 0 for none (default: %(default)s)")
+    a.add_argument("--noise-p", type=float, default=0.8, help="probability of additive noise (default: %(default)s)")
+    a.add_argument("--snr", type=float, nargs=2, default=[0.0, 30.0], metavar=("LO", "HI"),
+                   help="SNR range of the noise in dB (default: 0 30)")
+    a.add_argument("--gain-db", type=float, nargs=2, default=[-20.0, 20.0], metavar=("LO", "HI"),
+                   help="range of the random gain in dB (default: -20 20)")
+    a.add_argument("--clip-p", type=float, default=0.5,
+                   help="probability that the gain saturates to 16-bit PCM (default: %(default)s)")
+    a.add_argument("--speed", type=float, nargs=2, default=[0.85, 1.15], metavar=("LO", "HI"),
+                   help="range of the speed (and pitch) factor (default: 0.85 1.15)")
+    a.add_argument("--speed-p", type=float, default=0.5, help="probability of a speed change (default: %(default)s)")
+    a.add_argument("--mask-bands", type=int, default=2,
+                   help="widest band of coefficients masked per map, 0 for none (default: %(default)s)")
+    a.add_argument("--mask-frames", type=int, default=4,
+                   help="longest run of frames masked per map, 0 for none (default: %(default)s)")
+    a.add_argument("--mask-p", type=float, default=0.5, help="probability of each mask (default: %(default)s)")
+    p.add_argument("--val-speaker", default="auto", metavar="NAME",
+                   help="training speaker held out as the validation side, on which the float epoch that starts "
+                        "quantization-aware training and the final quantization-aware epoch are chosen; auto: the "
+                        "(seed mod n)-th training speaker; none: no validation, the last epochs are kept "
+                        "(default: %(default)s)")
+    p.add_argument("--init-from-cnn", action="store_true",
+                   help="train the non-spiking CNN of the same layout first (--cnn-epochs) and start the spiking "
+                        "network from its weights, scaled layer by layer to the spiking threshold")
+    p.add_argument("--cnn-epochs", type=int, default=30,
+                   help="epochs of the CNN with --init-from-cnn (default: %(default)s)")
     g = p.add_argument_group(
         "network", "The default network is conv2d -> OR-pool -> dense LIF layers -> readout, shaped by --channels, "
         "--kernel, --pool and --hidden. --layers or --arch replace it by any stack.")
@@ -148,6 +226,30 @@ def build_parser():
     return p
 
 
+#: Front-end presets of ``--front-end``: the :class:`train.features.FeatureParams` fields they set.
+FRONT_ENDS = {"robust": {"win_ms": 32.0, "hop_ms": 16.0, "dc_remove": True, "cmn": True},
+              "classic": {"win_ms": 25.0, "hop_ms": 10.0, "dc_remove": False, "cmn": False}}
+
+
+def feature_params(args):
+    """The unfitted :class:`train.features.FeatureParams` of the front-end options."""
+    from .features import FeatureParams
+    kw = dict(FRONT_ENDS[args.front_end])
+    kw["cmn"] = kw["cmn"] or args.cmn
+    for name in ("win_ms", "hop_ms", "frames"):
+        if getattr(args, name) is not None:
+            kw[name] = getattr(args, name)
+    return FeatureParams(preemph=args.preemph, **kw)
+
+
+def augment_config(args):
+    """The :class:`train.augment.AugmentConfig` of the augmentation options."""
+    from .augment import AugmentConfig
+    return AugmentConfig(copies=args.augment_copies, noise_p=args.noise_p, snr_db=tuple(args.snr),
+                         gain_db=tuple(args.gain_db), clip_p=args.clip_p, speed=tuple(args.speed),
+                         speed_p=args.speed_p, bands=args.mask_bands, frames=args.mask_frames, mask_p=args.mask_p)
+
+
 _DEFAULT_STACK = {"channels": 4, "kernel": 3, "pool": [2, 4], "hidden": [28]}
 
 
@@ -183,18 +285,23 @@ def train(args) -> dict:
     started = time.perf_counter()
 
     seed_everything(args.seed)
-    from .features import FeatureParams
-    ds = load_dataset(args.data, args.split, FeatureParams(cmn=args.cmn), limit_train=args.limit_train,
-                      progress=show)
-    x_tr, y_tr = torch.as_tensor(ds.x_train, dtype=torch.float32), torch.as_tensor(ds.y_train)
+    from .fsdd import list_recordings, split, validation_speaker
+    val_speaker = validation_speaker(split(list_recordings(args.data), args.split)[0], args.val_speaker, args.seed)
+    ds = load_dataset(args.data, args.split, feature_params(args), limit_train=args.limit_train, progress=show,
+                      val_speaker=val_speaker)
+    aug = augment_config(args)
+    bank = _augmented_bank(ds, aug, args.seed, show)
+    y_tr = torch.as_tensor(ds.y_train)
     x_te, y_te = torch.as_tensor(ds.x_test, dtype=torch.float32), torch.as_tensor(ds.y_test)
+    x_va, y_va = torch.as_tensor(ds.x_val, dtype=torch.float32), torch.as_tensor(ds.y_val)
+    validate = len(x_va) > 0
     cfg = _config(args, tuple(ds.x_train.shape[1:]))
     net = SCNN(cfg)
     if cfg.neuron == "lif" and not args.no_export:
         from .export import check_budget
         check_budget(net.export(name=name), spram=args.spram)  # fail before training when the structure cannot fit
     gen = torch.Generator().manual_seed(args.seed)
-    steps = (len(x_tr) + args.batch - 1) // args.batch
+    steps = (bank.shape[1] + args.batch - 1) // args.batch
     float_opt = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(float_opt, max_lr=args.lr, total_steps=max(1, args.epochs * steps))
     qat_opt = qat_sched = None
@@ -206,6 +313,7 @@ def train(args) -> dict:
             sch = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, args.qat_epochs * steps))
         return opt, sch
     history, state = [], {"phase": "float", "epoch": 0, "elapsed": 0.0}
+    best = {"acc": -1.0, "epoch": 0, "net": None}
     if args.resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False)
         if ck["args"] != _ckpt_args(args):
@@ -216,13 +324,22 @@ def train(args) -> dict:
         sched.load_state_dict(ck["sched"])
         gen.set_state(ck["gen"])
         torch.set_rng_state(ck["torch_rng"])
-        history, state = ck["history"], ck["state"]
+        history, state, best = ck["history"], ck["state"], ck["best"]
         if ck.get("qat_opt") is not None:
             qat_opt, qat_sched = make_qat()
             qat_opt.load_state_dict(ck["qat_opt"])
             if qat_sched is not None:
                 qat_sched.load_state_dict(ck["qat_sched"])
         print(f"resumed from {ckpt_path}: {state['phase']} epoch {state['epoch']}", file=sys.stderr)
+    elif args.init_from_cnn and cfg.neuron == "lif":
+        from .convert import init_from_cnn
+        cnn = _train_cnn(cfg, bank, y_tr, args, gen, show)
+        cnn.mode = "float"
+        state["cnn_accuracy"], _ = evaluate_net(cnn, x_te, y_te)
+        if validate:
+            state["cnn_val_accuracy"], _ = evaluate_net(cnn, x_va, y_va)
+        init_from_cnn(net, cnn, bank[0])
+        state["init_accuracy"], _ = evaluate_net(net, x_te, y_te)
 
     def save_ckpt():
         atomic_torch_save(ckpt_path, {
@@ -230,7 +347,28 @@ def train(args) -> dict:
             "float_opt": float_opt.state_dict(), "sched": sched.state_dict(),
             "qat_opt": qat_opt.state_dict() if qat_opt is not None else None,
             "qat_sched": qat_sched.state_dict() if qat_sched is not None else None, "gen": gen.get_state(),
-            "torch_rng": torch.get_rng_state(), "history": history, "state": state})
+            "torch_rng": torch.get_rng_state(), "history": history, "state": state, "best": best})
+
+    def record(phase, loss, acc):
+        """Measure the epoch on the validation and test sides; keep the network if validation improved."""
+        val_acc = evaluate_net(net, x_va, y_va)[0] if validate else None
+        test_acc, _ = evaluate_net(net, x_te, y_te)
+        state["epoch"] += 1
+        history.append({"phase": phase, "epoch": len(history) + 1, "loss": loss, "train_acc": acc,
+                        "val_acc": val_acc, "test_acc": test_acc})
+        if validate and val_acc >= best["acc"]:
+            best.update(acc=val_acc, epoch=len(history), net=_state_copy(net))
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", **({"val": f"{val_acc:.3f}"} if validate else {}))
+        state["elapsed"] = time.perf_counter() - t0
+        save_ckpt()
+
+    def restore_best(phase):
+        """Go back to the epoch of this phase that did best on the validation side (the last one without)."""
+        if validate and best["net"] is not None:
+            net.load_state_dict(best["net"])
+            state[f"{phase}_epoch_chosen"], state[f"{phase}_val_accuracy"] = best["epoch"], best["acc"]
+        best.update(acc=-1.0, epoch=0, net=None)
 
     spiking = cfg.neuron == "lif"
     qat_epochs = args.qat_epochs if spiking else 0
@@ -239,17 +377,11 @@ def train(args) -> dict:
     t0 = time.perf_counter() - state["elapsed"]
     while state["phase"] == "float" and state["epoch"] < args.epochs:
         net.mode = "float"
-        loss, acc = _epoch(net, float_opt, sched, x_tr, y_tr, args, gen, "float", show)
-        test_acc, _ = evaluate_net(net, x_te, y_te)
-        state["epoch"] += 1
-        history.append({"phase": "float", "epoch": len(history) + 1, "loss": loss, "train_acc": acc,
-                        "test_acc": test_acc})
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.3f}", test=f"{test_acc:.3f}")
-        state["elapsed"] = time.perf_counter() - t0
-        save_ckpt()
+        loss, acc = _epoch(net, float_opt, sched, bank, y_tr, args, gen, "float", show, aug)
+        record("float", loss, acc)
     if state["phase"] == "float":
         net.mode = "float"
+        restore_best("float")
         state["float_acc"], _ = evaluate_net(net, x_te, y_te)
         state["phase"], state["epoch"] = "qat", 0
         if spiking:
@@ -259,22 +391,24 @@ def train(args) -> dict:
         save_ckpt()
     while state["phase"] == "qat" and state["epoch"] < qat_epochs:
         net.mode = "qat"
-        loss, acc = _epoch(net, qat_opt, qat_sched, x_tr, y_tr, args, gen, "qat", show)
+        loss, acc = _epoch(net, qat_opt, qat_sched, bank, y_tr, args, gen, "qat", show, aug)
         net.mode = "int"
-        test_acc, _ = evaluate_net(net, x_te, y_te)
-        state["epoch"] += 1
-        history.append({"phase": "qat", "epoch": len(history) + 1, "loss": loss, "train_acc": acc,
-                        "test_acc": test_acc})
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.3f}", test=f"{test_acc:.3f}")
-        state["elapsed"] = time.perf_counter() - t0
+        record("qat", loss, acc)
+    if state["phase"] == "qat" and spiking:
+        restore_best("qat")
+        state["phase"] = "done"
         save_ckpt()
     bar.close()
     train_time = state["elapsed"]
 
     metrics = {"name": name, "run_dir": str(run_dir), "split": args.split, "seed": args.seed, "config": cfg.to_dict(),
-               "train_samples": len(x_tr), "test_samples": len(x_te), "float_accuracy": state["float_acc"],
-               "train_seconds": round(train_time, 2), "history": history}
+               "features": ds.params.to_dict(), "augment": dataclasses.asdict(aug),
+               "train_samples": len(y_tr), "val_speakers": ds.val_speakers, "val_samples": len(y_va),
+               "test_samples": len(x_te), "float_accuracy": state["float_acc"],
+               "train_seconds": round(train_time, 2), "history": history,
+               **{k: state[k] for k in ("float_epoch_chosen", "float_val_accuracy", "qat_epoch_chosen",
+                                        "qat_val_accuracy", "cnn_accuracy", "cnn_val_accuracy", "init_accuracy")
+                  if k in state}}
     if spiking:
         from .export import calibrate_mem_bits, check_budget
         cfg.mem_bits, peaks = calibrate_mem_bits(net, ds.x_train, margin=args.mem_margin)
@@ -307,6 +441,19 @@ def train(args) -> dict:
     metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
     atomic_write_json(run_dir / "metrics.json", metrics)
     return metrics
+
+
+def _augmented_bank(ds, aug, seed, show):
+    """The training maps as a float tensor ``(1 + copies, N, C, H, W)``: the clean maps, then the perturbed
+    versions of :func:`train.augment.augmented_maps`."""
+    from .augment import augmented_maps
+    from .features import read_wav
+    versions = [ds.x_train[None]]
+    if aug.copies:
+        audio = [read_wav(r.path, ds.params.sample_rate) for r in ds.train_recordings]
+        versions.append(augmented_maps(audio, [r.speaker for r in ds.train_recordings], ds.params, aug, seed,
+                                       progress=show))
+    return torch.as_tensor(np.concatenate(versions), dtype=torch.float32)
 
 
 def _ckpt_args(args):

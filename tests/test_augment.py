@@ -1,0 +1,92 @@
+"""Tests of the training-time augmentation (train/augment.py): seeded, bounded, babble from other speakers only."""
+
+import numpy as np
+import pytest
+import torch
+
+from train import augment
+from train.augment import AugmentConfig, augmented_maps, mask_maps, perturb_once
+from train.features import FeatureParams
+
+
+def _speech(seed, seconds=0.6, rate=8000):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(rate * seconds)) / rate
+    f0 = 120 + 40 * seed
+    x = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 6)) * np.hanning(t.size)
+    x = 0.3 * x / np.abs(x).max()
+    pad = np.zeros(1200)
+    return np.concatenate([pad, x + 0.001 * rng.standard_normal(t.size), pad])
+
+
+def _params():
+    p = FeatureParams(win_ms=32.0, hop_ms=16.0, dc_remove=True, cmn=True)
+    return FeatureParams(**{**p.to_dict(), "mean": [0.0] * 16, "std": [5.0] * 16})
+
+
+@pytest.mark.parametrize("kw,msg", [
+    ({"copies": -1}, "augmentation copies must be a non-negative integer, not -1"),
+    ({"noise_p": 1.5}, "augmentation noise_p must be a probability in 0 ... 1, not 1.5"),
+    ({"snr_db": (10.0, 0.0)}, r"augmentation snr_db range 10.0 ... 0.0 is empty"),
+    ({"speed": (0.0, 1.1)}, "augmentation speed factors must be positive, not 0.0"),
+    ({"bands": -1}, "mask widths must be non-negative, not -1 bands / 4 frames"),
+])
+def test_config_is_checked(kw, msg):
+    with pytest.raises(ValueError, match=f"^{msg}$"):
+        AugmentConfig(**kw)
+
+
+def test_augmented_maps_are_seeded_and_shaped():
+    audio = [_speech(k) for k in range(4)]
+    spk = ["a", "a", "b", "b"]
+    cfg = AugmentConfig(copies=2)
+    a = augmented_maps(audio, spk, _params(), cfg, seed=1, progress=False)
+    b = augmented_maps(audio, spk, _params(), cfg, seed=1, progress=False)
+    c = augmented_maps(audio, spk, _params(), cfg, seed=2, progress=False)
+    assert a.shape == (2, 4, 1, 16, 48) and a.dtype == np.int8
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert not np.array_equal(a[0], a[1])
+    assert augmented_maps(audio, spk, _params(), AugmentConfig(copies=0), seed=1, progress=False).shape[0] == 0
+
+
+def test_babble_is_made_of_other_speakers_only(monkeypatch):
+    audio = [_speech(k, seconds=0.5 + 0.05 * k) for k in range(6)]  # the length tells which recording it is
+    spk = ["a", "a", "a", "b", "b", "c"]
+    speaker_of = {len(x): s for x, s in zip(audio, spk)}
+    seen = []
+
+    def spy(x, talkers, snr, rng, count=4):
+        seen.append((speaker_of[len(x)], [speaker_of[len(t)] for t in talkers]))
+        return x
+    monkeypatch.setattr(augment.perturb, "babble", spy)
+    cfg = AugmentConfig(copies=8, noise_p=1.0, speed_p=0.0)
+    augmented_maps(audio, spk, _params(), cfg, seed=0, progress=False)
+    assert len(seen) > 5, "babble is one of four noise kinds: 48 draws make some"
+    for own, talkers in seen:
+        assert talkers and own not in talkers
+
+
+def test_perturb_once_clips_to_16_bits_and_keeps_the_input():
+    x = _speech(0)
+    before = x.copy()
+    cfg = AugmentConfig(gain_db=(20.0, 20.0), clip_p=1.0, noise_p=0.0, speed_p=0.0, dc_p=0.0)
+    y = perturb_once(x, np.random.default_rng(0), cfg, [])
+    assert np.array_equal(x, before)
+    assert y.max() <= 32767 / 32768 and y.min() >= -1.0
+    assert np.mean(np.abs(y) >= 32767 / 32768) > 0.01  # loud parts saturate
+    assert np.allclose(y * 32768, np.round(y * 32768))
+
+
+def test_masks_zero_one_band_and_one_run_of_frames():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.ones(64, 1, 16, 48)
+    cfg = AugmentConfig(bands=2, frames=4, mask_p=1.0)
+    y = mask_maps(x, cfg, gen)
+    for m in y[:, 0]:
+        rows = (m == 0).all(dim=1).sum().item()
+        cols = (m == 0).all(dim=0).sum().item()
+        assert 1 <= rows <= 2 and 1 <= cols <= 4
+        assert ((m == 0).sum().item() == rows * 48 + cols * 16 - rows * cols)
+    assert torch.equal(mask_maps(x, AugmentConfig(mask_p=0.0), gen), x)
+    again = mask_maps(x, cfg, torch.Generator().manual_seed(0))
+    assert torch.equal(again, y)

@@ -1,0 +1,173 @@
+"""Training-time augmentation: perturbed copies of the training audio, and masks on the input maps.
+
+Two kinds of augmentation, both seeded:
+
+**On the audio** (:func:`augmented_maps`), made once before training: ``copies`` perturbed versions of every
+training recording, each turned into its input map by the model's own front-end (the normalization fitted on the
+clean training recordings, so augmentation never changes what the map means). Each version draws, with the
+perturbations of :mod:`train.perturb` (the same code the robustness benchmark measures with):
+
+1. a speed change (pitch and duration together, resampling) by a factor in ``speed`` (probability ``speed_p``);
+2. a gain of ``gain_db`` decibels (uniform), saturated and quantized to 16-bit PCM with probability ``clip_p``
+   (a boost of up to +20 dB then clips the loud vowels, as an over-driven recorder does);
+3. additive noise (probability ``noise_p``) at an SNR drawn uniformly from ``snr_db``: white, pink, brown (1/f^2)
+   or babble, equally likely; babble mixes four other recordings **of the training side only** (never a validation
+   or test recording), each of another speaker than the one augmented;
+4. a DC offset of up to ``dc`` of full scale (probability ``dc_p``).
+
+During training every epoch shows each recording in one of its ``copies + 1`` versions (the clean one included),
+drawn with the trainer's seeded generator, so an epoch costs no more than without augmentation.
+
+**On the maps** (:func:`mask_maps`), per batch: time shift is the trainer's ``--shift``; here, SpecAugment-style
+masks set a band of up to ``bands`` consecutive coefficients and a run of up to ``frames`` consecutive frames of
+each map to zero (the normalized mean), each with probability ``mask_p``.
+
+Rooms (reverberation) are not simulated: no well-kept package of this environment supplies room impulse responses.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import perturb
+
+__all__ = ["AugmentConfig", "augmented_maps", "mask_maps", "NOISE_KINDS"]
+
+#: Noise kinds drawn for the additive noise, equally likely.
+NOISE_KINDS = ("white", "pink", "brown", "babble")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """What :func:`augmented_maps` and :func:`mask_maps` draw; the defaults are the trainer's.
+
+    Parameters
+    ----------
+    copies : int
+        Perturbed versions of each training recording (0: no audio augmentation).
+    noise_p, snr_db : float, (float, float)
+        Probability of additive noise and the range of its SNR in dB.
+    gain_db, clip_p : (float, float), float
+        Range of the random gain in dB, and the probability that the result is saturated to 16-bit PCM.
+    speed, speed_p : (float, float), float
+        Range of the speed factor, and the probability of a speed change.
+    dc, dc_p : float
+        Largest DC offset (fraction of full scale) and its probability.
+    bands, frames, mask_p : int, int, float
+        Widest band of coefficients and longest run of frames masked, and the probability of each mask.
+    """
+
+    copies: int = 4
+    noise_p: float = 0.8
+    snr_db: tuple = (0.0, 30.0)
+    gain_db: tuple = (-20.0, 20.0)
+    clip_p: float = 0.5
+    speed: tuple = (0.85, 1.15)
+    speed_p: float = 0.5
+    dc: float = 0.1
+    dc_p: float = 0.2
+    bands: int = 2
+    frames: int = 4
+    mask_p: float = 0.5
+
+    def __post_init__(self):
+        if not isinstance(self.copies, int) or self.copies < 0:
+            raise ValueError(f"augmentation copies must be a non-negative integer, not {self.copies!r}")
+        for name in ("noise_p", "clip_p", "speed_p", "dc_p", "mask_p"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"augmentation {name} must be a probability in 0 ... 1, not {v!r}")
+        for name in ("snr_db", "gain_db", "speed"):
+            lo, hi = getattr(self, name)
+            if not lo <= hi:
+                raise ValueError(f"augmentation {name} range {lo} ... {hi} is empty")
+        if not self.speed[0] > 0:
+            raise ValueError(f"augmentation speed factors must be positive, not {self.speed[0]!r}")
+        if self.bands < 0 or self.frames < 0:
+            raise ValueError(f"mask widths must be non-negative, not {self.bands} bands / {self.frames} frames")
+
+
+def _noise(x, rng, cfg, others):
+    kind = NOISE_KINDS[int(rng.integers(len(NOISE_KINDS)))] if others else NOISE_KINDS[int(rng.integers(3))]
+    snr = float(rng.uniform(*cfg.snr_db))
+    if kind == "babble":
+        return perturb.babble(x, others, snr, rng)
+    make = {"white": perturb.white, "pink": perturb.pink, "brown": perturb.brown}[kind]
+    return perturb.add_noise(x, make(x.size, rng), snr)
+
+
+def perturb_once(x, rng, cfg: AugmentConfig, others):
+    """One random version of audio ``x`` (steps 1-4 of the module docstring); ``others``: babble material."""
+    if rng.random() < cfg.speed_p:
+        x = perturb.speed(x, float(rng.uniform(*cfg.speed)))
+    x = perturb.gain(x, 10.0 ** (float(rng.uniform(*cfg.gain_db)) / 20.0), clip=bool(rng.random() < cfg.clip_p))
+    if rng.random() < cfg.noise_p and perturb.power(x) > 0.0:
+        x = _noise(x, rng, cfg, others)
+    if rng.random() < cfg.dc_p:
+        x = perturb.dc_offset(x, float(rng.uniform(-cfg.dc, cfg.dc)))
+    return x
+
+
+def augmented_maps(audio, speakers, params, cfg: AugmentConfig, seed: int, *, progress: bool = True):
+    """INT8 maps of ``cfg.copies`` perturbed versions of every recording, shape ``(copies, N, 1, n_mfcc, frames)``.
+
+    Parameters
+    ----------
+    audio : list of ndarray
+        The training recordings (mono float at ``params.sample_rate``).
+    speakers : list of str
+        Their speakers (babble for a recording is made of the other speakers' recordings).
+    params : train.features.FeatureParams
+        The fitted front-end.
+    seed : int
+        Version ``k`` of recording ``i`` is drawn from ``numpy.random.default_rng([seed, k, i])``.
+
+    A version the front-end refuses (a perturbation left no speech) falls back to the clean map.
+    """
+    from tqdm import tqdm
+
+    from .features import FeatureError, FeatureWarning, extract_audio
+    n = len(audio)
+    out = np.zeros((cfg.copies, n, *params.map_shape), dtype=np.int8)
+    if cfg.copies == 0:
+        return out
+    by_speaker = {}
+    for i, s in enumerate(speakers):
+        by_speaker.setdefault(s, []).append(i)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FeatureWarning)
+        clean = [extract_audio(x, params, warn_crop=False) for x in audio]
+        for k in tqdm(range(cfg.copies), desc="augment", unit="copy", disable=not progress, leave=False):
+            for i, x in enumerate(audio):
+                rng = np.random.default_rng([seed, k, i])
+                pick = [j for j in rng.choice(n, size=min(16, n), replace=False) if speakers[j] != speakers[i]]
+                try:
+                    y = perturb_once(x, rng, cfg, [audio[j] for j in pick[:8]])
+                    out[k, i] = extract_audio(y, params, warn_crop=False)
+                except (FeatureError, ValueError):
+                    out[k, i] = clean[i]
+    return out
+
+
+def mask_maps(x, cfg: AugmentConfig, gen):
+    """``x`` (float tensor ``(N, C, H, W)``) with a random band of coefficients and a random run of frames of each
+    map set to zero, each with probability ``cfg.mask_p`` (drawn from the torch generator ``gen``)."""
+    if cfg.mask_p == 0.0 or (cfg.bands == 0 and cfg.frames == 0):
+        return x
+    n, _, h, w = x.shape
+    keep = torch.ones(n, 1, h, w, dtype=x.dtype)
+    for width, size, axis in ((cfg.bands, h, 2), (cfg.frames, w, 3)):
+        if width == 0:
+            continue
+        on = torch.rand(n, generator=gen) < cfg.mask_p
+        span = torch.randint(1, width + 1, (n,), generator=gen)
+        start = (torch.rand(n, generator=gen) * (size - span + 1).clamp(min=1)).long()
+        pos = torch.arange(size)[None, :]
+        hit = on[:, None] & (pos >= start[:, None]) & (pos < (start + span)[:, None])
+        shape = (n, 1, size, 1) if axis == 2 else (n, 1, 1, size)
+        keep = keep * (~hit).to(x.dtype).view(shape)
+    return x * keep
