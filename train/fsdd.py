@@ -35,7 +35,7 @@ from .features import (CroppedWarning, FeatureParams, FeatureWarning, finalize, 
                        raw_features)
 
 __all__ = ["FSDD_URL", "FsddError", "Recording", "list_recordings", "split", "training_recordings",
-           "training_record", "seen_in_training", "Dataset", "load_dataset", "download", "main"]
+           "training_record", "seen_in_training", "Dataset", "load_dataset", "dataset_of", "download", "main"]
 
 FSDD_COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
 FSDD_URL = f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/{FSDD_COMMIT}.zip"
@@ -207,7 +207,6 @@ def load_dataset(data_dir, split_name: str = "official", params: FeatureParams |
     test_only : bool
         Skip the training side (evaluation of a trained model; needs ``fit=False``).
     """
-    from tqdm import tqdm
     params = params or FeatureParams()
     recs = list_recordings(data_dir)
     train, test = training_recordings(recs, split_name, limit_train), split(recs, split_name)[1]
@@ -215,6 +214,14 @@ def load_dataset(data_dir, split_name: str = "official", params: FeatureParams |
         if fit:
             raise FsddError("test_only needs fit=False: the normalization comes from the training side")
         train = []
+    return dataset_of(train, test, params, fit=fit, progress=progress)
+
+
+def dataset_of(train, test, params: FeatureParams, *, fit: bool = True, progress: bool = True) -> Dataset:
+    """The :class:`Dataset` of two lists of :class:`Recording`: any split (:func:`load_dataset` makes the named
+    ones; the design-space search its speaker-held-out validation split). With ``fit`` the normalization is fitted
+    on ``train``, else ``params`` must carry it."""
+    from tqdm import tqdm
     files = train + test
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FeatureWarning)
