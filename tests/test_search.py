@@ -125,8 +125,8 @@ MEASURED_KEYS = {"float_accuracy", "fit_message", "logic_cells", "ebr", "spram",
                  "seconds", "model"}
 
 
-def _search(fsdd_dir, space, out, *extra):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
+def _search(fsdd_dir, space, out, *extra, env=None):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd(), **(env or {})}
     return subprocess.run([sys.executable, "-m", "train.search", "--data", str(fsdd_dir), "--space", str(space),
                            "--out", str(out), "--limit-train", "120", "--limit-val", "30", "--quiet", "--json",
                            *extra], capture_output=True, text=True, env=env, timeout=600)
@@ -178,3 +178,38 @@ def test_two_trial_search_then_resume(fsdd_dir, tmp_path):
     records = _check_run(out, 3)
     assert records[:2] == first  # the recorded trials are kept, one more is run
     assert time.perf_counter() - started < 400
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_the_same_search_on_a_ray_start_head_cluster(fsdd_dir, tmp_path):
+    """`ray start --head` on this machine, then the CI search unchanged but for --address (a minute or two)."""
+    ray = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
+    port = _free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd(), "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_AUTH_MODE": "token"}
+    head = subprocess.Popen([ray, "start", "--head", "--block", "--port", str(port), "--num-cpus", "1",
+                             "--include-dashboard", "false", "--disable-usage-stats"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        for line in head.stdout:  # wait until the head is up
+            if "Ray runtime started" in line:
+                break
+        assert head.poll() is None, "ray start --head failed"
+        space = tmp_path / "space.toml"
+        space.write_text(TINY)
+        out = tmp_path / "run"
+        done = _search(fsdd_dir, space, out, "--trials", "2", "--address", f"127.0.0.1:{port}",
+                       env={"RAY_AUTH_MODE": "token"})
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert json.loads(done.stdout.splitlines()[-1])["trials"] == 2
+        _check_run(out, 2)
+    finally:
+        head.terminate()  # --block: stops the head's processes on SIGTERM
+        head.wait(timeout=60)

@@ -234,9 +234,15 @@ def _start_ray(args):
     env = {"OMP_NUM_THREADS": "1"}
     common = {"logging_level": "ERROR", "log_to_driver": False, "runtime_env": {"env_vars": env}}
     if args.address:
-        ray.init(address=args.address, **common)
+        try:
+            ray.init(address=args.address, **common)
+        except ConnectionError as error:
+            raise SpaceError(f"--address {args.address}: cannot reach the Ray cluster ({error}); a cluster started by "
+                             f"`ray start --head` (Ray 2.60) asks for its token: export RAY_AUTH_MODE=token on "
+                             f"this side (the token is read from ~/.ray/auth_token or $RAY_AUTH_TOKEN)") from None
     else:
-        ray.init(num_cpus=args.cpus, include_dashboard=False, **common)
+        # "local": a Ray of its own even when a cluster runs on this machine (ray.init() would join that one)
+        ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, **common)
 
 
 def run_search(args):
@@ -313,7 +319,8 @@ def _tune(args, space, board, settings, data, records, remaining, baseline):
         tuner.fit()
     finally:
         ray.shutdown()
-    return recorder.records
+    # with Ray Client the recorder ran on the cluster's head: the file is what it wrote
+    return pareto.read_records(run_dir / "trials.jsonl")
 
 
 def _finish(args, run_dir, records, board, settings):

@@ -51,8 +51,8 @@ DEFAULT_SPACE = {
     "threshold": {"low": 0.5, "high": 2.0},
     "reset": ["subtract", "zero"],
     "shift": [0, 2, 4, 6],
-    "epochs": [8, 12, 16],
-    "qat_epochs": 3,
+    "epochs": [24, 32],
+    "qat_epochs": 4,
 }
 
 #: The shipped default network and its neuron and augmentation options (``python -m train`` without options): the
