@@ -180,6 +180,22 @@ def test_two_trial_search_then_resume(fsdd_dir, tmp_path):
     assert time.perf_counter() - started < 400
 
 
+def test_synthesize_builds_the_most_accurate_of_the_latency_front(tmp_path):
+    """--synthesize K hands the front's most accurate models to hw.build (here without the tools: the plan, fit,
+    latency and generated files steps)."""
+    from boards import get_board
+    from train.search.cli import synthesize
+    run = tmp_path / "run"
+    shutil.copytree("models/fsdd_scnn", run / "pareto" / "trial_001")
+    records = [{**_rec(0, 0.90, 100, 3000), "layers": "c2k3,p4x8,d16"},
+               {**_rec(1, 0.95, 300, 4000), "layers": "c4k3,p2x4,d28"},
+               {**_rec(2, 0.80, 400, 5000), "layers": "c4k3,p2x4,d28"}]
+    rows = synthesize(run, records, get_board("icebreaker"), 1, 24.0, progress=False, do_build=False)
+    assert [r["trial"] for r in rows] == [1] and rows[0]["status"] == "built", rows
+    assert rows[0]["latency_us_median"] > 0 and (run / "synth" / "trial_001").is_dir()
+    assert [json.loads(line) for line in (run / "synthesis.jsonl").read_text().splitlines()] == rows
+
+
 def _free_port():
     import socket
     with socket.socket() as s:
