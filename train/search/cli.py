@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from ray.tune import Callback, Stopper
 
-from golden.cli import EXIT_BAD_INPUT
+from golden.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 
 from . import pareto
 from .space import SpaceError, load_space, stack_of
@@ -275,8 +275,10 @@ def run_search(args):
     baseline = space.baseline() if settings["baseline"] else None
     show = not args.quiet
     if remaining:
-        data = search_data(args.data, args.val_speaker, limit_train=args.limit_train, limit_val=args.limit_val,
-                           progress=show)
+        from train.features import warnings_to_stderr
+        with warnings_to_stderr():
+            data = search_data(args.data, args.val_speaker, limit_train=args.limit_train,
+                               limit_val=args.limit_val, progress=show)
         if show:
             print(f"search: {data.describe()}; {remaining} of {args.trials} trials to run on "
                   f"{'the cluster at ' + args.address if args.address else 'a local Ray'}", file=sys.stderr)
@@ -393,7 +395,10 @@ def main(argv=None) -> int:
         lines.append(f"baseline (shipped default network, trial {base['trial']}): {100 * base['accuracy']:.1f}%, "
                      f"{base['latency_us']:,.1f} us, {base['logic_cells']:,} LC; dominated by trials {dom}"
                      if dom else f"baseline (trial {base['trial']}) is not dominated by any trial")
+    if summary["trials"] < args.trials:  # Ray Tune ends the search on Ctrl-C with the trials done so far
+        lines.append(f"the search stopped after {summary['trials']} of {args.trials} trials: add --resume to the same "
+                     f"command to continue it")
     print("\n".join(lines))
     if args.json:
         print(json.dumps(summary))
-    return 0
+    return 0 if summary["trials"] >= args.trials else EXIT_INTERRUPTED

@@ -26,10 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SearchData", "search_data", "run_point", "ray_trainable", "MODEL_FILES_KEY", "WORST"]
+__all__ = ["SearchData", "search_data", "run_point", "ray_trainable", "MODEL_FILES_KEY", "WORST", "NARROWEST_MEMBRANE"]
 
 #: Key of the final result that carries the exported model's files (name to text).
 MODEL_FILES_KEY = "model_files"
+
+#: The narrowest membrane of the fit check before training, where each layer's membranes are just wide enough for
+#: its integer threshold: the calibration of a trained network chooses wider ones (twice its largest membrane), so
+#: a refusal there is one that training would not change.
+NARROWEST_MEMBRANE = 8
 
 #: What the searcher is told of a trial with no measured figures (refused, failed): the worst of every objective.
 WORST = {"accuracy": 0.0, "latency_us": 1e9, "logic_cells": 1e9}
@@ -114,19 +119,31 @@ def _measure(model, x_val, board, clock_mhz):
 
 def _structure(args, input_shape, board, name):
     """The untrained network of ``args`` planned on ``board``: ``(need, dense-schedule cycles)``; raises
-    ValueError with the plan's or the weight budget's message when it cannot be built or held there.
+    ValueError with the plan's, the weight budget's or the fit check's message when it cannot be built or held
+    there whatever its training gives.
 
-    The membrane widths are not calibrated yet (24 bits), so the whole fit check waits for the trained model; the
-    estimate returned is an upper bound of its logic."""
+    The membrane widths are only known after training (the calibration), and they change the state memories and
+    the logic: the network is refused here when it does not fit even with membranes just wide enough for their
+    thresholds (:data:`NARROWEST_MEMBRANE`), and the estimate returned is the one with the trainer's initial 24-bit
+    membranes, above what the trained network needs."""
     from hw.cycles import dense_cycles
     from hw.plan import plan
-    from hw.resources import estimate
+    from hw.resources import check_fit, estimate
     from train.export import check_budget
     from train.model import SCNN
     from train.trainer import network_config
-    model = SCNN(network_config(args, input_shape)).export(name=name)
-    p = plan(model, device=board.device)
-    check_budget(model, device=board.device)
+    config = network_config(args, input_shape)
+    wide = SCNN(config).export(name=name)
+    check_budget(wide, device=board.device)
+    p = plan(wide, device=board.device)
+    # the narrowest widths that hold each layer's threshold (the readout: NARROWEST_MEMBRANE)
+    config.mem_bits = [max(NARROWEST_MEMBRANE, int(getattr(layer.neuron, "threshold", 0)).bit_length() + 2)
+                       for layer in wide.layers if hasattr(layer, "neuron")]
+    try:
+        check_fit(plan(SCNN(config).export(name=name), device=board.device), board=board.name)
+    except ValueError as error:
+        raise ValueError(f"{error} (before training, with every membrane just wide enough for its threshold, "
+                         f"at least {NARROWEST_MEMBRANE} bits)") from None
     return estimate(p), int(dense_cycles(p).total[0])
 
 
