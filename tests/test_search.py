@@ -116,6 +116,30 @@ def test_early_stop_waits_for_peers_and_stops_below_the_quantile():
         EarlyStop(grace=0)
 
 
+def test_recorder_writes_stopped_and_failed_trials_with_the_fixed_keys(tmp_path):
+    from types import SimpleNamespace
+
+    from train.search.cli import Recorder
+    stop = EarlyStop(grace=2, quantile=0.5, peers=1)
+    stop("t0", {"training_iteration": 2, "accuracy": 0.6})
+    assert stop("t1", {"training_iteration": 2, "accuracy": 0.3})
+    fixed = {"kernel": 3, "qat_epochs": 4}
+    config = {"channels": 2, "pool": "4x8", "hidden": "16", "time_steps": 3}
+    recorder = Recorder(tmp_path, 3, [], stop, None, True, fixed)
+    recorder.on_trial_complete(0, [], SimpleNamespace(trial_id="t1", config=config, error_file=None,
+                                                      last_result={"training_iteration": 2, "accuracy": 0.3}))
+    error_file = tmp_path / "error.txt"
+    error_file.write_text("Traceback ...\nMemoryError: out of memory\n")
+    recorder.on_trial_error(0, [], SimpleNamespace(trial_id="t2", config=config, error_file=str(error_file),
+                                                   last_result={}))
+    stopped, failed = pareto.read_records(tmp_path / "trials.jsonl")
+    assert stopped["status"] == "stopped early" and stopped["layers"] == "c2k3,p4x8,d16"
+    assert stopped["config"] == {**fixed, **config} and stopped["epochs_run"] == 2
+    assert stopped["stop_reason"] == ("validation accuracy 0.300 after epoch 2 is below the 0.50 quantile of the "
+                                      "other trials there (0.600)")
+    assert (failed["trial"], failed["status"], failed["error"]) == (1, "failed", "MemoryError: out of memory")
+
+
 # -- a search ----------------------------------------------------------------------------------------------------
 
 TINY = 'epochs = [1, 2]\nqat_epochs = 1\nchannels = [2, 4]\npool = ["2x4", "4x8"]\n'

@@ -119,9 +119,9 @@ class Recorder(Callback):
             record = json.loads(result["record"])
             files = result.get(MODEL_FILES_KEY) or {}
         else:
-            record = {"status": "stopped early", "layers": stack_of({**trial.config}), "config": {**self.fixed, **trial.config},
-                      "accuracy": None, "fits": None, "epochs_run": int(result.get("training_iteration", 0)),
-                      "error": None}
+            config = {**self.fixed, **trial.config}
+            record = {"status": "stopped early", "layers": stack_of(config), "config": config, "accuracy": None,
+                      "fits": None, "epochs_run": int(result.get("training_iteration", 0)), "error": None}
             if trial.trial_id in self.stopper.stopped:
                 epoch, acc, cutoff = self.stopper.stopped[trial.trial_id]
                 record["stop_reason"] = (f"validation accuracy {acc:.3f} after epoch {epoch} is below the "
@@ -135,8 +135,9 @@ class Recorder(Callback):
         if trial.error_file and os.path.exists(trial.error_file):
             lines = [line for line in Path(trial.error_file).read_text().splitlines() if line.strip()]
             error = lines[-1] if lines else error
-        record = {"status": "failed", "layers": stack_of({**trial.config}), "config": {**self.fixed, **trial.config},
-                  "accuracy": None, "fits": None, "error": error}
+        config = {**self.fixed, **trial.config}
+        record = {"status": "failed", "layers": stack_of(config), "config": config, "accuracy": None, "fits": None,
+                  "error": error}
         self._write(trial, record, {})
 
     def _write(self, trial, record, files):
