@@ -88,6 +88,10 @@ def test_front_keeps_exactly_the_undominated_trials():
     assert pareto.dominates(records[1], records[0], ("latency_us",))
     assert not pareto.dominates(records[1], records[0], ("latency_us", "logic_cells"))
     assert not pareto.dominates(records[1], records[5], ("latency_us",))  # equal figures: both stay
+    assert pareto.dominating(records, records[0]) == {"latency": [1, 5], "logic": [], "both": []}
+    assert pareto.dominating(records, records[3]) == {"latency": [2], "logic": [], "both": []}
+    assert pareto.dominating(records, _rec(9, 0.85, 150, 3000)) == {"latency": [2], "logic": [3], "both": [2, 3]}
+    assert pareto.beats(records[1], records[0]) == ["latency"] and pareto.beats(records[2], records[0]) == []
 
 
 def test_front_matches_brute_force_on_random_records():

@@ -393,9 +393,13 @@ def main(argv=None) -> int:
              f" (pareto.md, pareto_latency.png, pareto_logic.png, models in pareto/)"]
     if base is not None:
         dom = summary["dominating_baseline"]
-        lines.append(f"baseline (shipped default network, trial {base['trial']}): {100 * base['accuracy']:.1f}%, "
-                     f"{base['latency_us']:,.1f} us, {base['logic_cells']:,} LC; dominated by trials {dom}"
-                     if dom else f"baseline (trial {base['trial']}) is not dominated by any trial")
+        said = [f"{what} by trials {dom[key]}" for key, what in (("latency", "as accurate and faster"),
+                                                                  ("logic", "as accurate and smaller"),
+                                                                  ("both", "on all three"))
+                if dom[key]]
+        lines.append(f"baseline (the shipped default network, trial {base['trial']}): {100 * base['accuracy']:.1f}%, "
+                     f"{base['latency_us']:,.1f} us, {base['logic_cells']:,} LC; "
+                     + ("dominated " + "; ".join(said) if said else "dominated by no trial"))
     if summary["trials"] < args.trials:  # Ray Tune ends the search on Ctrl-C with the trials done so far
         lines.append(f"the search stopped after {summary['trials']} of {args.trials} trials: add --resume to the same "
                      f"command to continue it")

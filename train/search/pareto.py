@@ -12,7 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
-__all__ = ["FRONTS", "measured", "front", "dominates", "fronts", "table", "plot", "export_front", "write_outputs"]
+__all__ = ["FRONTS", "measured", "front", "dominates", "beats", "dominating", "fronts", "table", "plot", "export_front", "write_outputs"]
 
 #: The fronts: name, the cost key (smaller is better) and its label.
 FRONTS = (("latency", "latency_us", "median latency (us)"), ("logic", "logic_cells", "logic cells (estimate)"))
@@ -29,6 +29,21 @@ def dominates(a, b, costs=("latency_us",)):
     if a["accuracy"] < b["accuracy"] or any(a[c] > b[c] for c in costs):
         return False
     return a["accuracy"] > b["accuracy"] or any(a[c] < b[c] for c in costs)
+
+
+def beats(record, baseline):
+    """The fronts (:data:`FRONTS` names) on which ``record`` dominates ``baseline``: at least as accurate and
+    faster (``latency``), or smaller (``logic``)."""
+    return [name for name, cost, _ in FRONTS if dominates(record, baseline, (cost,))]
+
+
+def dominating(records, baseline):
+    """``{"latency": [...], "logic": [...], "both": [...]}``: the trials that dominate ``baseline`` on each front,
+    and on accuracy, latency and logic together (no worse in any, better in one)."""
+    rows = [r for r in measured(records) if r["trial"] != baseline["trial"]]
+    out = {name: [r["trial"] for r in rows if name in beats(r, baseline)] for name, _, _ in FRONTS}
+    out["both"] = [r["trial"] for r in rows if dominates(r, baseline, tuple(cost for _, cost, _ in FRONTS))]
+    return out
 
 
 def front(records, cost):
@@ -51,14 +66,13 @@ def table(records, baseline=None):
         for r in rows:
             members.setdefault(r["trial"], (r, []))[1].append(name)
     lines = ["| trial | fronts | layers | T | k | threshold | reset | epochs | bit-true accuracy (validation) | "
-             "median latency (us) | cycles | logic cells (est.) | EBR | synaptic ops | dominates the baseline |",
+             "median latency (us) | cycles | logic cells (est.) | EBR | synaptic ops | dominates the baseline on |",
              "| ---: | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     if baseline is not None and baseline["trial"] not in members:
         members[baseline["trial"]] = (baseline, [])
     for r, names in sorted(members.values(), key=lambda m: (-m[0]["accuracy"], m[0]["latency_us"])):
         c = r["config"]
-        dom = "-" if baseline is None or r["trial"] == baseline["trial"] else \
-            ("yes" if dominates(r, baseline, ("latency_us", "logic_cells")) else "no")
+        dom = "-" if baseline is None or r["trial"] == baseline["trial"] else (", ".join(beats(r, baseline)) or "no")
         tag = " (baseline)" if baseline is not None and r["trial"] == baseline["trial"] else ""
         lines.append(f"| {r['trial']}{tag} | {', '.join(names) or '-'} | `{r['layers']}` | {c.get('time_steps')} | "
                      f"{c.get('leak_shift')} | {c.get('threshold', 0):.2f} | {c.get('reset')} | "
@@ -130,8 +144,7 @@ def write_outputs(records, run_dir, *, title, baseline=None):
     summary = {name: [r["trial"] for r in rows] for name, rows in on.items()}
     if baseline is not None:
         summary["baseline"] = baseline["trial"]
-        summary["dominating_baseline"] = [r["trial"] for r in measured(records) if r["trial"] != baseline["trial"]
-                                          and dominates(r, baseline, ("latency_us", "logic_cells"))]
+        summary["dominating_baseline"] = dominating(records, baseline)
     export_front(records, run_dir)
     summary["models"] = {str(t): f"pareto/trial_{t:03d}" for t in sorted({t for rows in on.values()
                                                                           for t in (r["trial"] for r in rows)})}
