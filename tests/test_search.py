@@ -208,7 +208,7 @@ def test_two_trial_search_then_resume(fsdd_dir, tmp_path):
     assert time.perf_counter() - started < 400
 
 
-def test_synthesize_builds_the_most_accurate_of_the_latency_front(tmp_path):
+def test_synthesize_builds_the_most_accurate_of_the_fronts(tmp_path):
     """--synthesize K hands the front's most accurate models to hw.build (here without the tools: the plan, fit,
     latency and generated files steps)."""
     from boards import get_board

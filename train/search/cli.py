@@ -164,10 +164,11 @@ class Recorder(Callback):
 
 
 def progress_line(record, records, total, per_trial):
-    """``trial 3/24 complete c4k3,p2x4,d28 T=4: 91.1%, 310.2 us, 3,976 LC | best 93.3% (trial 1) | 62 s/trial,
-    ~22 min left``."""
+    """``trial 2 (3/24) complete c4k3,p2x4,d28 T=4: 91.1%, 310.2 us, 3,976 LC | best 93.3% (trial 1, 250.0 us) |
+    62 s/trial, ~22 min left``."""
     done = len(records)
-    text = f"trial {done}/{total} {record['status']} {record['layers']} T={record['config'].get('time_steps')}"
+    text = (f"trial {record['trial']} ({done}/{total}) {record['status']} {record['layers']} "
+            f"T={record['config'].get('time_steps')}")
     if record["status"] == "complete":
         text += (f": {100 * record['accuracy']:.1f}%, {record['latency_us']:,.1f} us, "
                  f"{record['logic_cells']:,} LC")
@@ -216,7 +217,7 @@ def build_parser():
                    help="trials recorded at a rung before it stops any (default: %(default)s)")
     p.add_argument("--no-baseline", action="store_true", help="do not measure the shipped default network first")
     p.add_argument("--synthesize", type=int, default=0, metavar="K",
-                   help="place and route the K most accurate models of the latency front (hw.build, minutes each)")
+                   help="place and route the K most accurate models of the fronts (hw.build, minutes each)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--json", action="store_true", help="end with one JSON line of the summary")
     return p
@@ -344,13 +345,14 @@ def _finish(args, run_dir, records, board, settings):
 
 
 def synthesize(run_dir, records, board, k, clock_mhz, *, progress=True, do_build=True):
-    """Place and route the ``k`` most accurate models of the latency front (:func:`flow.build.build`) into
+    """Place and route the ``k`` most accurate models of the fronts (:func:`flow.build.build`) into
     ``run_dir/synth/trial_NNN``; writes ``synthesis.jsonl`` and returns its rows (a failed build is a row with
     its error)."""
     from flow.build import build
     from train.util import atomic_write_text
     run_dir = Path(run_dir)
-    best = sorted(pareto.front(records, "latency_us"), key=lambda r: (-r["accuracy"], r["latency_us"]))[:k]
+    on = {r["trial"]: r for rows in pareto.fronts(records).values() for r in rows}
+    best = sorted(on.values(), key=lambda r: (-r["accuracy"], r["latency_us"], r["logic_cells"]))[:k]
     rows = []
     for r in best:
         name = f"trial_{r['trial']:03d}"
