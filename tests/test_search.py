@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -191,7 +190,6 @@ def test_two_trial_search_then_resume(fsdd_dir, tmp_path):
     space = tmp_path / "space.toml"
     space.write_text(TINY)
     out = tmp_path / "run"
-    started = time.perf_counter()
     done = _search(fsdd_dir, space, out, "--trials", "2")
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.splitlines()[-1])
@@ -205,7 +203,6 @@ def test_two_trial_search_then_resume(fsdd_dir, tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     records = _check_run(out, 3)
     assert records[:2] == first  # the recorded trials are kept, one more is run
-    assert time.perf_counter() - started < 400
 
 
 def test_synthesize_builds_the_most_accurate_of_the_fronts(tmp_path):

@@ -125,7 +125,8 @@ class Recorder(Callback):
             if trial.trial_id in self.stopper.stopped:
                 epoch, acc, cutoff = self.stopper.stopped[trial.trial_id]
                 record["stop_reason"] = (f"validation accuracy {acc:.3f} after epoch {epoch} is below the "
-                                         f"{self.stopper.quantile:.2f} quantile of the other trials there ({cutoff:.3f})")
+                                         f"{self.stopper.quantile:.2f} quantile of the other trials there "
+                                         f"({cutoff:.3f})")
                 record["validation_accuracy_at_stop"] = acc
             files = {}
         self._write(trial, record, files)

@@ -12,7 +12,8 @@ import json
 import shutil
 from pathlib import Path
 
-__all__ = ["FRONTS", "measured", "front", "dominates", "beats", "dominating", "fronts", "table", "plot", "export_front", "write_outputs"]
+__all__ = ["FRONTS", "measured", "front", "dominates", "beats", "dominating", "fronts", "table", "plot", "export_front",
+           "write_outputs", "read_records"]
 
 #: The fronts: name, the cost key (smaller is better) and its label.
 FRONTS = (("latency", "latency_us", "median latency (us)"), ("logic", "logic_cells", "logic cells (estimate)"))
