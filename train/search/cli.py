@@ -364,8 +364,9 @@ def synthesize(run_dir, records, board, k, clock_mhz, *, progress=True, do_build
             res = build(board=board, model_dir=run_dir / "pareto" / name, out=run_dir / "synth" / name,
                         clock_mhz=clock_mhz, progress=progress, do_build=do_build)
             rep = res.report
-            row.update({key: rep.get(key) for key in ("logic_cells", "logic_share", "ebr", "fmax_mhz", "clock_mhz",
-                                                      "latency_cycles_median", "latency_us_median")})
+            keys = ("logic_cells", "logic_cells_available", "ebr", "fmax_mhz", "clock_mhz", "latency_cycles_median",
+                    "latency_us_median")
+            row.update({key: rep.get(key) for key in keys})
             row["status"] = "built"
         except Exception as error:  # a build that fails is a result too
             row.update(status="failed", error=f"{type(error).__name__}: {error}")
