@@ -254,3 +254,14 @@ def test_the_same_search_on_a_ray_start_head_cluster(fsdd_dir, tmp_path):
     finally:
         head.terminate()  # --block: stops the head's processes on SIGTERM
         head.wait(timeout=60)
+
+
+def test_bad_data_or_speaker_is_refused_before_anything_is_written(fsdd_dir, tmp_path):
+    space = tmp_path / "space.toml"
+    space.write_text(TINY)
+    out = tmp_path / "run"
+    done = _search(tmp_path / "nowhere", space, out, "--trials", "1")
+    assert done.returncode == 2 and "data directory does not exist" in done.stderr and not out.exists()
+    done = _search(fsdd_dir, space, out, "--trials", "1", "--val-speaker", "bob")
+    assert done.returncode == 2 and not out.exists()
+    assert "error: --val-speaker 'bob' is not an FSDD speaker (known: george, jackson," in done.stderr

@@ -260,7 +260,8 @@ def run_search(args):
     run_dir = Path(args.out)
     settings = _settings(args, space)
     records = pareto.read_records(run_dir / "trials.jsonl")
-    if (run_dir / "search.json").exists():
+    fresh = not (run_dir / "search.json").exists()
+    if not fresh:
         if not args.resume:
             raise SpaceError(f"--out {run_dir} holds a search already: add --resume to continue it, or choose "
                              f"another --out")
@@ -271,17 +272,19 @@ def run_search(args):
                              f"options or another --out")
         if (run_dir / "trials.jsonl").exists():  # drop a torn last line before appending
             (run_dir / "trials.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(run_dir / "search.json", settings)
     remaining = max(0, args.trials - len(records))
     baseline = space.baseline() if settings["baseline"] else None
     show = not args.quiet
-    if remaining:
+    data = None
+    if remaining:  # the data before anything is written: a wrong --data or --val-speaker leaves no run directory
         from train.features import warnings_to_stderr
         with warnings_to_stderr():
             data = search_data(args.data, args.val_speaker, limit_train=args.limit_train,
                                limit_val=args.limit_val, progress=show)
+    if fresh:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(run_dir / "search.json", settings)
+    if remaining:
         if show:
             print(f"search: {data.describe()}; {remaining} of {args.trials} trials to run on "
                   f"{'the cluster at ' + args.address if args.address else 'a local Ray'}", file=sys.stderr)
