@@ -35,7 +35,9 @@ from .features import (CroppedWarning, FeatureParams, FeatureWarning, finalize, 
                        raw_features)
 
 __all__ = ["FSDD_URL", "FsddError", "Recording", "list_recordings", "split", "training_recordings",
-           "training_record", "seen_in_training", "validation_speaker", "Dataset", "load_dataset", "download", "main"]
+__all__ = ["FSDD_URL", "FsddError", "Recording", "list_recordings", "split", "training_recordings",
+           "training_record", "seen_in_training", "validation_speaker", "Dataset", "load_dataset", "dataset_of",
+           "download", "main"]
 
 FSDD_COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
 FSDD_URL = f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/{FSDD_COMMIT}.zip"
@@ -245,7 +247,6 @@ def load_dataset(data_dir, split_name: str = "official", params: FeatureParams |
         Move this training speaker's recordings to the validation side (see :func:`validation_speaker`); the
         normalization is fitted on the rest.
     """
-    from tqdm import tqdm
     params = params or FeatureParams()
     recs = list_recordings(data_dir)
     train, test = training_recordings(recs, split_name, limit_train), split(recs, split_name)[1]
@@ -257,6 +258,17 @@ def load_dataset(data_dir, split_name: str = "official", params: FeatureParams |
     train = [r for r in train if r.speaker != val_speaker]
     if val_speaker is not None and not val:
         raise FsddError(f"validation speaker {val_speaker!r} has no training recordings")
+    return dataset_of(train, test, params, fit=fit, progress=progress, val=val)
+
+
+def dataset_of(train, test, params: FeatureParams, *, fit: bool = True, progress: bool = True,
+               val=()) -> Dataset:
+    """The :class:`Dataset` of lists of :class:`Recording`: any split (:func:`load_dataset` makes the named ones;
+    the design-space search its speaker-held-out validation split). With ``fit`` the normalization is fitted on
+    ``train``, else ``params`` must carry it; ``val`` (recordings of one speaker) becomes the validation side."""
+    from tqdm import tqdm
+    val = list(val)
+    val_speaker = val[0].speaker if val else None
     files = train + val + test
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FeatureWarning)

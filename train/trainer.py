@@ -45,7 +45,7 @@ from .arch import PRESETS
 from .model import SCNN, SCNNConfig
 from .util import atomic_torch_save, atomic_write_json, seed_everything
 
-__all__ = ["build_parser", "train", "evaluate_net", "time_shift", "main"]
+__all__ = ["build_parser", "network_config", "train", "evaluate_net", "time_shift", "main"]
 
 
 def time_shift(x, max_shift, gen):
@@ -253,8 +253,9 @@ def augment_config(args):
 _DEFAULT_STACK = {"channels": 4, "kernel": 3, "pool": [2, 4], "hidden": [28]}
 
 
-def _config(args, input_shape):
-    """The :class:`SCNNConfig` of the options; refuses a stack given twice."""
+def network_config(args, input_shape):
+    """The :class:`SCNNConfig` of the options (:func:`build_parser`) for input maps of ``input_shape``; refuses a
+    stack given twice."""
     classic = {k: getattr(args, k) for k in _DEFAULT_STACK if getattr(args, k) is not None}
     if args.layers and args.arch:
         raise ValueError("--layers and --arch both give the layer stack; use one")
@@ -272,8 +273,22 @@ def _config(args, input_shape):
                       threshold=args.threshold, reset=args.reset, slope=args.slope, neuron=args.neuron)
 
 
-def train(args) -> dict:
-    """Run the recipe described in the module docstring; returns the metrics dict (also saved)."""
+
+def train(args, *, dataset=None, on_epoch=None) -> dict:
+    """Run the recipe described in the module docstring; returns the metrics dict (also saved).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`build_parser`.
+    dataset : train.fsdd.Dataset, optional
+        Maps already made (the design-space search's split, :mod:`train.search`); ``--data``, ``--split``,
+        ``--cmn`` and ``--limit-train`` then only go into the records. Its test side is what every accuracy,
+        the agreement check and ``bit_true_accuracy`` are measured on.
+    on_epoch : callable, optional
+        Called with each new history entry (a dict with ``phase``, ``epoch``, ``loss``, ``train_acc``,
+        ``test_acc``) after the epoch's checkpoint is written; what it raises stops the training.
+    """
     from tqdm import tqdm
     from .fsdd import load_dataset
     torch.set_num_threads(args.threads)
@@ -286,16 +301,20 @@ def train(args) -> dict:
 
     seed_everything(args.seed)
     from .fsdd import list_recordings, split, validation_speaker
-    val_speaker = validation_speaker(split(list_recordings(args.data), args.split)[0], args.val_speaker, args.seed)
-    ds = load_dataset(args.data, args.split, feature_params(args), limit_train=args.limit_train, progress=show,
-                      val_speaker=val_speaker)
+    if dataset is not None:
+        ds = dataset
+    else:
+        val_speaker = validation_speaker(split(list_recordings(args.data), args.split)[0], args.val_speaker,
+                                         args.seed)
+        ds = load_dataset(args.data, args.split, feature_params(args), limit_train=args.limit_train,
+                          progress=show, val_speaker=val_speaker)
     aug = augment_config(args)
     bank = _augmented_bank(ds, aug, args.seed, show)
     y_tr = torch.as_tensor(ds.y_train)
     x_te, y_te = torch.as_tensor(ds.x_test, dtype=torch.float32), torch.as_tensor(ds.y_test)
     x_va, y_va = torch.as_tensor(ds.x_val, dtype=torch.float32), torch.as_tensor(ds.y_val)
     validate = len(x_va) > 0
-    cfg = _config(args, tuple(ds.x_train.shape[1:]))
+    cfg = network_config(args, tuple(ds.x_train.shape[1:]))
     net = SCNN(cfg)
     if cfg.neuron == "lif" and not args.no_export:
         from .export import check_budget
@@ -362,6 +381,8 @@ def train(args) -> dict:
         bar.set_postfix(loss=f"{loss:.3f}", **({"val": f"{val_acc:.3f}"} if validate else {}))
         state["elapsed"] = time.perf_counter() - t0
         save_ckpt()
+        if on_epoch is not None:
+            on_epoch(history[-1])
 
     def restore_best(phase):
         """Go back to the epoch of this phase that did best on the validation side (the last one without)."""
