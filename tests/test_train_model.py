@@ -309,11 +309,11 @@ def test_presets_are_the_seed_papers_models_adapted():
 
 
 def test_trainer_options_choose_the_stack():
-    from train.trainer import _config, build_parser
+    from train.trainer import build_parser, network_config
     base = ["--data", "x"]
 
     def cfg(*argv):
-        return _config(build_parser().parse_args(base + list(argv)), (1, 16, 48))
+        return network_config(build_parser().parse_args(base + list(argv)), (1, 16, 48))
     assert cfg().stack == SCNNConfig().stack and cfg().time_steps == 4
     assert cfg("--arch", "scnn-a").layers == PRESETS["scnn-a"].layers and cfg("--arch", "scnn-a").time_steps == 10
     assert cfg("--arch", "scnn-b", "--time-steps", "4").time_steps == 4

@@ -35,7 +35,6 @@ from .features import (CroppedWarning, FeatureParams, FeatureWarning, finalize, 
                        raw_features)
 
 __all__ = ["FSDD_URL", "FsddError", "Recording", "list_recordings", "split", "training_recordings",
-__all__ = ["FSDD_URL", "FsddError", "Recording", "list_recordings", "split", "training_recordings",
            "training_record", "seen_in_training", "validation_speaker", "Dataset", "load_dataset", "dataset_of",
            "download", "main"]
 
