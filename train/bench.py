@@ -32,7 +32,10 @@ def bench_training(data_dir, *, seed: int = 0) -> dict:
     from .trainer import build_parser, train
     with tempfile.TemporaryDirectory(prefix="spikesmith-bench-") as tmp:
         args = build_parser().parse_args(["--data", str(data_dir), "--out", f"{tmp}/model", "--run-dir",
-                                          f"{tmp}/run", "--seed", str(seed), "--no-export", "--quiet"])
+                                          f"{tmp}/run", "--seed", str(seed), "--no-export", "--quiet",
+                                          # the recipe of the default model (models/fsdd_scnn)
+                                          "--front-end", "classic", "--augment-copies", "0", "--mask-p", "0",
+                                          "--val-speaker", "none"])
         t0 = time.perf_counter()
         m = train(args)
         wall = time.perf_counter() - t0

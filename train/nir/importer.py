@@ -80,7 +80,7 @@ def finetune(model, x, y, *, epochs: int, lr: float = 1e-4, batch: int = 64, shi
     net.mode = "qat"
     args = Namespace(batch=batch, shift=shift)
     for _ in range(epochs):
-        _epoch(net, opt, sched, xt, yt, args, gen, "qat", progress)
+        _epoch(net, opt, sched, xt.unsqueeze(0), yt, args, gen, "qat", progress)  # one version of each map
     net.config.mem_bits, _ = calibrate_mem_bits(net, np.asarray(x))
     out = net.export(name=model.name, classes=model.classes, features=model.features,
                      description=model.description + f"; fine-tuned {epochs} quantization-aware epochs")
