@@ -206,7 +206,7 @@ def make_report(*, board, model, clock_hz, need=None, pnr=None, log_fmax=None, y
         resources.append({"resource": label, "cell": cell, "used": used, "available": available})
     flip_flops = (yosys or {}).get("flip_flops") if yosys else None
     resources.insert(1, {"resource": "flip-flops", "cell": f"{device.flip_flop_prefix}*", "used": flip_flops,
-                         "available": device.logic_cells})
+                         "available": device.flip_flops or device.logic_cells})
 
     fmax = design_fmax((pnr or {}).get("fmax") or log_fmax or {}, clock_hz)
 

@@ -92,7 +92,7 @@ def area(*, board, model_dir=None, params=None, progress=True):
     from golden.manifest import load
 
     from . import design
-    from .build import DEFAULT_CLOCK_MHZ, _board, default_model_dir
+    from .build import _board, default_model_dir
 
     reporter = progress if isinstance(progress, Progress) else Progress(enabled=bool(progress), prefix="area: ")
     board = _board(board)
@@ -106,7 +106,7 @@ def area(*, board, model_dir=None, params=None, progress=True):
             model = load(model_dir)
             plan = design.make_plan(model, device=board.device, params=params)
             network = design.make_network(plan, debug=False)
-            top = BoardTop(board, model, clock_mhz=DEFAULT_CLOCK_MHZ, params=params, network=network)
+            top = BoardTop(board, model, clock_mhz=board.clock_mhz, params=params, network=network)
             board.make_platform().build(top, name="top", do_build=False,
                                         synth_opts=board.device.synth_options).extract(work)
         synthesis = board.device.stages["synthesis"]

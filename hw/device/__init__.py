@@ -1,6 +1,6 @@
 """FPGA families as data: what the plan, the fit check, the build and the reports need to know about a device.
 
-One module per family (:mod:`hw.device.ice40` now). A module describes its parts as :class:`Device` values and
+One module per family (:mod:`hw.device.ice40`, :mod:`hw.device.ecp5`, :mod:`hw.device.gowin`). A module describes its parts as :class:`Device` values and
 registers them in :data:`DEVICES`; a board names its device by ``Device.name``. Nothing here imports Amaranth: the plan
 is pure Python, and the gateware that a family needs (its PLL, its SPRAM primitive) lives beside the cores that use it.
 """
@@ -65,7 +65,10 @@ class Device:
     family, name, package : str
         ``"ice40"``, ``"iCE40UP5K"``, ``"SG48"``.
     logic_cells : int
-        LUT + flip-flop cells, and ``logic_cell``: nextpnr's name for them.
+        LUT + flip-flop cells, and ``logic_cell``: nextpnr's name for them (LUT4s on families that count
+        flip-flops apart).
+    flip_flops : int
+        Flip-flops, where not one per logic cell (0: as many as :attr:`logic_cells`).
     block_ram : BlockRam
     wide_ram : WideRam or None
     dsp : Dsp or None
@@ -91,6 +94,13 @@ class Device:
         Yosys' synthesis command for the family and the options every build gives it.
     lut_cell, carry_cell : str
         The synthesis cells of a LUT and of a carry (for the per-core area).
+    pnr_output, bitstream : str
+        The files place and route and the packer write (``top.asc``, ``top.bin`` on the iCE40).
+    max_groups : int
+        Cycles per input spike that the dense layers' default lanes aim for (``hw.kinds.dense.default_lanes``).
+    rom_block_slack : int
+        Block RAMs a weight ROM may take beyond its fewest to reach :attr:`max_groups` (0: block RAM is scarce,
+        the fewest blocks come first).
     """
     family: str
     name: str
@@ -117,6 +127,11 @@ class Device:
     synth_options: str = ""
     lut_cell: str = ""
     carry_cell: str = ""
+    pnr_output: str = "top.asc"
+    bitstream: str = "top.bin"
+    max_groups: int = 4
+    rom_block_slack: int = 0
+    flip_flops: int = 0
 
     def __str__(self):
         return self.name
@@ -149,4 +164,4 @@ def get(name):
         raise ValueError(f"unknown device {name!r} (known: {', '.join(sorted(DEVICES))})") from None
 
 
-from . import ice40  # noqa: E402,F401  (registers its devices)
+from . import ecp5, gowin, ice40  # noqa: E402,F401  (register their devices)

@@ -16,7 +16,8 @@ from .neuron import check_neuron
 
 __all__ = ["DensePlan", "plan_layer", "plan_dense", "default_lanes", "row_stride", "MAX_GROUPS"]
 
-#: Cycles per input spike up to which :func:`default_lanes` prefers fewer lanes (less logic) to fewer cycles.
+#: Cycles per input spike up to which :func:`default_lanes` prefers fewer lanes (less logic) to fewer cycles on the
+#: iCE40UP5K (each device sets its own, ``hw.device.Device.max_groups``).
 MAX_GROUPS = 4
 
 
@@ -75,20 +76,28 @@ def row_stride(groups):
 def default_lanes(layer, device):
     """Lanes for ``layer``: the fewest block RAMs for its weights, then the least logic within a cycle budget.
 
-    Among all lane counts, take those whose weight ROM needs the fewest blocks; among them the fewest lanes (each
-    lane is an adder and a multiplexer of ``acc_bits``) that keep an input spike within :data:`MAX_GROUPS` cycles,
-    or, when none does, the fewest groups (cycles per event). On the iCE40UP5K a 384 x 28 layer gets 7 lanes:
-    1,536 words of 56 bits, exactly 21 EBRs in the 512 x 8 mode, four cycles per input spike (14 lanes take the
-    same EBRs and two cycles, at twice the adders); a 28 x 10 readout gets 2 lanes in one EBR, five cycles per spike.
+    Among all lane counts, take those whose weight ROM needs at most ``device.rom_block_slack`` blocks more than the
+    fewest; among them the fewest lanes (each lane is an adder and a multiplexer of ``acc_bits``) that keep an input
+    spike within ``device.max_groups`` cycles, or, when none does, the fewest groups (cycles per event). On the
+    iCE40UP5K (no slack, 4 cycles) a 384 x 28 layer gets 7 lanes: 1,536 words of 56 bits, exactly 21 EBRs in the
+    512 x 8 mode, four cycles per input spike (14 lanes take the same EBRs and two cycles, at twice the adders); a
+    28 x 10 readout gets 2 lanes in one EBR, five cycles per spike. On a part with block RAM to spare (the
+    LFE5U-85F: 8 blocks of slack, 1 cycle) the same layers get 28 and 10 lanes, one cycle per input spike.
     """
     n, m = layer.in_features, layer.out_features
-    best = None
+    options = []
     for lanes in range(1, m + 1):
         groups = -(-m // lanes)
-        within = groups <= MAX_GROUPS
-        key = (device.block_ram.blocks(8 * lanes, n * row_stride(groups)), not within, lanes if within else groups)
+        options.append((device.block_ram.blocks(8 * lanes, n * row_stride(groups)), groups, lanes))
+    fewest = min(blocks for blocks, _, _ in options)
+    best = None
+    for blocks, groups, lanes in options:
+        if blocks > fewest + device.rom_block_slack:
+            continue
+        within = groups <= device.max_groups
+        key = (not within, lanes if within else groups, lanes)
         if best is None or key < best:
-            best = key + (lanes,)
+            best = key
     return best[-1]
 
 
