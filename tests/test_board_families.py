@@ -239,3 +239,29 @@ def test_full_build_of_tiny_model(name, tmp_path):
     report = json.loads((result.out / "report.json").read_text())
     assert report["placed"] and report["fmax_mhz"] >= report["clock_mhz"]
     assert 0 < report["logic_cells"] < board.device.logic_cells and report["ebr"] > 0
+
+
+# -- the conv core's whole-word bitmap writes (block RAM without bit writes) ---------------------------------------
+
+@pytest.mark.parametrize("seed, lanes, word_bits, logic, stall_out", [
+    (1, None, 16, "table", 0.0),
+    (1, None, 16, "pipeline", 0.3),
+    (3, 2, 5, "table", 0.4),
+    (5, 1, 1, "pipeline", 0.0),
+])
+def test_conv_core_writes_whole_words(seed, lanes, word_bits, logic, stall_out):
+    """On the ECP5 and Gowin the spike bitmaps are written a whole word at a time (no write mask, so they can go to
+    block RAM), with the golden spikes and the cycle model's count."""
+    from golden.randmodel import random_inputs, random_model
+    from hw.plan import plan_layer
+    from test_hw_conv import check
+
+    model = random_model(seed)
+    layer = model.layers[0]
+    lanes = None if lanes is None else min(lanes, layer.out_channels)
+    options = {"word_bits": word_bits, "spike_logic": logic} | ({} if lanes is None else {"lanes": lanes})
+    plan = plan_layer(layer, model.input_shape, model.time_steps, device="GW1NR-9", options=options)
+    assert plan.whole_words and not plan_layer(layer, model.input_shape, model.time_steps, options=options).whole_words
+    spikes = check(model, random_inputs(model, 3, np.random.default_rng(seed)), lanes=lanes, word_bits=word_bits,
+                   spike_logic=logic, dsp_multipliers=4, stall_out=stall_out, device="GW1NR-9", seed=seed)
+    assert spikes.any()
