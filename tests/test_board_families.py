@@ -265,3 +265,17 @@ def test_conv_core_writes_whole_words(seed, lanes, word_bits, logic, stall_out):
     spikes = check(model, random_inputs(model, 3, np.random.default_rng(seed)), lanes=lanes, word_bits=word_bits,
                    spike_logic=logic, dsp_multipliers=4, stall_out=stall_out, device="GW1NR-9", seed=seed)
     assert spikes.any()
+
+
+def test_yosys_statistics_of_the_other_families(tmp_path):
+    """Gowin's and the ECP5's cells (``DFFRE``, ``TRELLIS_FF``) are counted, the statistics' own words are not."""
+    from boards.report import parse_yosys_log
+
+    log = tmp_path / "top.rpt"
+    log.write_text("2.50. Printing statistics.\n\n=== top ===\n\n     4502 cells\n        9 ports\n"
+                   "     1752   LUT4\n       18   MULT9X9\n     3371 submodules\n     1120   ALU\n      218   DFF\n"
+                   "     1324   DFFRE\n       12   TRELLIS_FF\n\n=== design hierarchy ===\n     4502 top\n")
+    cells = parse_yosys_log(log, "DFF")
+    assert cells == {"LUT4": 1752, "MULT9X9": 18, "ALU": 1120, "DFF": 218, "DFFRE": 1324, "TRELLIS_FF": 12,
+                     "flip_flops": 1542}
+    assert parse_yosys_log(log, "TRELLIS_FF")["flip_flops"] == 12
