@@ -279,3 +279,14 @@ def test_yosys_statistics_of_the_other_families(tmp_path):
     assert cells == {"LUT4": 1752, "MULT9X9": 18, "ALU": 1120, "DFF": 218, "DFFRE": 1324, "TRELLIS_FF": 12,
                      "flip_flops": 1542}
     assert parse_yosys_log(log, "TRELLIS_FF")["flip_flops"] == 12
+
+
+def test_cli_builds_at_the_boards_clock(tmp_path, capsys):
+    """Without --clock, the build asks for the board's own clock (the one its figures were measured at)."""
+    from flow.cli import main
+
+    _load(TINY)
+    for name, clock in (("ulx3s-85f", 65.0), ("tangnano9k", 45.0)):
+        assert main(["--board", name, "--model", str(TINY), "--no-pnr", "--json", "--out", str(tmp_path / name)]) == 0
+        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert summary["board"] == name and summary["clock_mhz"] == clock == BOARDS[name].clock_mhz
