@@ -1,8 +1,8 @@
 """The Tang Nano 9K (Sipeed): Gowin GW1NR-LV9QN88PC6/I5, 27 MHz clock, BL702 USB serial.
 
 - Clock: the 27 MHz oscillator on pin 52, through an input buffer to the ``rPLL``.
-- UART: the BL702's serial port on pins 18 (RX, into the FPGA) and 17 (TX). The default rate is 115,200 baud:
-  several BL702 firmware versions drop bytes at higher rates (try ``--baud 1000000`` with a recent one).
+- UART: the BL702's serial port on pins 18 (RX, into the FPGA) and 17 (TX). The default rate is a conservative
+  115,200 baud for the BL702 bridge (not tried faster on a board; ``--baud`` sets another).
 - LEDs: the six LEDs (active low, inverted by the platform) show the last class in binary on LEDs 0-3; LED 4
   flashes for every result, LED 5 for every error reply.
 - Programming: ``openFPGALoader -b tangnano9k`` over the same USB port (``--program``; ``--flash`` writes the

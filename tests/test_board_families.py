@@ -238,7 +238,8 @@ def test_full_build_of_tiny_model(name, tmp_path):
     assert (result.out / board.device.bitstream).stat().st_size > 10_000
     report = json.loads((result.out / "report.json").read_text())
     assert report["placed"] and report["fmax_mhz"] >= report["clock_mhz"]
-    assert 0 < report["logic_cells"] < board.device.logic_cells and report["ebr"] > 0
+    assert 0 < report["logic_cells"] < board.device.logic_cells and report["ebr"] is not None
+    assert report["flip_flops"] > 0  # Yosys' statistics of the family are read
 
 
 # -- the conv core's whole-word bitmap writes (block RAM without bit writes) ---------------------------------------
