@@ -6,12 +6,14 @@ descriptions.
 """
 
 from .icebreaker import ICEBREAKER
+from .tangnano9k import TANGNANO9K
+from .ulx3s import ULX3S_25F, ULX3S_85F
 from .upduino import UPDUINO_V3
 
 __all__ = ["BOARDS", "get_board"]
 
 #: Boards by command-line name.
-BOARDS = {board.name: board for board in (ICEBREAKER, UPDUINO_V3)}
+BOARDS = {board.name: board for board in (ICEBREAKER, UPDUINO_V3, ULX3S_85F, ULX3S_25F, TANGNANO9K)}
 
 
 def get_board(name):

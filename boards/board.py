@@ -66,6 +66,8 @@ class Board:
         What a user must know to use the board (jumpers, adapters); printed by the build and in the docs.
     programmer : tuple of str
         ``openFPGALoader`` arguments that select the board's programming cable.
+    clock_mhz : float
+        The clock a build asks for unless told otherwise (``--clock``): one the default model meets there.
     targets : tuple of (str, str, str, float)
         The project's targets for a build on this board, as ``(name, report key, "<=" or ">=", bound)``; the
         reports show each as met or missed (``boards.report.check_targets``).
@@ -85,6 +87,7 @@ class Board:
     notes: str = ""
     programmer: tuple = ()
     targets: tuple = ()
+    clock_mhz: float = 24.0
 
     def __repr__(self):
         return f"Board({self.name!r}: {self.title}, {self.device.name}-{self.device.package})"

@@ -9,7 +9,10 @@ this module on it. The test plays a host at the bit level: it drives the ``rx`` 
   arrived on ``tx``;
 - ``{"idle": n}``: leave the line idle for ``n`` clock cycles (to let the board's inter-byte timeout expire).
 
-It reports every byte received on ``tx``; :func:`simulate` decodes them into frames. The comparison with the golden
+It reports every byte received on ``tx`` and the final level of the pins the job names in ``watch``;
+:func:`simulate` decodes the bytes into frames. The job's ``pins`` rename the clock, ``rx``, ``tx`` and reset
+(``None``: the design has no reset pin and waits ``startup`` cycles instead), so that :mod:`boards.top_sim` runs
+the same host against a whole board top. The comparison with the golden
 model is the caller's (see ``tests/test_boards.py``), so that this module stays a plain serial host.
 """
 
@@ -106,32 +109,38 @@ if cocotb is not None:
             job = json.load(f)
         div, period = job["divisor"], job["clock_ns"]
         bit_ns = div * period
+        # the pins: BoardCore's ports by default; a board top's pad names (boards.top_sim) otherwise
+        pins = {"clock": "clk", "rx": "rx", "tx": "tx", "reset": "rst"} | job.get("pins", {})
+        clk, rx, tx = (getattr(dut, pins[name]) for name in ("clock", "rx", "tx"))
         errors = []
         received = bytearray()
         decoder = FrameDecoder()
         frames = []
 
-        cocotb.start_soon(Clock(dut.clk, period, unit="ns").start())
-        dut.rx.value = 1
-        dut.rst.value = 1
-        for _ in range(4):
-            await RisingEdge(dut.clk)
-        dut.rst.value = 0
-        await RisingEdge(dut.clk)
+        cocotb.start_soon(Clock(clk, period, unit="ns").start())
+        rx.value = 1
+        if pins["reset"]:
+            rst = getattr(dut, pins["reset"])
+            rst.value = 1
+            for _ in range(4):
+                await RisingEdge(clk)
+            rst.value = 0
+        for _ in range(1 + job.get("startup", 0)):  # a board top: the PLL's lock and the power-on reset
+            await RisingEdge(clk)
 
         async def monitor():
             while True:
-                await FallingEdge(dut.tx)
+                await FallingEdge(tx)
                 await Timer(bit_ns // 2, unit="ns")
-                if int(dut.tx.value) != 0:
+                if int(tx.value) != 0:
                     errors.append(f"glitch on tx after {len(received)} bytes")
                     continue
                 value = 0
                 for bit in range(8):
                     await Timer(bit_ns, unit="ns")
-                    value |= int(dut.tx.value) << bit
+                    value |= int(tx.value) << bit
                 await Timer(bit_ns, unit="ns")
-                if int(dut.tx.value) != 1:
+                if int(tx.value) != 1:
                     errors.append(f"stop bit of byte {len(received)} is 0")
                 received.append(value)
                 frames.extend(decoder.feed(bytes([value])))
@@ -139,10 +148,10 @@ if cocotb is not None:
         cocotb.start_soon(monitor())
 
         async def send(data):
-            await FallingEdge(dut.clk)  # change rx between rising edges: no race with the sampling edge
+            await FallingEdge(clk)  # change rx between rising edges: no race with the sampling edge
             for value in data:
                 for bit in [0] + [(value >> n) & 1 for n in range(8)] + [1]:
-                    dut.rx.value = bit
+                    rx.value = bit
                     await Timer(bit_ns, unit="ns")
 
         cycles = 0
@@ -166,7 +175,8 @@ if cocotb is not None:
                 break
         # a little quiet time: nothing more must arrive
         await Timer(30 * div * period, unit="ns")
-        report = {"received": bytes(received).hex(), "cycles": cycles, "errors": errors}
+        report = {"received": bytes(received).hex(), "cycles": cycles, "errors": errors,
+                  "pins": {name: int(getattr(dut, name).value) for name in job.get("watch", [])}}
         tmp = os.environ[REPORT_ENV] + ".tmp"
         with open(tmp, "w") as f:
             json.dump(report, f)

@@ -112,12 +112,15 @@ def parse_nextpnr_utilization(path):
     return found
 
 
-_CELL_OLD = re.compile(r"^\s*(SB_\w+|\$\w+)\s+(\d+)\s*$")       # yosys < 0.52: "     SB_LUT4    123"
-_CELL_NEW = re.compile(r"^\s*(\d+)\s+(SB_\w+|\$\w+)\s*$")       # newer: "     123   SB_LUT4"
+_CELL_OLD = re.compile(r"^\s*(\$?[A-Za-z_]\w*)\s+(\d+)\s*$")      # yosys < 0.52: "     SB_LUT4    123"
+_CELL_NEW = re.compile(r"^\s*(\d+)\s+(\$?[A-Za-z_]\w*)\s*$")      # newer: "     123   SB_LUT4", "  218   DFF"
+#: Words of the statistics that are not cells ("4502 cells", "9 ports").
+_NOT_CELLS = {"wires", "ports", "cells", "submodules", "memories", "processes"}
 
 
 def parse_yosys_log(path, flip_flop_prefix="SB_DFF"):
-    """Cell counts of the last cell statistics in a Yosys log (``synth_ice40`` ends with one).
+    """Cell counts of the last cell statistics in a Yosys log (``synth_ice40``, ``synth_ecp5`` and ``synth_gowin``
+    end with one).
 
     Both the older (``SB_LUT4 123``) and the newer (``123 SB_LUT4``) layouts of ``stat`` are read; the last
     statistics section of the log counts (for a flattened design its top module is the whole design).
@@ -137,11 +140,11 @@ def parse_yosys_log(path, flip_flop_prefix="SB_DFF"):
         if "design hierarchy" in line and cells:
             break  # the per-module block came first; the hierarchy block repeats it
         match = _CELL_OLD.match(line)
-        if match:
+        if match and match.group(1) not in _NOT_CELLS:
             cells[match.group(1)] = int(match.group(2))
             continue
         match = _CELL_NEW.match(line)
-        if match:
+        if match and match.group(2) not in _NOT_CELLS:
             cells[match.group(2)] = int(match.group(1))
     cells["flip_flops"] = sum(count for name, count in cells.items() if name.startswith(flip_flop_prefix))
     return cells
@@ -206,7 +209,7 @@ def make_report(*, board, model, clock_hz, need=None, pnr=None, log_fmax=None, y
         resources.append({"resource": label, "cell": cell, "used": used, "available": available})
     flip_flops = (yosys or {}).get("flip_flops") if yosys else None
     resources.insert(1, {"resource": "flip-flops", "cell": f"{device.flip_flop_prefix}*", "used": flip_flops,
-                         "available": device.logic_cells})
+                         "available": device.flip_flops or device.logic_cells})
 
     fmax = design_fmax((pnr or {}).get("fmax") or log_fmax or {}, clock_hz)
 

@@ -229,7 +229,7 @@ class BoardTop(wiring.Component):
     params : dict, optional
         Overrides for ``hw.network.plan``.
     network : wiring.Component, optional
-        The network, built by the caller (see :class:`BoardCore`).
+        The network, built by the caller (see :class:`BoardCore`); by default planned for the board's device.
 
     The options are checked by :func:`board_clock` before anything is built; call it first to refuse a clock or a
     rate without making a design.
@@ -246,6 +246,10 @@ class BoardTop(wiring.Component):
                  network=None):
         self._pll, self._baud = board_clock(board, clock_mhz, baud, timeout_us)
         self._board = board
+        if network is None:  # planned for the board's device (BoardCore alone plans for the iCE40UP5K)
+            from hw.network import Network
+            from hw.plan import plan
+            network = Network(plan(model, device=board.device, params=params), debug=False)
         self._clocks = pll.for_device(board.device)
         self._core = BoardCore(model, clock_hz=self._pll.f_out, baud=self._baud, timeout_us=timeout_us,
                                params=params, network=network)

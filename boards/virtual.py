@@ -43,23 +43,27 @@ PORT_ENV = "SPIKESMITH_VIRTUAL_PORT_FILE"
 STOP_ENV = "SPIKESMITH_VIRTUAL_STOP_FILE"
 
 
-def build_virtual(model, *, clock_hz: float, params=None, cache_dir=None):
-    """The board logic of ``model`` with a :data:`DIVISOR`-cycle UART, built for Verilator (cached)."""
+def build_virtual(model, *, clock_hz: float, params=None, cache_dir=None, device=None):
+    """The board logic of ``model`` with a :data:`DIVISOR`-cycle UART, built for Verilator (cached); the network is
+    planned for ``device`` (a ``hw.device.Device``; default the iCE40UP5K), as on the board."""
+    from hw.network import Network
+    from hw.plan import plan
     from sim.build import build
 
     from .top import BoardCore
 
-    core = BoardCore(model, clock_hz=clock_hz, baud=int(round(clock_hz / DIVISOR)), params=params)
+    network = Network(plan(model, device=device, params=params), debug=False)
+    core = BoardCore(model, clock_hz=clock_hz, baud=int(round(clock_hz / DIVISOR)), params=params, network=network)
     return core, build(core, toplevel="virtual_board", cache_dir=cache_dir, access="ports",
                        clock_period_ps=PERIOD_PS)
 
 
-def serve(model, *, clock_hz: float, run_dir, params=None, cache_dir=None, on_port=None, stop=None):
+def serve(model, *, clock_hz: float, run_dir, params=None, cache_dir=None, on_port=None, stop=None, device=None):
     """Run the virtual board until ``stop`` (a :class:`threading.Event`) is set; call ``on_port(name)`` once the
     pseudo-terminal is open. Returns the simulator's report (bytes in and out, cycles)."""
     from sim.runner import run_test
 
-    core, built = build_virtual(model, clock_hz=clock_hz, params=params, cache_dir=cache_dir)
+    core, built = build_virtual(model, clock_hz=clock_hz, params=params, cache_dir=cache_dir, device=device)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     port_file, stop_file = run_dir / "port", run_dir / "stop"
@@ -134,7 +138,7 @@ def main(argv=None) -> int:
 
     try:
         report = serve(model, clock_hz=args.clock * 1e6, run_dir=run_dir, params=params, cache_dir=args.cache,
-                       on_port=announce, stop=stop)
+                       on_port=announce, stop=stop, device=BOARDS[args.board].device)
     except (BuildError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,7 +4,8 @@
     python -m hw.area --board icebreaker --model DIR --params '{"conv1": {"spike_logic": "pipeline"}}' --json
 
 nextpnr reports the whole design only; this command makes the board top as ``hw.build`` does, writes its RTLIL, and
-runs ``synth_ice40 -dsp`` (the options of the real build) once per module of interest with that module as the top,
+runs the device's synthesis with the options of the real build (``synth_ice40 -dsp``, ``synth_ecp5 -nodsp``,
+``synth_gowin``) once per module of interest with that module as the top,
 so every count includes the module's own submodules. The figures are Yosys cells (``SB_LUT4``, flip-flops,
 ``SB_CARRY``, block RAMs, DSPs), before packing: a logic cell of the iCE40 holds one LUT4 and one flip-flop, so the
 placed design needs at least ``max(LUT4, FF)`` cells of a core and usually somewhat more. A module synthesized alone
@@ -61,7 +62,7 @@ def synthesize(workdir, module, env, *, device, progress=None):
              news_file=log, news=yosys_news)
     cells = parse_yosys_log(log, device.flip_flop_prefix)
     return {
-        "lut4": cells.get(device.lut_cell, 0),
+        "lut4": sum(n for cell, n in cells.items() if cell.startswith(device.lut_cell)),
         "flip_flops": cells.get("flip_flops", 0),
         "carry": cells.get(device.carry_cell, 0),
         "ebr": cells.get(device.block_ram.primitive, 0),
@@ -92,7 +93,7 @@ def area(*, board, model_dir=None, params=None, progress=True):
     from golden.manifest import load
 
     from . import design
-    from .build import DEFAULT_CLOCK_MHZ, _board, default_model_dir
+    from .build import _board, default_model_dir
 
     reporter = progress if isinstance(progress, Progress) else Progress(enabled=bool(progress), prefix="area: ")
     board = _board(board)
@@ -106,7 +107,7 @@ def area(*, board, model_dir=None, params=None, progress=True):
             model = load(model_dir)
             plan = design.make_plan(model, device=board.device, params=params)
             network = design.make_network(plan, debug=False)
-            top = BoardTop(board, model, clock_mhz=DEFAULT_CLOCK_MHZ, params=params, network=network)
+            top = BoardTop(board, model, clock_mhz=board.clock_mhz, params=params, network=network)
             board.make_platform().build(top, name="top", do_build=False,
                                         synth_opts=board.device.synth_options).extract(work)
         synthesis = board.device.stages["synthesis"]

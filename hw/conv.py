@@ -350,7 +350,7 @@ class ConvLayer(wiring.Component):
             for t in range(steps):
                 mem = Memory(shape=unsigned(wb), depth=passes * wpr, init=[])
                 m.submodules[f"spikes_{lane}_{t}"] = mem
-                bitmaps[lane, t] = (mem.write_port(granularity=1), mem.read_port())
+                bitmaps[lane, t] = (mem.write_port(granularity=None if g.whole_words else 1), mem.read_port())
 
         m.submodules.lines = lines = LineBuffer(channels=c_in, kernel=(kh, kw), width=g.stream_width)
 
@@ -502,12 +502,8 @@ class ConvLayer(wiring.Component):
                 train = Signal(steps, name=f"train{lane}")
                 m.d.comb += train.eq(table_spikes(g.table, currents[lane]))
                 for t in range(steps):
-                    wr, _ = bitmaps[lane, t]
-                    m.d.comb += [
-                        wr.addr.eq(stage_word),
-                        wr.data.eq(Mux(train[t], (1 << wb) - 1, 0)),
-                        wr.en.eq(Mux(stage_valid, Const(1, wb) << stage_bit, 0)),
-                    ]
+                    self._write_spike(m, bitmaps[lane, t][0], stage_word, stage_bit, stage_valid, train[t],
+                                      f"{lane}_{t}")
 
         # -- or stages 3 .. 2+T: one LIF update per stage, the spike of step t written at stage 3+t --------------
         else:
@@ -615,11 +611,27 @@ class ConvLayer(wiring.Component):
                     m.d.sync += ew.eq(ew + 1)
         return m
 
+    def _write_spike(self, m, wr, word, bit, valid, spike, name):
+        """Write ``spike`` as bit ``bit`` of bitmap word ``word`` when ``valid``: under the write mask, or (with
+        ``whole_words``) as the whole word, its lower bits from a register that holds the word so far (the bits of a
+        word arrive in order, from bit 0; a word is read only once complete)."""
+        wb = self._plan.word_bits
+        m.d.comb += wr.addr.eq(word)
+        if not self._plan.whole_words:
+            m.d.comb += [wr.data.eq(Mux(spike, (1 << wb) - 1, 0)), wr.en.eq(Mux(valid, Const(1, wb) << bit, 0))]
+            return
+        held = Signal(wb, name=f"word_so_far{name}")
+        data = Signal(wb, name=f"word_data{name}")
+        m.d.comb += [data.eq(Mux(bit == 0, 0, held) | (spike.as_unsigned() << bit)[:wb]), wr.data.eq(data),
+                     wr.en.eq(valid)]
+        with m.If(valid):
+            m.d.sync += held.eq(data)
+
     def _lif_pipeline(self, m, currents, bitmaps, stage_valid, stage_word, stage_bit):
         """``T`` LIF units per lane in a pipeline; the spike of step ``t`` is written ``t`` cycles after the current."""
         g = self._plan
         layer = g.layer
-        lanes, steps, wb = g.lanes, g.time_steps, g.word_bits
+        lanes, steps = g.lanes, g.time_steps
         currents = list(currents)
         membranes = [Const(0, signed(layer.neuron.mem_bits))] * lanes
         fired = [Const(0, 1)] * lanes
@@ -628,12 +640,8 @@ class ConvLayer(wiring.Component):
                 unit = LIFUnit(layer.neuron, layer.acc_bits, fired_input=True)
                 m.submodules[f"lif_{lane}_{t}"] = unit
                 m.d.comb += [unit.v.eq(membranes[lane]), unit.current.eq(currents[lane]), unit.fired.eq(fired[lane])]
-                wr, _ = bitmaps[lane, t]
-                m.d.comb += [
-                    wr.addr.eq(stage_word),
-                    wr.data.eq(Mux(unit.spike, (1 << wb) - 1, 0)),
-                    wr.en.eq(Mux(stage_valid, Const(1, wb) << stage_bit, 0)),
-                ]
+                self._write_spike(m, bitmaps[lane, t][0], stage_word, stage_bit, stage_valid, unit.spike,
+                                  f"{lane}_{t}")
                 if t < steps - 1:
                     v = Signal(signed(layer.neuron.mem_bits), name=f"v{lane}_{t + 1}", reset_less=True)
                     current = Signal(signed(layer.acc_bits), name=f"current{lane}_{t + 1}", reset_less=True)

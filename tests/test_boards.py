@@ -93,11 +93,13 @@ def test_filter_range_table():
 # -- boards ----------------------------------------------------------------------------------------------------------
 
 def test_board_registry():
-    assert set(BOARDS) == {"icebreaker", "upduino_v3"}
-    for board in BOARDS.values():
+    assert set(BOARDS) == {"icebreaker", "upduino_v3", "ulx3s-85f", "ulx3s-25f", "tangnano9k"}
+    for name in ("icebreaker", "upduino_v3"):
+        board = BOARDS[name]
         assert board.device is ICE40UP5K
         assert board.make_platform().device == board.device.name and board.make_platform().package == "SG48"
-    with pytest.raises(KeyError, match=r"unknown board 'nope' \(known: icebreaker, upduino_v3\)"):
+    with pytest.raises(KeyError, match=r"unknown board 'nope' \(known: icebreaker, tangnano9k, ulx3s-25f, "
+                                       r"ulx3s-85f, upduino_v3\)"):
         get_board("nope")
 
 
@@ -113,7 +115,7 @@ def test_board_top_without_pll(name, mhz):
     assert top.clock_hz == mhz * 1e6 and top.core.divisor == mhz
 
 
-@pytest.mark.parametrize("name", sorted(BOARDS))
+@pytest.mark.parametrize("name", ["icebreaker", "upduino_v3"])
 def test_board_top_writes_files(name, tmp_path):
     """The platform flow without the tools: RTLIL, Verilog, constraints with the UART and LED pins."""
     from boards.top import BoardTop

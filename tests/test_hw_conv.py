@@ -14,12 +14,12 @@ from hw.plan import plan_layer
 
 
 def simulate(layer, in_shape, time_steps, inputs, *, lanes=None, word_bits=16, input_memory="bram",
-             dsp_multipliers=8, spike_logic=None, seed=0, stall_in=0.0, stall_out=0.0):
+             dsp_multipliers=8, spike_logic=None, seed=0, stall_in=0.0, stall_out=0.0, device=None):
     """Run ``inputs`` (N, C, H, W) back to back; return per sample the events per step and the busy cycles."""
     options = dict(word_bits=word_bits, input_memory=input_memory, dsp_multipliers=dsp_multipliers)
     options.update({} if lanes is None else {"lanes": lanes})
     options.update({} if spike_logic is None else {"spike_logic": spike_logic})
-    dut = ConvLayer(plan_layer(layer, in_shape, time_steps, on_map=True, options=options))
+    dut = ConvLayer(plan_layer(layer, in_shape, time_steps, on_map=True, device=device, options=options))
     if spike_logic is not None:
         assert (dut.plan.table is not None) == (spike_logic == "table") == (dut.plan.spike_logic == "table")
     rng = np.random.default_rng(seed)

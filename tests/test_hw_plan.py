@@ -67,5 +67,5 @@ def test_the_device_decides():
     with pytest.raises(ValueError, match=r"^layer conv1: input_memory 'spram' needs a device with SPRAM; the "
                                          r"test-no-spram has none \(use 'bram'\)$"):
         plan(model, device=no_spram, params={"conv1": {"input_memory": "spram"}})
-    with pytest.raises(ValueError, match=r"^unknown device 'iCE99' \(known: iCE40UP5K\)$"):
+    with pytest.raises(ValueError, match=r"^unknown device 'iCE99' \(known: GW1NR-9, LFE5U-25F, LFE5U-85F, iCE40UP5K\)$"):
         plan(model, device="iCE99")

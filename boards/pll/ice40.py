@@ -13,9 +13,11 @@ under the limits of the iCE40 sysCLOCK PLL (Lattice TN1251): phase detector inpu
 
 import dataclasses
 
-from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, Mux, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import Out
+
+from .reset import power_on_reset, reset_cycles
 
 __all__ = ["PLLError", "PLLConfig", "pll_config", "filter_range", "PLLDomain", "clock_source", "achievable_clocks",
            "fastest_clock",
@@ -62,6 +64,12 @@ class PLLConfig:
         if not isinstance(divide, int) or divide < 1:
             raise PLLError(f"clock divider must be a positive integer, not {divide!r}")
         return cls(f_in, f_in / divide, f_in, 0.0, 0, 0, 0, 0, direct=True, divide=divide)
+
+    @property
+    def record(self):
+        """The setting as plain data (for the build's records)."""
+        return {"divr": self.divr, "divf": self.divf, "divq": self.divq, "filter_range": self.filter_range,
+                "f_vco_mhz": self.f_vco / 1e6, "direct": self.direct, "divide": self.divide}
 
     @property
     def parameters(self):
@@ -228,13 +236,11 @@ class PLLDomain(wiring.Component):
             raise ValueError(f"PLL primitive must be 'SB_PLL40_PAD' or 'SB_PLL40_CORE', not {primitive!r}")
         if not isinstance(config, PLLConfig):
             raise TypeError(f"config must be a PLLConfig, not {config!r}")
-        if not reset_us > 0:
-            raise ValueError(f"power-on delay must be positive, not {reset_us!r}")
+        self._delay = reset_cycles(reset_us, config.f_out)
         self._config = config
         self._source = source
         self._primitive = primitive
         self._domain = domain
-        self._delay = max(16, int(round(reset_us * 1e-6 * config.f_out)))
         super().__init__()
 
     @property
@@ -276,21 +282,5 @@ class PLLDomain(wiring.Component):
                 o_PLLOUTGLOBAL=clk,
                 o_LOCK=lock,
             )
-        m.d.comb += ClockSignal(self._domain).eq(clk)
-
-        # -- power-on reset: count cycles of the new clock while locked ------------------------------------------
-        por = f"{self._domain}_por"
-        m.domains += ClockDomain(por, reset_less=True, local=True)
-        m.d.comb += ClockSignal(por).eq(clk)
-        lock_sync = Signal(2)
-        timer = Signal(range(self._delay + 1))
-        ready = Signal()
-        m.d[por] += lock_sync.eq(lock_sync << 1 | lock)
-        with m.If(~lock_sync[1]):
-            m.d[por] += [timer.eq(0), ready.eq(0)]
-        with m.Elif(timer == self._delay):
-            m.d[por] += ready.eq(1)
-        with m.Else():
-            m.d[por] += timer.eq(timer + 1)
-        m.d.comb += [ResetSignal(self._domain).eq(~ready), self.locked.eq(ready)]
+        power_on_reset(m, domain=self._domain, clk=clk, lock=lock, delay=self._delay, locked=self.locked)
         return m

@@ -1,6 +1,6 @@
 """FPGA families as data: what the plan, the fit check, the build and the reports need to know about a device.
 
-One module per family (:mod:`hw.device.ice40` now). A module describes its parts as :class:`Device` values and
+One module per family (:mod:`hw.device.ice40`, :mod:`hw.device.ecp5`, :mod:`hw.device.gowin`). A module describes its parts as :class:`Device` values and
 registers them in :data:`DEVICES`; a board names its device by ``Device.name``. Nothing here imports Amaranth: the plan
 is pure Python, and the gateware that a family needs (its PLL, its SPRAM primitive) lives beside the cores that use it.
 """
@@ -15,7 +15,9 @@ class BlockRam:
     """The device's block RAM: ``count`` blocks of ``bits``, each usable as one of ``modes`` (width, depth).
 
     ``initialized``: the bitstream sets its contents (so it can hold ROMs). ``primitive``: the synthesis cell;
-    ``cell``: nextpnr's name for it in the utilization report.
+    ``cell``: nextpnr's name for it in the utilization report. ``bit_write``: a write may change single bits of a
+    word (the iCE40's write mask); without it (ECP5, Gowin: byte enables at most) synthesis puts a memory written
+    bit by bit into LUT RAM, so cores write whole words there.
     """
     count: int
     bits: int
@@ -23,6 +25,7 @@ class BlockRam:
     primitive: str
     cell: str
     initialized: bool = True
+    bit_write: bool = True
 
     def blocks(self, width, depth):
         """Blocks a ``width`` x ``depth`` memory needs in its best mode (0 when empty)."""
@@ -72,7 +75,16 @@ class Device:
     family, name, package : str
         ``"ice40"``, ``"iCE40UP5K"``, ``"SG48"``.
     logic_cells : int
-        LUT + flip-flop cells, and ``logic_cell``: nextpnr's name for them.
+        LUT + flip-flop cells, and ``logic_cell``: nextpnr's name for them (LUT4s on families that count
+        flip-flops apart).
+    flip_flops : int
+        Flip-flops, where not one per logic cell (0: as many as :attr:`logic_cells`).
+    dsp_inference : bool
+        Synthesis maps a core's ``*`` to the DSP blocks (False where :attr:`synth_options` leaves them out, and
+        the conv core builds its products from adders by default).
+    conv_multipliers : int
+        Products per cycle a conv core may have by default (its lanes times taps): the DSP blocks, or a logic
+        budget where they are not used (0: the DSP count).
     block_ram : BlockRam
     wide_ram : WideRam or None
     dsp : Dsp or None
@@ -97,7 +109,15 @@ class Device:
     synthesis, synth_options : str
         Yosys' synthesis command for the family and the options every build gives it.
     lut_cell, carry_cell : str
-        The synthesis cells of a LUT and of a carry (for the per-core area).
+        The synthesis cells of a LUT (a prefix: Gowin's ``LUT1`` ... ``LUT4``) and of a carry (for the per-core
+        area).
+    pnr_output, bitstream : str
+        The files place and route and the packer write (``top.asc``, ``top.bin`` on the iCE40).
+    max_groups : int
+        Cycles per input spike that the dense layers' default lanes aim for (``hw.kinds.dense.default_lanes``).
+    rom_block_slack : int
+        Block RAMs a weight ROM may take beyond its fewest to reach :attr:`max_groups` (0: block RAM is scarce,
+        the fewest blocks come first).
     """
     family: str
     name: str
@@ -124,6 +144,13 @@ class Device:
     synth_options: str = ""
     lut_cell: str = ""
     carry_cell: str = ""
+    pnr_output: str = "top.asc"
+    bitstream: str = "top.bin"
+    max_groups: int = 4
+    rom_block_slack: int = 0
+    flip_flops: int = 0
+    dsp_inference: bool = True
+    conv_multipliers: int = 0
 
     def __str__(self):
         return self.name
@@ -156,4 +183,4 @@ def get(name):
         raise ValueError(f"unknown device {name!r} (known: {', '.join(sorted(DEVICES))})") from None
 
 
-from . import ice40  # noqa: E402,F401  (registers its devices)
+from . import ecp5, gowin, ice40  # noqa: E402,F401  (register their devices)

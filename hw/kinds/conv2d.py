@@ -15,7 +15,7 @@ from hw.spiketable import MAX_BREAKPOINTS, MAX_WORK, prefer_table, spike_table
 from . import Kind, LayerPlan, check_option, register
 from .neuron import check_neuron
 
-__all__ = ["ConvPlan", "plan_layer", "default_input_memory", "OPTIONS", "SPIKE_LOGIC"]
+__all__ = ["ConvPlan", "plan_layer", "default_lanes", "default_input_memory", "OPTIONS", "SPIKE_LOGIC"]
 
 #: Options a user may set for a conv2d layer.
 OPTIONS = ("lanes", "word_bits", "input_memory", "dsp_multipliers", "spike_logic")
@@ -54,6 +54,10 @@ class ConvPlan(LayerPlan):
     dsp_multipliers : int
         Products written as ``*`` (left to DSP inference); the others are built from adders.
     memories : tuple of hw.plan.Memory
+    whole_words : bool
+        Write the spike bitmaps a whole word at a time (the bits of the word so far, held in a register) instead of
+        one bit under a write mask: for block RAM without bit writes (``hw.device.BlockRam.bit_write``), where a
+        masked memory would become LUT RAM. The same cycles, the same contents once a word is complete.
     """
     grid_height: int
     grid_width: int
@@ -70,6 +74,7 @@ class ConvPlan(LayerPlan):
     spram_blocks: int
     dsp_multipliers: int
     memories: tuple
+    whole_words: bool = False
 
     buffer = None
     buffer_row = None
@@ -143,6 +148,30 @@ def default_input_memory(in_shape, device):
     return "bram"
 
 
+def default_lanes(layer, in_shape, out_shape, steps, word_bits, device):
+    """Output channels per pass by default: 1 where block RAM is scarce (``device.rom_block_slack`` 0, the
+    iCE40UP5K: every lane adds ``T`` spike memories); otherwise the fewest passes whose multipliers
+    (``lanes * C * Kh * Kw``) fit the device's budget (``conv_multipliers``: its DSP blocks, or the products it
+    builds from logic) and whose extra spike memories fit the slack, and the fewest lanes among those (the LFE5U-85F
+    gives the 4-channel 3 x 3 layer of the shipped model 4 lanes, one pass).
+    """
+    c = in_shape[0]
+    co, ho, wo = out_shape
+    taps = c * layer.kernel[0] * layer.kernel[1]
+    budget = device.conv_multipliers or (device.dsp.count if device.dsp is not None else 0)
+    if not device.rom_block_slack or budget < taps:
+        return 1
+    best = None
+    for lanes in range(1, co + 1):
+        passes = -(-co // lanes)
+        spike_blocks = device.block_ram.blocks(word_bits, passes * -(-(ho * wo) // word_bits))
+        if lanes * taps > budget or (lanes - 1) * steps * spike_blocks > device.rom_block_slack:
+            break
+        if best is None or passes < best[0]:
+            best = (passes, lanes)
+    return best[1]
+
+
 def _spike_logic(layer, steps, choice):
     if choice not in (None,) + SPIKE_LOGIC:
         raise ValueError(f"layer {layer.name}: spike_logic must be 'table' or 'pipeline', not {choice!r}")
@@ -179,9 +208,12 @@ def plan_layer(layer, ctx):
     check_neuron(layer.neuron, acc_bits=layer.acc_bits, layer=name)
     steps = ctx.time_steps
     opts = ctx.options
-    lanes = check_option(f"layer {name}: lanes", opts.get("lanes", 1), 1, co)
     word_bits = check_option(f"layer {name}: word_bits", opts.get("word_bits", 16), 1, MAX_WORD_BITS)
-    default_dsp = ctx.device.dsp.count if ctx.device.dsp is not None else 0
+    lanes = opts.get("lanes")
+    if lanes is None:
+        lanes = default_lanes(layer, ctx.in_shape, ctx.out_shape, steps, word_bits, ctx.device)
+    lanes = check_option(f"layer {name}: lanes", lanes, 1, co)
+    default_dsp = ctx.device.dsp.count if ctx.device.dsp is not None and ctx.device.dsp_inference else 0
     dsp = check_option(f"layer {name}: dsp_multipliers", opts.get("dsp_multipliers", default_dsp), 0)
     input_memory = opts.get("input_memory", default_input_memory(ctx.in_shape, ctx.device))
     if input_memory not in ("bram", "spram"):
@@ -226,7 +258,7 @@ def plan_layer(layer, ctx):
     mems.append(ctx.memory(f"{name}.bias", layer.bias_bits * lanes, passes, "rom"))
     return ConvPlan(ctx.index, name, "conv2d", layer, ctx.in_shape, ctx.out_shape, steps, hn, wn, lanes, passes,
                     word_bits, words_per_row, streaming, hs, ws, spike_logic, table, input_memory, spram_blocks, dsp,
-                    tuple(mems))
+                    tuple(mems), whole_words=not ctx.device.block_ram.bit_write)
 
 
 def work(plan, ops):

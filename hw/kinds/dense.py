@@ -18,7 +18,8 @@ from .neuron import check_neuron
 __all__ = ["DensePlan", "plan_layer", "plan_dense", "default_lanes", "fewest_lanes", "row_stride", "rom_words",
            "MAX_GROUPS", "OPTIONS", "WEIGHTS"]
 
-#: Cycles per input spike up to which :func:`default_lanes` prefers fewer lanes (less logic) to fewer cycles.
+#: Cycles per input spike up to which :func:`default_lanes` prefers fewer lanes (less logic) to fewer cycles on the
+#: iCE40UP5K (each device sets its own, ``hw.device.Device.max_groups``).
 MAX_GROUPS = 4
 #: Options a user may set for a dense or readout layer.
 OPTIONS = ("lanes", "weights")
@@ -91,13 +92,15 @@ def row_stride(groups):
 def default_lanes(layer, device, weights="bram"):
     """Lanes for ``layer``: the fewest blocks for its weights, then the least logic within a cycle budget.
 
-    Among all lane counts, take those whose weight ROM needs the fewest blocks (block RAMs, or SPRAMs with
-    ``weights="spram"``); among them the fewest lanes (each lane is an adder and a multiplexer of ``acc_bits``) that
-    keep an input spike within :data:`MAX_GROUPS` cycles, or, when none does, the fewest groups (cycles per event).
-    On the iCE40UP5K a 384 x 28 layer gets 7 lanes: 1,536 words of 56 bits, exactly 21 EBRs in the 512 x 8 mode,
-    four cycles per input spike (14 lanes take the same EBRs and two cycles, at twice the adders); a 28 x 10 readout
-    gets 2 lanes in one EBR, five cycles per spike. In SPRAM a 384 x 128 layer gets 4 lanes: 12,288 words of 32 bits
-    in two SPRAMs side by side, 32 cycles per input spike (8 lanes, 16 cycles, take all four SPRAMs).
+    Among all lane counts, take those whose weight ROM needs at most ``device.rom_block_slack`` blocks more than the
+    fewest (block RAMs; with ``weights="spram"`` SPRAMs, and no slack); among them the fewest lanes (each lane is an
+    adder and a multiplexer of ``acc_bits``) that keep an input spike within ``device.max_groups`` cycles, or, when
+    none does, the fewest groups (cycles per event). On the iCE40UP5K (no slack, 4 cycles) a 384 x 28 layer gets 7
+    lanes: 1,536 words of 56 bits, exactly 21 EBRs in the 512 x 8 mode, four cycles per input spike (14 lanes take
+    the same EBRs and two cycles, at twice the adders); a 28 x 10 readout gets 2 lanes in one EBR, five cycles per
+    spike. In SPRAM a 384 x 128 layer gets 4 lanes: 12,288 words of 32 bits in two SPRAMs side by side, 32 cycles
+    per input spike (8 lanes, 16 cycles, take all four SPRAMs). On a part with block RAM to spare (the LFE5U-85F: 8
+    blocks of slack, 1 cycle) the 384 x 28 layer and the readout get 28 and 10 lanes, one cycle per input spike.
     """
     return fewest_lanes(layer.in_features, layer.out_features, device, weights)
 
@@ -106,14 +109,22 @@ def fewest_lanes(rows, outputs, device, weights="bram"):
     """The lanes of :func:`default_lanes` for a weight ROM of ``rows`` rows (inputs, or input taps) of ``outputs``
     weights each, every row padded to :func:`row_stride` words of ``lanes`` weights, in block RAM or (``weights=
     "spram"``) in SPRAM."""
-    blocks = device.wide_ram.blocks if weights == "spram" else device.block_ram.blocks
-    best = None
+    spram = weights == "spram"
+    blocks_of = device.wide_ram.blocks if spram else device.block_ram.blocks
+    slack = 0 if spram else device.rom_block_slack
+    options = []
     for lanes in range(1, outputs + 1):
         groups = -(-outputs // lanes)
-        within = groups <= MAX_GROUPS
-        key = (blocks(8 * lanes, rows * row_stride(groups)), not within, lanes if within else groups)
+        options.append((blocks_of(8 * lanes, rows * row_stride(groups)), groups, lanes))
+    fewest = min(blocks for blocks, _, _ in options)
+    best = None
+    for blocks, groups, lanes in options:
+        if blocks > fewest + slack:
+            continue
+        within = groups <= device.max_groups
+        key = (not within, lanes if within else groups, lanes)
         if best is None or key < best:
-            best = key + (lanes,)
+            best = key
     return best[-1]
 
 
