@@ -261,8 +261,9 @@ def test_conv_core_writes_whole_words(seed, lanes, word_bits, logic, stall_out):
     layer = model.layers[0]
     lanes = None if lanes is None else min(lanes, layer.out_channels)
     options = {"word_bits": word_bits, "spike_logic": logic} | ({} if lanes is None else {"lanes": lanes})
-    plan = plan_layer(layer, model.input_shape, model.time_steps, device="GW1NR-9", options=options)
-    assert plan.whole_words and not plan_layer(layer, model.input_shape, model.time_steps, options=options).whole_words
+    plan = plan_layer(layer, model.input_shape, model.time_steps, on_map=True, device="GW1NR-9", options=options)
+    ice40 = plan_layer(layer, model.input_shape, model.time_steps, on_map=True, options=options)
+    assert plan.whole_words and not ice40.whole_words
     spikes = check(model, random_inputs(model, 3, np.random.default_rng(seed)), lanes=lanes, word_bits=word_bits,
                    spike_logic=logic, dsp_multipliers=4, stall_out=stall_out, device="GW1NR-9", seed=seed)
     assert spikes.any()
