@@ -183,7 +183,9 @@ def run_point(point, data, *, board, clock_mhz, seed=0, workdir, on_epoch=None, 
               "seconds": None, "error": None, "model_dir": None}
     try:
         argv = ["--data", "(search split)", "--out", str(workdir / "model"), "--run-dir", str(workdir / "run"),
-                "--name", name, "--seed", str(seed), "--quiet", *trainer_argv(point)]
+                "--name", name, "--seed", str(seed), "--quiet",
+                # the recipe the search was measured with (the shipped default's); the space may override each
+                "--augment-copies", "0", "--mask-p", "0", "--val-speaker", "none", *trainer_argv(point)]
         args = build_parser().parse_args(argv)
         try:
             need, dense = _structure(args, tuple(data.dataset.x_train.shape[1:]), board, name)
