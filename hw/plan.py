@@ -62,6 +62,11 @@ class Context:
     producer: object = None
     producer_kind: object = None
 
+    @property
+    def inputs(self):
+        """Elements of the layer's input (:func:`count` of :attr:`in_shape`)."""
+        return count(self.in_shape)
+
     def memory(self, name, width, depth, kind="ram"):
         """A :class:`Memory` with its block count on :attr:`device` (:func:`hw.kinds.memory.memory`)."""
         return memory(self.device, name, width, depth, kind)

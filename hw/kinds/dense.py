@@ -16,11 +16,8 @@ from .buffer import buffer_plan
 from .neuron import check_neuron
 
 __all__ = ["DensePlan", "plan_layer", "plan_dense", "default_lanes", "fewest_lanes", "row_stride", "rom_words",
-           "MAX_GROUPS", "OPTIONS", "WEIGHTS"]
+           "OPTIONS", "WEIGHTS"]
 
-#: Cycles per input spike up to which :func:`default_lanes` prefers fewer lanes (less logic) to fewer cycles on the
-#: iCE40UP5K (each device sets its own, ``hw.device.Device.max_groups``).
-MAX_GROUPS = 4
 #: Options a user may set for a dense or readout layer.
 OPTIONS = ("lanes", "weights")
 #: Where the weight ROM may live.
@@ -133,9 +130,7 @@ def plan_dense(layer, ctx, kind, state):
     (``(suffix, memory kind)``)."""
     name = layer.name
     check_neuron(layer.neuron, acc_bits=layer.acc_bits, layer=name)
-    n_in = 1
-    for dim in ctx.in_shape:
-        n_in *= int(dim)
+    n_in = ctx.inputs
     if n_in != layer.in_features:
         raise ValueError(f"layer {name}: in_features {layer.in_features} does not match the {n_in} inputs")
     weights = np.asarray(layer.weights)

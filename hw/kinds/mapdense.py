@@ -66,9 +66,7 @@ def plan_layer(layer, ctx):
     """
     name = layer.name
     check_neuron(layer.neuron, acc_bits=layer.acc_bits, layer=name)
-    n_in = 1
-    for dim in ctx.in_shape:
-        n_in *= int(dim)
+    n_in = ctx.inputs
     if n_in != layer.in_features:
         raise ValueError(f"layer {name}: in_features {layer.in_features} does not match the {n_in} values of the "
                          f"input map")
