@@ -214,7 +214,8 @@ def build_parser():
                    help="relu: the non-spiking CNN control (float only, not exported)")
     p.add_argument("--spram", action="store_true",
                    help="count the iCE40UP5K's four SPRAMs (4 x 256 kbit) toward the weight budget besides the "
-                        "block RAM: for models larger than the block RAM holds (the generator cannot build them yet)")
+                        "block RAM: for models larger than the block RAM holds (the plan puts dense weights into the "
+                        "SPRAMs; see docs/hardware.md, 'Weights in SPRAM')")
     p.add_argument("--mem-margin", type=float, default=2.0,
                    help="membrane width headroom over the largest |membrane| on the training set (default: 2)")
     p.add_argument("--no-export", action="store_true", help="train and measure, but write no model directory")
