@@ -455,8 +455,9 @@ def _conv(rng, co, ci, h, w, scale=0.5):
 
 def test_convolution_on_spikes_imports_and_runs_in_golden(tmp_path):
     """A graph with a second convolution on spikes (manifest version 2): imported and run bit-true in golden, which
-    the torch integer mode matches spike for spike. The generator builds this topology only with issue 14's cores,
-    so no RTL here."""
+    the torch integer mode matches spike for spike, and the generated network (amaranth.sim, with stalls) matches
+    golden on every spike, readout, class and cycle."""
+    from test_hw_network import check
     from train.agree import check_agreement
     rng = np.random.default_rng(12)
     g = _chain(("conv_a", _conv(rng, 3, 1, 6, 8)), ("lif_a", _lif((3, 6, 8))),
@@ -476,6 +477,7 @@ def test_convolution_on_spikes_imports_and_runs_in_golden(tmp_path):
     _, trains = FloatRunner(fnet, time_steps=4, input_scale=32.0)(torch.tensor(x), record=True)
     agree = spike_agreement(res.spikes, [t.numpy() for t in trains], ["conv1", "conv2", "pool1"])
     assert min(agree.values()) > 0.95, agree
+    check(model, x[:3], seed=12, stall=0.3)
 
 
 def test_finetune_keeps_golden_and_refuses_mixed_leaks():
