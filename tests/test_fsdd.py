@@ -143,6 +143,31 @@ def test_validation_side_is_one_training_speaker_and_no_test_file():
     assert all(n.split("_")[1] == "theo" for n in ds.test_names)
 
 
+@needs_data
+def test_validation_index_holds_out_the_same_takes_of_every_speaker_and_digit():
+    ds = fsdd.load_dataset(DATA, "official", limit_train=900, val_index=(5, 9), progress=False)
+    val = [r for r in fsdd.training_recordings(fsdd.list_recordings(DATA), "official", 900) if 5 <= r.index <= 9]
+    assert ds.val_speakers == [] and len(ds.x_val) == len(ds.y_val) == len(val) > 0
+    assert all(r.index >= 10 for r in ds.train_recordings)
+    assert len(ds.x_train) + len(ds.x_val) == 900 and len(ds.x_test) == 300
+    assert sorted(ds.y_val.tolist()) == sorted(r.digit for r in val)
+    with pytest.raises(FsddError, match=r"^choose a validation speaker or a validation index range, not both$"):
+        fsdd.load_dataset(DATA, val_speaker="theo", val_index=(5, 9), progress=False)
+
+
+def test_validation_index_refuses_empty_and_whole_ranges():
+    recs = [fsdd.Recording(Path(f"{d}_alice_{i}.wav"), d, "alice", i) for d in range(2) for i in range(5, 8)]
+    assert [r.index for r in fsdd.validation_index(recs, 6, 6)] == [6, 6]
+    with pytest.raises(FsddError, match=r"^validation index range 9-3 is empty \(need 0 <= LO <= HI\)$"):
+        fsdd.validation_index(recs, 9, 3)
+    with pytest.raises(FsddError, match=r"^validation index range 20-30 holds no training recording \(training "
+                                        r"indices 5-7\)$"):
+        fsdd.validation_index(recs, 20, 30)
+    with pytest.raises(FsddError, match=r"^validation index range 0-9 holds all 6 training recordings; leave some "
+                                        r"to train on$"):
+        fsdd.validation_index(recs, 0, 9)
+
+
 # -- download ------------------------------------------------------------------------------------------------
 
 def test_download_installs_checked_recordings(tmp_path, server):

@@ -195,3 +195,16 @@ def test_reduced_training_of_a_layer_stack(tmp_path):
     assert metrics["config"]["layers"] == "c4k3,p2x2,c4k3s2,p2x2,d16,d12"
     from train import agree
     assert agree.main(["--model", str(tmp_path / "m"), "--data", str(DATA), "--json"]) == 0
+
+
+def test_validation_index_chooses_on_the_same_speakers_takes(tmp_path):
+    run = tmp_path / "run"
+    argv = ["--data", str(DATA), "--limit-train", "200", "--epochs", "1", "--qat-epochs", "2", "--batch", "32",
+            "--quiet", "--hidden", "8", "--augment-copies", "0", "--val-index", "5", "9", "--no-export",
+            "--out", str(tmp_path / "model"), "--run-dir", str(run)]
+    assert trainer.main(argv) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["val_index"] == [5, 9] and metrics["val_speakers"] == []
+    assert metrics["val_samples"] + metrics["train_samples"] == 200 and metrics["val_samples"] > 0
+    chosen = metrics["history"][metrics["qat_epoch_chosen"] - 1]
+    assert chosen["val_acc"] == max(h["val_acc"] for h in metrics["history"] if h["phase"] == "qat")

@@ -35,7 +35,7 @@ from .features import (CroppedWarning, FeatureParams, FeatureWarning, finalize, 
                        raw_features)
 
 __all__ = ["FSDD_URL", "FsddError", "Recording", "list_recordings", "split", "training_recordings",
-           "training_record", "seen_in_training", "validation_speaker", "Dataset", "load_dataset", "dataset_of",
+           "training_record", "seen_in_training", "validation_speaker", "validation_index", "Dataset", "load_dataset", "dataset_of",
            "download", "main"]
 
 FSDD_COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
@@ -226,9 +226,33 @@ def validation_speaker(train, choice: str | None = "auto", seed: int = 0) -> str
     return choice
 
 
+def validation_index(train, lo: int, hi: int) -> list[Recording]:
+    """The recordings of the training side ``train`` whose index (the number in the file name) lies in
+    ``lo ... hi``: for every speaker and digit the same takes, a validation side drawn from the same speakers as
+    the official split's test side (which holds indices 0-4), for choices that must not be made on that test side.
+
+    Raises
+    ------
+    FsddError
+        On a range that is empty, holds every training recording or none of them.
+    """
+    if lo > hi or lo < 0:
+        raise FsddError(f"validation index range {lo}-{hi} is empty (need 0 <= LO <= HI)")
+    val = [r for r in train if lo <= r.index <= hi]
+    if not val:
+        present = sorted({r.index for r in train})
+        raise FsddError(f"validation index range {lo}-{hi} holds no training recording (training indices "
+                        f"{present[0]}-{present[-1]})" if present else "the training side is empty")
+    if len(val) == len(train):
+        raise FsddError(f"validation index range {lo}-{hi} holds all {len(train):,} training recordings; "
+                        f"leave some to train on")
+    return val
+
+
 def load_dataset(data_dir, split_name: str = "official", params: FeatureParams | None = None, *,
                  fit: bool = True, limit_train: int | None = None, test_only: bool = False,
-                 progress: bool = True, val_speaker: str | None = None) -> Dataset:
+                 progress: bool = True, val_speaker: str | None = None,
+                 val_index: tuple[int, int] | None = None) -> Dataset:
     """Load one split as INT8 maps.
 
     Parameters
@@ -245,6 +269,9 @@ def load_dataset(data_dir, split_name: str = "official", params: FeatureParams |
     val_speaker : str, optional
         Move this training speaker's recordings to the validation side (see :func:`validation_speaker`); the
         normalization is fitted on the rest.
+    val_index : (int, int), optional
+        Instead, move the training recordings whose index lies in this range to the validation side
+        (:func:`validation_index`).
     """
     params = params or FeatureParams()
     recs = list_recordings(data_dir)
@@ -253,6 +280,13 @@ def load_dataset(data_dir, split_name: str = "official", params: FeatureParams |
         if fit:
             raise FsddError("test_only needs fit=False: the normalization comes from the training side")
         train = []
+    if val_speaker is not None and val_index is not None:
+        raise FsddError("choose a validation speaker or a validation index range, not both")
+    if val_index is not None:
+        val = validation_index(train, *val_index) if train else []
+        chosen = {id(r) for r in val}
+        train = [r for r in train if id(r) not in chosen]
+        return dataset_of(train, test, params, fit=fit, progress=progress, val=val, val_speakers=[])
     val = [r for r in train if r.speaker == val_speaker]
     train = [r for r in train if r.speaker != val_speaker]
     if val_speaker is not None and not val:
@@ -261,13 +295,15 @@ def load_dataset(data_dir, split_name: str = "official", params: FeatureParams |
 
 
 def dataset_of(train, test, params: FeatureParams, *, fit: bool = True, progress: bool = True,
-               val=()) -> Dataset:
+               val=(), val_speakers=None) -> Dataset:
     """The :class:`Dataset` of lists of :class:`Recording`: any split (:func:`load_dataset` makes the named ones;
     the design-space search its speaker-held-out validation split). With ``fit`` the normalization is fitted on
-    ``train``, else ``params`` must carry it; ``val`` (recordings of one speaker) becomes the validation side."""
+    ``train``, else ``params`` must carry it; ``val`` becomes the validation side, by default the recordings of
+    one held-out speaker (``val_speakers`` names the speakers held out, ``[]`` when it is not split by speaker)."""
     from tqdm import tqdm
     val = list(val)
-    val_speaker = val[0].speaker if val else None
+    if val_speakers is None:
+        val_speakers = [val[0].speaker] if val else []
     files = train + val + test
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FeatureWarning)
@@ -280,7 +316,7 @@ def dataset_of(train, test, params: FeatureParams, *, fit: bool = True, progress
     labels = np.array([r.digit for r in files], dtype=np.int64)
     n, v = len(train), len(train) + len(val)
     return Dataset(maps[:n], labels[:n], maps[v:], labels[v:], params, [r.path.name for r in test],
-                   x_val=maps[n:v], y_val=labels[n:v], val_speakers=[val_speaker] if val else [],
+                   x_val=maps[n:v], y_val=labels[n:v], val_speakers=list(val_speakers),
                    train_recordings=train)
 
 

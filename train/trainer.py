@@ -4,7 +4,9 @@
 
 1. features of the chosen split (:mod:`train.fsdd`; ``--front-end robust`` by default: 32 ms window every 16 ms,
    DC removal, per-utterance mean normalization); one training speaker (``--val-speaker``, default ``auto``: the
-   ``seed mod n``-th) becomes the validation side, and the normalization is fitted on the rest;
+   ``seed mod n``-th) becomes the validation side, or with ``--val-index LO HI`` the recordings numbered
+   ``LO ... HI`` of every speaker and digit (the official test side's speakers), and the normalization is fitted
+   on the rest;
 2. ``--augment-copies`` perturbed versions of every training recording (:mod:`train.augment`: speed, gain with or
    without clipping, white/pink/brown noise or babble of other training speakers, DC offset), made once;
 3. optionally (``--init-from-cnn``) the non-spiking CNN of the same layout, trained for ``--cnn-epochs``, whose
@@ -180,6 +182,10 @@ def build_parser():
                         "quantization-aware training and the final quantization-aware epoch are chosen; auto: the "
                         "(seed mod n)-th training speaker; none: no validation, the last epochs are kept "
                         "(default: %(default)s)")
+    p.add_argument("--val-index", type=int, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="instead of a speaker, hold out the training recordings numbered LO ... HI (the number in "
+                        "the file name) of every speaker and digit as the validation side: the same speakers as the "
+                        "official test side (numbers 0-4), e.g. 5 9 for 300 recordings; replaces --val-speaker")
     p.add_argument("--init-from-cnn", action="store_true",
                    help="train the non-spiking CNN of the same layout first (--cnn-epochs) and start the spiking "
                         "network from its weights, scaled layer by layer to the spiking threshold")
@@ -305,10 +311,11 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
     if dataset is not None:
         ds = dataset
     else:
-        val_speaker = validation_speaker(split(list_recordings(args.data), args.split)[0], args.val_speaker,
-                                         args.seed)
+        val_index = getattr(args, "val_index", None)
+        val_speaker = None if val_index else validation_speaker(split(list_recordings(args.data), args.split)[0],
+                                                                args.val_speaker, args.seed)
         ds = load_dataset(args.data, args.split, feature_params(args), limit_train=args.limit_train,
-                          progress=show, val_speaker=val_speaker)
+                          progress=show, val_speaker=val_speaker, val_index=tuple(val_index) if val_index else None)
     aug = augment_config(args)
     bank = _augmented_bank(ds, aug, args.seed, show)
     y_tr = torch.as_tensor(ds.y_train)
@@ -425,7 +432,8 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
 
     metrics = {"name": name, "run_dir": str(run_dir), "split": args.split, "seed": args.seed, "config": cfg.to_dict(),
                "features": ds.params.to_dict(), "augment": dataclasses.asdict(aug),
-               "train_samples": len(y_tr), "val_speakers": ds.val_speakers, "val_samples": len(y_va),
+               "train_samples": len(y_tr), "val_speakers": ds.val_speakers,
+               **({"val_index": list(args.val_index)} if getattr(args, "val_index", None) else {}), "val_samples": len(y_va),
                "test_samples": len(x_te), "float_accuracy": state["float_acc"],
                "train_seconds": round(train_time, 2), "history": history,
                **{k: state[k] for k in ("float_epoch_chosen", "float_val_accuracy", "qat_epoch_chosen",
