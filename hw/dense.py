@@ -236,13 +236,18 @@ class SpikeAccumulator(wiring.Component):
         m.d.comb += self.i.ready.eq(~self.done & ~busy)
         take = self.i.valid & self.i.ready
         m.d.sync += pending.eq(0)
+        ram = p.accumulators == "ram"
         with m.If(busy):
-            m.d.comb += [rd.addr.eq(row * stride + group), issuing.eq(1), issued.eq(group)]
+            m.d.comb += rd.addr.eq(row * stride + group)
+            if ram:
+                m.d.comb += [issuing.eq(1), issued.eq(group)]
             m.d.sync += [pending.eq(1), group.eq(group + 1)]
             with m.If(group == groups - 1):
                 m.d.sync += busy.eq(0)
         with m.Elif(take & ~self.i.payload.end):
-            m.d.comb += [rd.addr.eq(self.i.payload.index * stride), issuing.eq(1)]
+            m.d.comb += rd.addr.eq(self.i.payload.index * stride)
+            if ram:
+                m.d.comb += issuing.eq(1)
             m.d.sync += pending.eq(1)
             if groups > 1:
                 m.d.sync += [busy.eq(1), group.eq(1), row.eq(self.i.payload.index)]
@@ -251,7 +256,7 @@ class SpikeAccumulator(wiring.Component):
         with m.If(self.resume):
             m.d.sync += self.done.eq(0)
 
-        if p.accumulators == "ram":
+        if ram:
             self._ram(m, rd, issuing, issued, pending, take & self.i.payload.end)
         else:
             self._chain(m, rd, pending)
