@@ -177,6 +177,7 @@ def test_default_accumulators_follow_the_device():
     assert ice40.accumulator_threshold == ice40.cells_per_block == 176
     assert default_accumulators(Wide, 4, ice40) == "ram"          # 4 EBRs for 1,920 flip-flops
     assert default_accumulators(Hidden, 7, ice40) == "registers"  # 7 EBRs for 392
+    assert default_accumulators(Hidden, 2, ice40) == "registers"  # 2 EBRs for 392, less 98 cells of RAM logic
     assert default_accumulators(Wide, 128, get_device("LFE5U-85F")) == "registers"  # one word of 1,920 bits
     assert default_accumulators(Wide, 32, get_device("GW1NR-9")) == "registers"
     assert default_accumulators(Wide, 1, get_device("LFE5U-85F")) == "ram"  # 128 x 15 in one block

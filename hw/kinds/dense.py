@@ -17,7 +17,7 @@ from .buffer import buffer_plan
 from .neuron import check_neuron
 
 __all__ = ["DensePlan", "plan_layer", "plan_dense", "default_lanes", "fewest_lanes", "row_stride", "rom_words",
-           "default_accumulators", "OPTIONS", "WEIGHTS", "ACCUMULATORS"]
+           "default_accumulators", "ram_accumulator_logic", "OPTIONS", "WEIGHTS", "ACCUMULATORS"]
 
 #: Options a user may set for a dense or readout layer.
 OPTIONS = ("lanes", "weights", "accumulators")
@@ -137,19 +137,28 @@ def fewest_lanes(rows, outputs, device, weights="bram"):
 
 def default_accumulators(layer, lanes, device):
     """Where the accumulators of ``layer`` with ``lanes`` go when the user leaves it open: ``"ram"`` when the
-    register chain's ``M * acc_bits`` flip-flops exceed, per block RAM that the memory of ``G`` words of
-    ``lanes * acc_bits`` bits would take, the device's :attr:`hw.device.Device.accumulator_threshold` (by default
-    its logic cells per block RAM: a block is worth its share of the logic); otherwise ``"registers"``.
+    logic cells it saves (the register chain's ``M * acc_bits`` flip-flops less :func:`ram_accumulator_logic`)
+    exceed, per block RAM that the memory of ``G`` words of ``lanes * acc_bits`` bits would take, the device's
+    :attr:`hw.device.Device.accumulator_threshold` (by default its logic cells per block RAM: a block is worth its
+    share of the logic); otherwise ``"registers"``.
 
     On the iCE40UP5K (176 cells per EBR) the 384 x 128 layer of ``models/fsdd_deep`` (4 lanes of 15 bits, 32
-    groups: 4 EBRs for 1,920 flip-flops) and its 128 x 64 layer (2 EBRs for 832) go to block RAM; the 384 x 28
-    layer of ``models/fsdd_scnn`` (7 EBRs for 392) and every readout stay in registers. On the ECP5 and Gowin
+    groups: 4 EBRs for 1,920 flip-flops less 345 cells) and its 128 x 64 layer (2 EBRs for 832 less 143) go to
+    block RAM; the 384 x 28 layer of ``models/fsdd_scnn`` (7 EBRs for 392, or with its weights in SPRAM at 2 lanes
+    2 EBRs for 392 less 98) and every readout stay in registers. On the ECP5 and Gowin
     parts the default lanes are many and the groups few, so the words are wide and shallow: they stay in
     registers."""
     groups = -(-layer.out_features // lanes)
-    flip_flops = layer.out_features * layer.acc_bits
+    saved = layer.out_features * layer.acc_bits - ram_accumulator_logic(lanes, groups, layer.acc_bits)
     blocks = device.block_ram.blocks(lanes * layer.acc_bits, groups)
-    return "ram" if blocks and flip_flops > blocks * device.accumulator_threshold else "registers"
+    return "ram" if blocks and saved > blocks * device.accumulator_threshold else "registers"
+
+
+def ram_accumulator_logic(lanes, groups, acc_bits):
+    """Logic cells (coarse) that accumulators in block RAM need beyond a chain's: the lane multiplexer that reads
+    one neuron of a word in the sweep, the bypass of the transparent read, and the table of bias words that resets
+    a word (about one cell per bit and eight words)."""
+    return (lanes - 1) * acc_bits + lanes * acc_bits * (1 + -(-groups // 8))
 
 
 def plan_dense(layer, ctx, kind, state):
@@ -217,9 +226,8 @@ def work(plan, ops):
 
 def logic(plan):
     """Logic cells (coarse, before calibration): control and register files; per lane an adder of ``acc_bits`` and
-    the multiplexer at the lane's end of the accumulator chain (accumulators in block RAM: the lane multiplexer
-    that reads one neuron of a word in the sweep, the bypass of the transparent read, and the table of bias words
-    that resets a word, about one cell per bit and eight words); the step buffer's registers (word flags or list
+    the multiplexer at the lane's end of the accumulator chain (accumulators in block RAM: plus
+    :func:`ram_accumulator_logic`); the step buffer's registers (word flags or list
     counts) need logic per bit; the LIF unit. Measured with ``python -m hw.area --model models/fsdd_deep --board
     icebreaker``: fc1 (4 lanes, 32 groups) 1,467 LUT4s and 2,036 flip-flops with registers, 641 and 189 in block
     RAM."""
@@ -228,7 +236,7 @@ def logic(plan):
     flags = sum(mem.bits for mem in plan.memories if mem.name.endswith(".buffer_registers"))
     lanes = plan.lanes * 2 * layer.acc_bits
     if plan.accumulators == "ram":
-        lanes += (plan.lanes - 1) * layer.acc_bits + plan.lanes * layer.acc_bits * (1 + -(-plan.groups // 8))
+        lanes += ram_accumulator_logic(plan.lanes, plan.groups, layer.acc_bits)
     return 60 + registers + lanes + flags + plan.lif_units * 3 * layer.neuron.mem_bits
 
 
