@@ -8,6 +8,10 @@ neurons ``l * G ... l * G + G - 1``). Per input spike event ``n`` the core reads
 cycle, and adds word ``g`` into neuron ``l * G + g`` of every lane ``l``: an
 event costs exactly ``G`` cycles and a silent input costs none (docs/arithmetic.md section 3, the second form).
 
+The accumulators (plan option ``accumulators``) are a chain of ``M`` registers, or a block RAM of ``G`` words of
+``lanes`` accumulators (word ``g`` holding neuron ``l * G + g`` of every lane ``l``, the grouping of the weight
+words), read together with the weight word and written back in the next cycle, with the same cycle counts.
+
 At the end-of-step marker the core sweeps its neurons ``0 .. M-1``, one per cycle, through one
 :class:`hw.lif` update (membranes in a memory, read ahead; see ``DenseLayer``), emits the index of every neuron that spikes in the same cycle
 (ascending order, so the output needs no sorting), resets the accumulator to the bias, and finally emits the
@@ -152,10 +156,21 @@ class SpikeAccumulator(wiring.Component):
     Takes spike events; per event ``n`` adds row ``n`` of the weights into the accumulators, ``lanes`` per cycle.
     When it takes an end-of-step marker it raises ``done`` and takes nothing more until ``resume``; meanwhile the
     owner sweeps the neurons in order: ``current`` shows the current of neuron ``sel``, and ``clear`` moves on to the
-    next neuron and resets this one to its bias. The accumulators are a chain, not an addressed register file: the
+    next neuron and resets this one to its bias. The owner must step ``sel`` through ``0, 1, ..., M - 1`` with one
+    ``clear`` each before ``resume``.
+
+    With ``plan.accumulators == "registers"`` the accumulators are a chain, not an addressed register file: the
     ``G`` banks of ``lanes`` accumulators rotate past the adders while a row is added, and the sweep shifts the chain
     by one neuron per ``clear``, so ``current`` is always the first accumulator and no read multiplexer is needed.
-    The owner must therefore step ``sel`` through ``0, 1, ..., M - 1`` with one ``clear`` each before ``resume``.
+
+    With ``"ram"`` they are a memory of ``G`` words of ``lanes`` accumulators (block RAM), word ``g`` holding
+    neuron ``l * G + g`` of every lane ``l``. A weight word of group ``g`` is read with accumulator word ``g`` and
+    their lane-wise sum written back in the next cycle; the read port is transparent for the write port, so that a
+    read of the word being written (``G = 1``, consecutive events) sees the sum: one word per cycle, as the chain.
+    The sweep reads the word of neuron ``sel`` one cycle ahead (word 0 in the cycle the marker is taken), so
+    ``current`` is valid in the cycle ``sel`` is swept, and resets a whole word to its biases when its last neuron
+    below ``M`` is swept (``sel + G >= M``): no lane write enables, which the ECP5 and Gowin block RAMs lack for
+    such widths. The cycle counts are those of the chain. The memory starts with the biases from the bitstream.
 
     Parameters
     ----------
@@ -203,11 +218,6 @@ class SpikeAccumulator(wiring.Component):
         m = Module()
         p = self._plan
         layer, lanes, groups = p.layer, p.lanes, p.groups
-        n_out = layer.out_features
-        bias = [int(b) for b in layer.bias]
-        acc = [Signal(signed(layer.acc_bits), init=bias[k] if k < n_out else 0, name=f"acc{k}")
-               for k in range(groups * lanes)]
-
         stride = p.stride
         rom = p.weight_memory
         m.submodules.rom = weights = WeightMemory(shape=data.ArrayLayout(signed(8), lanes), depth=rom.depth,
@@ -221,16 +231,23 @@ class SpikeAccumulator(wiring.Component):
         group = Signal(range(groups))
         row = Signal(range(layer.in_features))
         pending = Signal()
+        issuing = Signal()                  # a weight word is read in this cycle ...
+        issued = Signal(range(groups))      # ... the one of this group
         m.d.comb += self.i.ready.eq(~self.done & ~busy)
         take = self.i.valid & self.i.ready
         m.d.sync += pending.eq(0)
+        ram = p.accumulators == "ram"
         with m.If(busy):
             m.d.comb += rd.addr.eq(row * stride + group)
+            if ram:
+                m.d.comb += [issuing.eq(1), issued.eq(group)]
             m.d.sync += [pending.eq(1), group.eq(group + 1)]
             with m.If(group == groups - 1):
                 m.d.sync += busy.eq(0)
         with m.Elif(take & ~self.i.payload.end):
             m.d.comb += rd.addr.eq(self.i.payload.index * stride)
+            if ram:
+                m.d.comb += issuing.eq(1)
             m.d.sync += pending.eq(1)
             if groups > 1:
                 m.d.sync += [busy.eq(1), group.eq(1), row.eq(self.i.payload.index)]
@@ -238,6 +255,20 @@ class SpikeAccumulator(wiring.Component):
             m.d.sync += self.done.eq(1)
         with m.If(self.resume):
             m.d.sync += self.done.eq(0)
+
+        if ram:
+            self._ram(m, rd, issuing, issued, pending, take & self.i.payload.end)
+        else:
+            self._chain(m, rd, pending)
+        return m
+
+    def _chain(self, m, rd, pending):
+        p = self._plan
+        layer, lanes, groups = p.layer, p.lanes, p.groups
+        n_out = layer.out_features
+        bias = [int(b) for b in layer.bias]
+        acc = [Signal(signed(layer.acc_bits), init=bias[k] if k < n_out else 0, name=f"acc{k}")
+               for k in range(groups * lanes)]
 
         # -- accumulate and sweep: the accumulators form one chain, position ``p`` = neuron ``p`` -------------------
         # Lane ``l`` owns the ``G`` consecutive neurons ``l * G ... l * G + G - 1``. For each word of a row every lane
@@ -279,7 +310,56 @@ class SpikeAccumulator(wiring.Component):
                     with m.If(self.clear):
                         m.d.sync += acc[p].eq(value(sweep))
         m.d.comb += self.current.eq(acc[0])
-        return m
+
+    def _ram(self, m, rd, issuing, issued, pending, start):
+        # -- accumulate and sweep: the accumulators in a memory of G words, word g holding neuron l * G + g of
+        # every lane l (the grouping of the weight words). A weight word of group g is read together with
+        # accumulator word g; in the next cycle (``pending``) their lane-wise sum is written back. The read port is
+        # transparent for the write port, so a read of the word written in the same cycle (G = 1, or back-to-back
+        # events) gets the new value: one word per cycle, as the chain. The sweep visits neuron n = l * G + g in
+        # order, reading word g one cycle ahead (word 0 in the cycle the marker is taken); a word is reset to its
+        # biases (whole, so that no lane write enables are needed) when its last neuron below M is swept, after
+        # which the sweep reads it no more.
+        p = self._plan
+        layer, lanes, groups = p.layer, p.lanes, p.groups
+        n_out, bits = layer.out_features, layer.acc_bits
+        bias = [int(b) for b in layer.bias]
+        words = [[bias[lane * groups + g] if lane * groups + g < n_out else 0 for lane in range(lanes)]
+                 for g in range(groups)]
+        m.submodules.accumulators = memory = Memory(shape=data.ArrayLayout(signed(bits), lanes), depth=groups,
+                                                    init=words)
+        wr = memory.write_port()
+        acc = memory.read_port(transparent_for=(wr,))
+        pending_group = Signal(range(max(2, groups)))
+        m.d.sync += pending_group.eq(issued)
+        word = Signal(range(max(2, groups)))    # the swept neuron's word and lane
+        lane = Signal(range(max(2, lanes)))
+        following = Mux(word == groups - 1, 0, word + 1)
+
+        with m.If(issuing):
+            m.d.comb += acc.addr.eq(issued)
+        with m.Elif(self.done & self.clear):
+            m.d.comb += acc.addr.eq(following)
+        with m.Elif(self.done):
+            m.d.comb += acc.addr.eq(word)
+
+        with m.If(pending):
+            m.d.comb += [wr.addr.eq(pending_group), wr.en.eq(1)]
+            m.d.comb += [wr.data[k].eq(acc.data[k] + rd.data[k]) for k in range(lanes)]
+        with m.Elif(self.clear & (self.sel >= n_out - groups)):
+            m.d.comb += [wr.addr.eq(word), wr.en.eq(1)]
+            for k in range(lanes):
+                column = [words[g][k] for g in range(groups)]
+                reset = Array(Const(b, signed(bits)) for b in column)[word] if groups > 1 else column[0]
+                m.d.comb += wr.data[k].eq(reset)
+
+        with m.If(start):
+            m.d.sync += [word.eq(0), lane.eq(0)]
+        with m.Elif(self.clear):
+            m.d.sync += word.eq(following)
+            with m.If(word == groups - 1):
+                m.d.sync += lane.eq(lane + 1)
+        m.d.comb += self.current.eq(acc.data[lane])
 
 
 class DenseLayer(wiring.Component):

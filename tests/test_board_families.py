@@ -242,6 +242,21 @@ def test_full_build_of_tiny_model(name, tmp_path):
     assert report["flip_flops"] > 0  # Yosys' statistics of the family are read
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FAMILY_BOARDS)
+def test_full_build_with_accumulators_in_block_ram(name, tmp_path):
+    """The dense and readout accumulators in block RAM (whole-word writes, a transparent read port) place and route
+    on every family."""
+    from flow.build import build
+
+    board = BOARDS[name]
+    params = {"fc1": {"accumulators": "ram", "lanes": 2}, "out": {"accumulators": "ram", "lanes": 1}}
+    result = build(board=name, model_dir=TINY, out=tmp_path / "b", progress=False, seeds=1, params=params)
+    assert (result.out / board.device.bitstream).stat().st_size > 10_000
+    report = json.loads((result.out / "report.json").read_text())
+    assert report["placed"] and report["fmax_mhz"] >= report["clock_mhz"]
+
+
 # -- the conv core's whole-word bitmap writes (block RAM without bit writes) ---------------------------------------
 
 @pytest.mark.parametrize("seed, lanes, word_bits, logic, stall_out", [

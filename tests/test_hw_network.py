@@ -138,7 +138,8 @@ def test_network_with_lanes_and_without_debug():
 
 
 #: Every option of the plan, each value at least once (conv2d: spike logic both ways, lanes, word widths, input
-#: memory, products left to DSP inference; dense and readout: lanes, weights in block RAM or SPRAM), on the model
+#: memory, products left to DSP inference; dense and readout: lanes, weights in block RAM or SPRAM, accumulators in
+#: registers or block RAM), on the model
 #: of the spike_logic defect (issue 11: with the pipeline the RTL took T - 1 cycles more than the cycle model
 #: predicted).
 OPTIONS = [
@@ -151,6 +152,10 @@ OPTIONS = [
      "out": {"lanes": 1}},
     {"fc1": {"lanes": 2, "weights": "spram"}, "out": {"lanes": 3, "weights": "spram"}},
     {"fc1": {"weights": "bram"}, "out": {"lanes": 2, "weights": "spram"}},
+    # accumulators in block RAM: with SPRAM weights, G = 1 (every event on the same word), lanes not dividing M
+    {"fc1": {"lanes": 4, "weights": "spram", "accumulators": "ram"}, "out": {"lanes": 3, "accumulators": "ram"}},
+    {"fc1": {"lanes": 6, "accumulators": "ram"}, "out": {"lanes": 4, "weights": "spram", "accumulators": "ram"}},
+    {"fc1": {"lanes": 1, "accumulators": "ram"}, "out": {"accumulators": "registers"}},
 ]
 
 
@@ -187,6 +192,7 @@ DEEP_OPTIONS = [
     (16, False, {"conv2": {"lanes": 3}, "conv3": {"lanes": 2}, "fc1": {"lanes": 2}}),
     (2, True, {"fc1": {"lanes": 1}, "out": {"lanes": 2}}),
     (6, True, {"fc1": {"lanes": 3}}),
+    (12, False, {"fc1": {"lanes": 2, "accumulators": "ram"}, "out": {"lanes": 1, "accumulators": "ram"}}),
 ]
 
 
@@ -225,7 +231,7 @@ def test_options_cover_what_the_plan_accepts():
     for kind in KINDS.values():
         assert covered[kind.name] == set(kind.options), kind.name
     assert values["spike_logic"] == {"table", "pipeline"} and values["input_memory"] == {"bram", "spram"}
-    assert values["weights"] == {"bram", "spram"}
+    assert values["weights"] == {"bram", "spram"} and values["accumulators"] == {"registers", "ram"}
 
 
 def test_spike_logic_reaches_the_cycle_model():

@@ -25,8 +25,9 @@ def _golden(layer, trains):
     return out
 
 
-def _simulate(layer, steps, trains, lanes, seed, stall):
-    dut = Readout(plan_layer(layer, (layer.in_features,), steps, on_map=False, options={"lanes": lanes}))
+def _simulate(layer, steps, trains, lanes, seed, stall, accumulators="registers"):
+    dut = Readout(plan_layer(layer, (layer.in_features,), steps, on_map=False,
+                             options={"lanes": lanes, "accumulators": accumulators}))
     in_bits = bits_for_count(layer.in_features)
     events = [e for train in trains for e in spike_train_events(train)]
     rng = np.random.default_rng(seed)
@@ -46,15 +47,16 @@ def _simulate(layer, steps, trains, lanes, seed, stall):
     return [unpack(readout_layout(layer), p) for p in got]
 
 
+@pytest.mark.parametrize("accumulators", ["registers", "ram"])
 @pytest.mark.parametrize("seed,lanes,stall", [(1, None, 0.0), (4, 1, 0.4), (6, 2, 0.2), (9, None, 0.5)])
-def test_readout_matches_golden(seed, lanes, stall):
+def test_readout_matches_golden(seed, lanes, stall, accumulators):
     model = random_model(seed, hidden=[], pool=False, input_shape=(1, 3, 4), time_steps=4)
     layer = model.layers[-1]
     rng = np.random.default_rng(seed)
     trains = [rng.random((model.time_steps, layer.in_features)) < p for p in (0.4, 1.0, 0.0, 0.7)]
     if lanes is not None:
         lanes = min(lanes, layer.out_features)
-    assert _simulate(layer, model.time_steps, trains, lanes, seed, stall) == _golden(layer, trains)
+    assert _simulate(layer, model.time_steps, trains, lanes, seed, stall, accumulators) == _golden(layer, trains)
 
 
 def test_saturation_and_lowest_index_wins():

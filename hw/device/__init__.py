@@ -118,6 +118,10 @@ class Device:
     rom_block_slack : int
         Block RAMs a weight ROM may take beyond its fewest to reach :attr:`max_groups` (0: block RAM is scarce,
         the fewest blocks come first).
+    accumulator_block_cells : int
+        Flip-flops a dense or readout core's accumulators must save per block RAM they take for the plan to put
+        them in block RAM by default (``hw.kinds.dense.default_accumulators``); 0: the device's logic cells per
+        block RAM (:attr:`cells_per_block`), i.e. a block is worth its average share of the logic.
     """
     family: str
     name: str
@@ -151,9 +155,21 @@ class Device:
     flip_flops: int = 0
     dsp_inference: bool = True
     conv_multipliers: int = 0
+    accumulator_block_cells: int = 0
 
     def __str__(self):
         return self.name
+
+    @property
+    def cells_per_block(self):
+        """Logic cells per block RAM of the device (the iCE40UP5K: 5,280 / 30 = 176)."""
+        return self.logic_cells // max(1, self.block_ram.count)
+
+    @property
+    def accumulator_threshold(self):
+        """Flip-flops saved per block RAM above which accumulators go to block RAM by default
+        (:attr:`accumulator_block_cells`, or :attr:`cells_per_block` when that is 0)."""
+        return self.accumulator_block_cells or self.cells_per_block
 
     def cell_counts(self):
         """How many of each cell of :attr:`report_cells` the device has (nextpnr's ``available``)."""

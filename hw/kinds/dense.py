@@ -3,8 +3,9 @@
 
 Its plan (:class:`DensePlan`, shared with the readout kind) fixes the lanes (accumulations per cycle), the lane
 groups (cycles per input spike), the weight ROM's row stride and where it lives (option ``weights``: ``"bram"``, set
-by the bitstream, or ``"spram"``, loaded at start-up, see :mod:`hw.weights`), the step buffer in front of it and the
-memories. Its timeline is :func:`hw.dense.timeline`. Pure Python.
+by the bitstream, or ``"spram"``, loaded at start-up, see :mod:`hw.weights`), where the accumulators live (option
+``accumulators``: ``"registers"``, a chain, or ``"ram"``, a block RAM of ``G`` words of ``lanes`` accumulators; by
+default :func:`default_accumulators`), the step buffer in front of it and the memories. Its timeline is :func:`hw.dense.timeline`. Pure Python.
 """
 
 from dataclasses import dataclass
@@ -16,12 +17,14 @@ from .buffer import buffer_plan
 from .neuron import check_neuron
 
 __all__ = ["DensePlan", "plan_layer", "plan_dense", "default_lanes", "fewest_lanes", "row_stride", "rom_words",
-           "OPTIONS", "WEIGHTS"]
+           "default_accumulators", "ram_accumulator_logic", "OPTIONS", "WEIGHTS", "ACCUMULATORS"]
 
 #: Options a user may set for a dense or readout layer.
-OPTIONS = ("lanes", "weights")
+OPTIONS = ("lanes", "weights", "accumulators")
 #: Where the weight ROM may live.
 WEIGHTS = ("bram", "spram")
+#: Where the accumulators may live: a register chain, or a block RAM of ``G`` words of ``lanes`` accumulators.
+ACCUMULATORS = ("registers", "ram")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,13 @@ class DensePlan(LayerPlan):
     def weights(self):
         """Where the weights live: ``"bram"`` or ``"spram"``."""
         return "spram" if self.weight_memory.kind == "spram_rom" else "bram"
+
+    @property
+    def accumulators(self):
+        """Where the accumulators live: ``"registers"`` (a chain of ``M`` registers) or ``"ram"`` (a block RAM of
+        ``G`` words of ``lanes`` accumulators, word ``g`` holding neurons ``l * G + g``)."""
+        mem = next(mem for mem in self.memories if mem.name == f"{self.name}.accumulators")
+        return "registers" if mem.kind == "registers" else "ram"
 
     @property
     def buffer_row(self):
@@ -125,6 +135,32 @@ def fewest_lanes(rows, outputs, device, weights="bram"):
     return best[-1]
 
 
+def default_accumulators(layer, lanes, device):
+    """Where the accumulators of ``layer`` with ``lanes`` go when the user leaves it open: ``"ram"`` when the
+    logic cells it saves (the register chain's ``M * acc_bits`` flip-flops less :func:`ram_accumulator_logic`)
+    exceed, per block RAM that the memory of ``G`` words of ``lanes * acc_bits`` bits would take, the device's
+    :attr:`hw.device.Device.accumulator_threshold` (by default its logic cells per block RAM: a block is worth its
+    share of the logic); otherwise ``"registers"``.
+
+    On the iCE40UP5K (176 cells per EBR) the 384 x 128 layer of ``models/fsdd_deep`` (4 lanes of 15 bits, 32
+    groups: 4 EBRs for 1,920 flip-flops less 345 cells) and its 128 x 64 layer (2 EBRs for 832 less 143) go to
+    block RAM; the 384 x 28 layer of ``models/fsdd_scnn`` (7 EBRs for 392, or with its weights in SPRAM at 2 lanes
+    2 EBRs for 392 less 98) and every readout stay in registers. On the ECP5 and Gowin
+    parts the default lanes are many and the groups few, so the words are wide and shallow: they stay in
+    registers."""
+    groups = -(-layer.out_features // lanes)
+    saved = layer.out_features * layer.acc_bits - ram_accumulator_logic(lanes, groups, layer.acc_bits)
+    blocks = device.block_ram.blocks(lanes * layer.acc_bits, groups)
+    return "ram" if blocks and saved > blocks * device.accumulator_threshold else "registers"
+
+
+def ram_accumulator_logic(lanes, groups, acc_bits):
+    """Logic cells (coarse) that accumulators in block RAM need beyond a chain's: the lane multiplexer that reads
+    one neuron of a word in the sweep, the bypass of the transparent read, and the table of bias words that resets
+    a word (about one cell per bit and eight words)."""
+    return (lanes - 1) * acc_bits + lanes * acc_bits * (1 + -(-groups // 8))
+
+
 def plan_dense(layer, ctx, kind, state):
     """The :class:`DensePlan` of ``layer`` as a core of ``kind`` whose neuron state is the memory ``state``
     (``(suffix, memory kind)``)."""
@@ -148,11 +184,20 @@ def plan_dense(layer, ctx, kind, state):
     lanes = check_option(f"layer {name}: lanes", lanes, 1, layer.out_features)
     groups = -(-layer.out_features // lanes)
     stride = row_stride(groups)
+    accumulators = ctx.options.get("accumulators")
+    if accumulators is None:
+        accumulators = default_accumulators(layer, lanes, ctx.device)
+    if accumulators not in ACCUMULATORS:
+        raise ValueError(f"layer {name}: accumulators must be 'registers' or 'ram', not {accumulators!r}")
+    if accumulators == "ram":
+        acc_memory = ctx.memory(f"{name}.accumulators", lanes * layer.acc_bits, groups, "ram")
+    else:
+        acc_memory = ctx.memory(f"{name}.accumulators", layer.acc_bits, layer.out_features, "registers")
     buffer, buffer_mems = buffer_plan(name, ctx)
     suffix, state_kind = state
     mems = buffer_mems + (
         ctx.memory(f"{name}.weights", 8 * lanes, n_in * stride, "spram_rom" if weights_place == "spram" else "rom"),
-        ctx.memory(f"{name}.accumulators", layer.acc_bits, layer.out_features, "registers"),
+        acc_memory,
         ctx.memory(f"{name}.{suffix}", layer.neuron.mem_bits, layer.out_features, state_kind),
     )
     return DensePlan(ctx.index, name, kind, layer, ctx.in_shape, ctx.out_shape, ctx.time_steps, lanes, groups,
@@ -181,19 +226,27 @@ def work(plan, ops):
 
 def logic(plan):
     """Logic cells (coarse, before calibration): control and register files; per lane an adder of ``acc_bits`` and
-    the multiplexer at the lane's end of the accumulator chain; the step buffer's registers (word flags or list
-    counts) need logic per bit; the LIF unit."""
+    the multiplexer at the lane's end of the accumulator chain (accumulators in block RAM: plus
+    :func:`ram_accumulator_logic`); the step buffer's registers (word flags or list
+    counts) need logic per bit; the LIF unit. Measured with ``python -m hw.area --model models/fsdd_deep --board
+    icebreaker``: fc1 (4 lanes, 32 groups) 1,467 LUT4s and 2,036 flip-flops with registers, 641 and 189 in block
+    RAM."""
     layer = plan.layer
     registers = sum(mem.bits for mem in plan.memories if mem.kind == "registers")
     flags = sum(mem.bits for mem in plan.memories if mem.name.endswith(".buffer_registers"))
-    return 60 + registers + plan.lanes * 2 * layer.acc_bits + flags + plan.lif_units * 3 * layer.neuron.mem_bits
+    lanes = plan.lanes * 2 * layer.acc_bits
+    if plan.accumulators == "ram":
+        lanes += ram_accumulator_logic(plan.lanes, plan.groups, layer.acc_bits)
+    return 60 + registers + lanes + flags + plan.lif_units * 3 * layer.neuron.mem_bits
 
 
 def random_options(layer, in_shape, device, rng, *, time_steps):
-    """Random lanes, and the weights in SPRAM one time in four where the device has it."""
+    """Random lanes, the weights in SPRAM one time in four where the device has it, and the accumulators in
+    registers or block RAM (one time in two each)."""
     opts = {"lanes": int(rng.integers(1, layer.out_features + 1))}
     if device.wide_ram is not None and rng.random() < 0.25:
         opts["weights"] = "spram"
+    opts["accumulators"] = str(rng.choice(ACCUMULATORS))
     return opts
 
 
