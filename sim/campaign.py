@@ -40,7 +40,7 @@ WORD_BITS = (3, 8, 16)
 
 
 #: The plan options :func:`draw_params` can draw.
-OPTIONS = ("lanes", "word_bits", "spike_logic", "input_memory", "weights")
+OPTIONS = ("lanes", "word_bits", "spike_logic", "input_memory", "weights", "state")
 
 
 def draw_params(model, rng, options=OPTIONS) -> dict:
@@ -50,8 +50,9 @@ def draw_params(model, rng, options=OPTIONS) -> dict:
     ``spike_logic`` (``"pipeline"`` or ``"table"``; ``"pipeline"`` where the layer has no spike table) and
     ``input_memory`` (``"spram"`` where the map fits the SPRAMs, else ``"bram"``); every other layer with lanes (a
     convolution on spikes, a dense first layer, dense and readout layers): ``lanes`` (1 to its output channels or
-    features), and where the kind places its weights (``weights``: ``"bram"``, or ``"spram"``: the harness loads
-    the weight image first). Options not in ``options`` are left to the plan's defaults (the same draws are made
+    features), where the kind places its weights (``weights``: ``"bram"``, or ``"spram"``: the harness loads
+    the weight image first) and its membranes (``state``: ``"bram"`` or ``"spram"``, whose simulation model starts
+    from garbage). Options not in ``options`` are left to the plan's defaults (the same draws are made
     either way).
     """
     from hw.kinds import kinds_of
@@ -69,6 +70,8 @@ def draw_params(model, rng, options=OPTIONS) -> dict:
             opts = {"lanes": int(rng.integers(1, outputs + 1))}
             if "weights" in kind.options:
                 opts["weights"] = str(rng.choice(["bram", "spram"]))
+            if "state" in kind.options:
+                opts["state"] = str(rng.choice(["bram", "spram"]))
             params[layer.name] = {k: v for k, v in opts.items() if k in options}
     return {name: opts for name, opts in params.items() if opts}
 
