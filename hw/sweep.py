@@ -25,7 +25,7 @@ cycles per neuron: neuron ``n`` is read in ``S + 2n`` (its current word too), it
 registered in ``S + 2n + 1`` and it is updated in ``S + 2n + 3``, where its spike is offered and its membrane
 written back (the cycles in between read the next neuron); the marker follows in ``S + 2M + 2``. The SPRAM is not
 initialized at power-up and its membranes are never cleared: the first step of a sample takes every membrane as 0
-instead of reading it, so no contents written before the sample (or at power-up) matter.
+instead of the word it reads, so no contents written before the sample (or at power-up) matter.
 """
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
@@ -33,8 +33,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .layouts import bits_for_count, spike_event
 from .kinds.memory import STATE_PLACES
+from .layouts import bits_for_count, spike_event
 from .lif import membrane_base, saturate
 from .spram import SPRAMArray
 
@@ -42,8 +42,8 @@ __all__ = ["LIFSweep", "state_memory", "sweep_cycles", "SWEEP_LATENCY", "STATE_P
 
 
 def state_memory(shape, depth, init):
-    """A memory of neuron state (currents, membranes): block RAM with the given initial contents. (One place to
-    change where the state is kept.)"""
+    """A memory of neuron state in block RAM (the currents, and the membranes unless they are in SPRAM:
+    :class:`hw.spram.SPRAMArray`) with the given initial contents."""
     return Memory(shape=shape, depth=depth, init=init)
 
 
