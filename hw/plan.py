@@ -220,13 +220,7 @@ def auto_weights(chosen, replan, params, *, with_params=False):
     if device.wide_ram is None or chosen.ebr <= device.block_ram.count:
         return (chosen, params or {}) if with_params else chosen
     params = {name: dict(options) for name, options in (params or {}).items()}
-    candidates = []
-    for lp in chosen.layers:
-        if "weights" in chosen.kind(lp).options and "weights" not in params.get(lp.name, {}):
-            rom = next((mem for mem in lp.memories if mem.name == f"{lp.name}.weights"), None)
-            if rom is not None and rom.blocks:
-                candidates.append((-rom.blocks, lp.index, lp.name))
-    for _, _, name in sorted(candidates):
+    for name in _candidates(chosen, params, "weights", "weights"):
         trial = params | {name: params.get(name, {}) | {"weights": "spram"}}
         moved = replan(trial)
         if moved.sprams <= device.wide_ram.count:
@@ -234,6 +228,18 @@ def auto_weights(chosen, replan, params, *, with_params=False):
             if chosen.ebr <= device.block_ram.count:
                 break
     return (chosen, params) if with_params else chosen
+
+
+def _candidates(chosen, params, option, what):
+    """The layers of ``chosen`` whose kind has ``option`` and whose ``params`` leave it unset, with a memory
+    ``<layer>.<what>`` in block RAM: the largest (in block RAMs) first, then in layer order."""
+    found = []
+    for lp in chosen.layers:
+        if option in chosen.kind(lp).options and option not in params.get(lp.name, {}):
+            mem = next((mem for mem in lp.memories if mem.name == f"{lp.name}.{what}"), None)
+            if mem is not None and mem.blocks:
+                found.append((-mem.blocks, lp.index, lp.name))
+    return [name for _, _, name in sorted(found)]
 
 
 def auto_state(chosen, replan, params):
@@ -250,13 +256,7 @@ def auto_state(chosen, replan, params):
     if device.wide_ram is None or chosen.ebr <= device.block_ram.count:
         return chosen
     params = {name: dict(options) for name, options in (params or {}).items()}
-    candidates = []
-    for lp in chosen.layers:
-        if "state" in chosen.kind(lp).options and "state" not in params.get(lp.name, {}):
-            mem = next((mem for mem in lp.memories if mem.name == f"{lp.name}.membranes"), None)
-            if mem is not None and mem.blocks:
-                candidates.append((-mem.blocks, lp.index, lp.name))
-    for _, _, name in sorted(candidates):
+    for name in _candidates(chosen, params, "state", "membranes"):
         trial = params | {name: params.get(name, {}) | {"state": "spram"}}
         moved = replan(trial)
         maps = sorted((mem.bits, lp.index, lp.name)
