@@ -83,6 +83,7 @@ def bench(model, x, *, params=None, batch=100, progress=True):
     figures["ebr_estimate"] = p.ebr
     figures["spram_estimate"] = p.sprams
     figures["weights_in_spram"] = [lp.name for lp in p.layers if getattr(lp, "weights", "bram") == "spram"]
+    figures["state_in_spram"] = [lp.name for lp in p.layers if getattr(lp, "state", "bram") == "spram"]
     return figures
 
 
@@ -123,9 +124,11 @@ def main(argv=None):
     figures["inputs"] = source
     us = 1.0 / args.clock_mhz
     print(f"model {model.name}: {source}")
-    in_spram = figures["weights_in_spram"]
+    in_spram = [f"weights of {', '.join(figures['weights_in_spram'])} in SPRAM, loaded at start-up"] * bool(
+        figures["weights_in_spram"])
+    in_spram += [f"membranes of {', '.join(figures['state_in_spram'])} in SPRAM"] * bool(figures["state_in_spram"])
     print(f"lanes {figures['lanes']}, about {figures['ebr_estimate']} EBR, {figures['spram_estimate']} SPRAM"
-          + (f" (weights of {', '.join(in_spram)} in SPRAM, loaded at start-up)" if in_spram else ""))
+          + (f" ({'; '.join(in_spram)})" if in_spram else ""))
     print(f"{'':<26} {'min':>8} {'median':>8} {'max':>8}   (us at {args.clock_mhz:g} MHz, median)")
     for key, label in (("cycles", "zero-skipping (hardware)"), ("dense_cycles", "dense schedule"),
                        ("lower_bound", "lower bound")):

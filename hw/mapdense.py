@@ -10,8 +10,10 @@ membranes). A value is taken in the cycle of the previous one's last visit, so t
 from the first transfer (cycle 0) to the last visit (cycle ``X = N * G``), every value costing the same (no
 zero-skipping: the timeline depends on nothing but the model). Then the ``T`` sweeps of the neurons follow, each
 emitting its spikes in ascending order and a marker: the marker of step ``t`` is transferred at
-``X + (t + 1) * (M + 3)`` with an always-ready output (:func:`hw.sweep.sweep_cycles`) (a step buffer). The currents return to their biases during the
-last sweep, the membranes to zero; the cycle after the last marker's transfer the core takes the next map.
+``X + (t + 1) * (M + 3)`` with an always-ready output (a step buffer), ``X + (t + 1) * (2M + 3)`` with the
+membranes in SPRAM (plan option ``state``, :func:`hw.sweep.sweep_cycles`). The currents return to their biases
+during the last sweep, the membranes to zero (in SPRAM: the first step of a sample takes them as zero); the cycle
+after the last marker's transfer the core takes the next map.
 """
 
 import numpy as np
@@ -29,7 +31,8 @@ __all__ = ["MapDenseLayer", "timeline"]
 
 def timeline(plan, markers, inputs, outputs):
     """The core's part of the cycle model (:func:`hw.cycles.cycles`): the marker of step ``t`` at
-    ``N * G + (t + 1) * (M + 3)`` (see the module docstring), the same for every sample.
+    ``N * G + (t + 1) * S``, ``S`` the cycles of a sweep (:func:`hw.sweep.sweep_cycles`: ``M + 3``, or ``2M + 3``
+    with the membranes in SPRAM), the same for every sample.
 
     Parameters
     ----------
@@ -41,7 +44,7 @@ def timeline(plan, markers, inputs, outputs):
     """
     n = np.shape(outputs)[0]
     loaded = plan.in_features * plan.groups
-    steps = np.arange(1, plan.time_steps + 1, dtype=np.int64) * sweep_cycles(plan.neurons)
+    steps = np.arange(1, plan.time_steps + 1, dtype=np.int64) * sweep_cycles(plan.neurons, plan.state)
     out = np.broadcast_to(loaded + steps, (n, plan.time_steps)).copy()
     done = out[:, -1] + 1
     return {"markers": out, "busy": done, "finish": done}
@@ -90,7 +93,7 @@ class MapDenseLayer(wiring.Component):
         w_rd = rom.read_port()
         m.submodules.state = state = LIFSweep(neuron=layer.neuron, acc_bits=layer.acc_bits, bias=layer.bias,
                                               positions=1, lanes=lanes, time_steps=p.time_steps,
-                                              repeat=p.time_steps, reset_every_step=False)
+                                              repeat=p.time_steps, reset_every_step=False, state=p.state)
         wiring.connect(m, state.o, wiring.flipped(self.o))
 
         # -- the value held, its input index and the lane group visited -----------------------------------------

@@ -15,6 +15,11 @@ RAM unless the user sets ``"weights": "spram"`` or the block RAMs do not suffice
 largest weight ROMs whose placement the user left open into the device's SPRAM, one layer at a time, until the
 block RAMs suffice or the SPRAMs are full (:func:`auto_weights`). SPRAM is not initialized by the bitstream: such a
 design loads a weight image at start-up (:mod:`hw.weights`, docs/hardware.md).
+
+**Membranes in SPRAM.** A layer whose kind has the option ``state`` (spikeconv, mapdense) keeps its membranes in
+block RAM unless the user sets ``"state": "spram"`` or, after the weights have moved, the block RAMs still do not
+suffice: then :func:`auto_state` moves the largest membrane memories into SPRAM, and returns a convolution's input
+map to block RAM where that frees the SPRAM they need and saves block RAMs on balance.
 """
 
 from dataclasses import dataclass
@@ -25,7 +30,7 @@ from . import device as devices
 from . import kinds
 from .kinds.memory import Memory, memory
 
-__all__ = ["Memory", "Context", "Plan", "plan", "plan_layer", "count", "auto_weights"]
+__all__ = ["Memory", "Context", "Plan", "plan", "plan_layer", "count", "auto_weights", "auto_state"]
 
 
 def count(shape):
@@ -197,32 +202,73 @@ def plan(model, *, device=None, params=None):
     params = _check_params(model, params, layer_kinds)
     _check_topology(model, layer_kinds)
     chosen = _plan_layers(model, device, steps, layer_kinds, params)
-    return auto_weights(chosen, lambda more: _plan_layers(model, device, steps, layer_kinds, more), params)
+    replan = lambda more: _plan_layers(model, device, steps, layer_kinds, more)  # noqa: E731
+    chosen, params = auto_weights(chosen, replan, params, with_params=True)
+    return auto_state(chosen, replan, params)
 
 
-def auto_weights(chosen, replan, params):
+def auto_weights(chosen, replan, params, *, with_params=False):
     """Move weight ROMs into SPRAM while ``chosen`` needs more block RAMs than its device has.
 
     Candidates are the layers whose kind has the option ``weights`` and whose ``params`` leave it unset, the
     largest weight ROM (in block RAMs) first; a candidate is moved (``replan`` with ``"weights": "spram"`` added to
     its options) when the SPRAMs it then takes still fit the device, and the moves stop as soon as the block RAMs
     suffice. A plan that still does not fit is returned as it is: the fit check (:func:`hw.resources.check_fit`)
-    names what is over.
+    names what is over. ``with_params``: return the plan and the options that made it.
+    """
+    device = chosen.device
+    if device.wide_ram is None or chosen.ebr <= device.block_ram.count:
+        return (chosen, params or {}) if with_params else chosen
+    params = {name: dict(options) for name, options in (params or {}).items()}
+    for name in _candidates(chosen, params, "weights", "weights"):
+        trial = params | {name: params.get(name, {}) | {"weights": "spram"}}
+        moved = replan(trial)
+        if moved.sprams <= device.wide_ram.count:
+            chosen, params = moved, trial
+            if chosen.ebr <= device.block_ram.count:
+                break
+    return (chosen, params) if with_params else chosen
+
+
+def _candidates(chosen, params, option, what):
+    """The layers of ``chosen`` whose kind has ``option`` and whose ``params`` leave it unset, with a memory
+    ``<layer>.<what>`` in block RAM: the largest (in block RAMs) first, then in layer order."""
+    found = []
+    for lp in chosen.layers:
+        if option in chosen.kind(lp).options and option not in params.get(lp.name, {}):
+            mem = next((mem for mem in lp.memories if mem.name == f"{lp.name}.{what}"), None)
+            if mem is not None and mem.blocks:
+                found.append((-mem.blocks, lp.index, lp.name))
+    return [name for _, _, name in sorted(found)]
+
+
+def auto_state(chosen, replan, params):
+    """Move membranes into SPRAM while ``chosen`` needs more block RAMs than its device has.
+
+    Candidates are the layers whose kind has the option ``state`` and whose ``params`` leave it unset, the largest
+    membrane memory (in block RAMs) first, then in layer order. A candidate is moved (``replan`` with ``"state":
+    "spram"``) when the plan then fits the device's SPRAMs; where it does not, the input maps that a layer keeps in
+    SPRAM by default (option ``input_memory`` unset) go back to block RAM, the smallest first, until it does. The
+    move is kept only if it saves block RAMs on balance; the moves stop as soon as the block RAMs suffice. A plan
+    that still does not fit is returned as it is (the fit check names what is over).
     """
     device = chosen.device
     if device.wide_ram is None or chosen.ebr <= device.block_ram.count:
         return chosen
     params = {name: dict(options) for name, options in (params or {}).items()}
-    candidates = []
-    for lp in chosen.layers:
-        if "weights" in chosen.kind(lp).options and "weights" not in params.get(lp.name, {}):
-            rom = next((mem for mem in lp.memories if mem.name == f"{lp.name}.weights"), None)
-            if rom is not None and rom.blocks:
-                candidates.append((-rom.blocks, lp.index, lp.name))
-    for _, _, name in sorted(candidates):
-        trial = params | {name: params.get(name, {}) | {"weights": "spram"}}
+    for name in _candidates(chosen, params, "state", "membranes"):
+        trial = params | {name: params.get(name, {}) | {"state": "spram"}}
         moved = replan(trial)
-        if moved.sprams <= device.wide_ram.count:
+        maps = sorted((mem.bits, lp.index, lp.name)
+                      for lp in moved.layers for mem in lp.memories
+                      if mem.name == f"{lp.name}.input" and mem.kind == "spram"
+                      and "input_memory" in moved.kind(lp).options and "input_memory" not in params.get(lp.name, {}))
+        for _, _, owner in maps:
+            if moved.sprams <= device.wide_ram.count:
+                break
+            trial = trial | {owner: trial.get(owner, {}) | {"input_memory": "bram"}}
+            moved = replan(trial)
+        if moved.sprams <= device.wide_ram.count and moved.ebr < chosen.ebr:
             chosen, params = moved, trial
             if chosen.ebr <= device.block_ram.count:
                 break

@@ -30,12 +30,14 @@ of :class:`hw.dense.DenseLayer`): neuron ``n`` is read (its current word and its
 and updated in ``X + 3 + n`` (after a register stage), where its spike is offered on ``o``, its membrane written
 back (cleared at the last step of a sample) and its current reset to the channel's bias (one lane of the word,
 through byte enables). The end-of-step marker follows at ``X + M + 3``; the core takes input again from the cycle
-after its transfer. An output
-not ready holds the sweep (the read ports keep their data).
+after its transfer. An output not ready holds the sweep (the read ports keep their data). With the membranes in
+SPRAM (plan option ``state``), the single port reads neuron ``n`` in ``X + 1 + 2n`` and writes it back in
+``X + 4 + 2n``: the marker follows at ``X + 2M + 3`` (:func:`hw.sweep.sweep_cycles`).
 
 Timing with an always-valid input and an always-ready output, for a step whose spikes cost ``V`` cycles in all:
 ``1 + V`` cycles to take the events and the marker (the first spike is held from the cycle after its transfer),
-``M + 2`` cycles of sweep, ``1`` cycle for the output marker (:func:`hw.sweep.sweep_cycles`). :func:`timeline` is the core's part of the cycle model
+``M + 2`` cycles of sweep (``2M + 2`` with the membranes in SPRAM), ``1`` cycle for the output marker
+(:func:`hw.sweep.sweep_cycles`). :func:`timeline` is the core's part of the cycle model
 (:mod:`hw.cycles`), behind the step buffer that feeds it (:func:`hw.dense.back_end_timeline` with the cost of each
 input neuron's spike).
 """
@@ -50,7 +52,7 @@ from .dense import back_end_timeline
 from .kinds.spikeconv import SpikeConvPlan, visits
 from .layouts import bits_for_count, spike_event
 from .pool import div_const, mul_const
-from .sweep import SWEEP_LATENCY, LIFSweep, sweep_cycles
+from .sweep import LIFSweep, sweep_cycles
 
 __all__ = ["SpikeConvLayer", "weight_words", "timeline", "step_cycles", "weight_rom"]
 
@@ -77,16 +79,17 @@ def weight_rom(plan):
 
 
 def step_cycles(plan, spikes):
-    """Cycles of one step (ideal environment): ``1 + V + M + 3``, ``V`` the cost of the step's input spikes
-    (:func:`hw.kinds.spikeconv.visits`). ``spikes``: (..., Ci*H*W) bool; the result has the leading shape."""
+    """Cycles of one step (ideal environment): ``1 + V + M + 3`` (``1 + V + 2M + 3`` with the membranes in SPRAM),
+    ``V`` the cost of the step's input spikes (:func:`hw.kinds.spikeconv.visits`). ``spikes``: (..., Ci*H*W) bool;
+    the result has the leading shape."""
     spent = np.asarray(spikes, dtype=bool).astype(np.int64) @ visits(plan)
-    return spent + 1 + sweep_cycles(plan.neurons)
+    return spent + 1 + sweep_cycles(plan.neurons, plan.state)
 
 
 def timeline(plan, markers, inputs, outputs):
     """The core's part of the cycle model (:func:`hw.cycles.cycles`): :func:`hw.dense.back_end_timeline` with the
     cost of every input neuron's spike; the core writes its output marker at ``X + M + 3`` and takes input again from
-    ``X + M + 4`` (:data:`hw.sweep.SWEEP_LATENCY`).
+    ``X + M + 4`` (``X + 2M + 3`` and ``X + 2M + 4`` with the membranes in SPRAM: :func:`hw.sweep.sweep_cycles`).
 
     Returns
     -------
@@ -94,9 +97,10 @@ def timeline(plan, markers, inputs, outputs):
         ``markers`` (N, T): the cycle each output marker is transferred; ``busy`` (N,): the step times
         (:func:`step_cycles`) summed; ``finish`` (N,): the cycle after its last step.
     """
-    take, spent = back_end_timeline(plan, markers, inputs, after_sweep=SWEEP_LATENCY + 2, cost=visits(plan))
-    out = take + plan.neurons + SWEEP_LATENCY + 1
-    busy = spent + plan.time_steps * (1 + sweep_cycles(plan.neurons))
+    sweep = sweep_cycles(plan.neurons, plan.state)
+    take, spent = back_end_timeline(plan, markers, inputs, after_sweep=sweep + 1 - plan.neurons, cost=visits(plan))
+    out = take + sweep
+    busy = spent + plan.time_steps * (1 + sweep)
     return {"markers": out, "busy": busy, "finish": out[:, -1] + 1}
 
 
@@ -156,7 +160,7 @@ class SpikeConvLayer(wiring.Component):
         w_rd = rom.read_port()
         m.submodules.state = state = LIFSweep(neuron=neuron, acc_bits=acc_bits, bias=layer.bias,
                                               positions=positions, lanes=lanes, time_steps=steps, repeat=1,
-                                              reset_every_step=True)
+                                              reset_every_step=True, state=p.state)
         wiring.connect(m, state.o, wiring.flipped(self.o))
 
         # -- the spike held: its coordinates and reach ----------------------------------------------------------

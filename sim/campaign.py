@@ -40,7 +40,7 @@ WORD_BITS = (3, 8, 16)
 
 
 #: The plan options :func:`draw_params` can draw.
-OPTIONS = ("lanes", "word_bits", "spike_logic", "input_memory", "weights", "accumulators")
+OPTIONS = ("lanes", "word_bits", "spike_logic", "input_memory", "weights", "accumulators", "state")
 
 
 def draw_params(model, rng, options=OPTIONS) -> dict:
@@ -51,8 +51,9 @@ def draw_params(model, rng, options=OPTIONS) -> dict:
     ``input_memory`` (``"spram"`` where the map fits the SPRAMs, else ``"bram"``); every other layer with lanes (a
     convolution on spikes, a dense first layer, dense and readout layers): ``lanes`` (1 to its output channels or
     features), where the kind places its weights (``weights``: ``"bram"``, or ``"spram"``: the harness loads
-    the weight image first) and its accumulators (``accumulators``: ``"registers"`` or ``"ram"``). Options not in ``options`` are left to the plan's defaults (the same draws are made
-    either way).
+    the weight image first), its accumulators (``accumulators``: ``"registers"`` or ``"ram"``) and its membranes
+    (``state``: ``"bram"`` or ``"spram"``, whose simulation model starts from garbage). Options not in ``options``
+    are left to the plan's defaults (the same draws are made either way).
     """
     from hw.kinds import kinds_of
 
@@ -71,6 +72,8 @@ def draw_params(model, rng, options=OPTIONS) -> dict:
                 opts["weights"] = str(rng.choice(["bram", "spram"]))
             if "accumulators" in kind.options:
                 opts["accumulators"] = str(rng.choice(["registers", "ram"]))
+            if "state" in kind.options:
+                opts["state"] = str(rng.choice(["bram", "spram"]))
             params[layer.name] = {k: v for k, v in opts.items() if k in options}
     return {name: opts for name, opts in params.items() if opts}
 

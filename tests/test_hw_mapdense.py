@@ -27,15 +27,16 @@ def _golden_events(model, x):
     return out
 
 
+@pytest.mark.parametrize("state", ["bram", "spram"])
 @pytest.mark.parametrize("seed,lanes,stall", [(0, None, 0.0), (1, 1, 0.3), (2, 2, 0.5), (4, 3, 0.2), (7, None, 0.4)])
-def test_mapdense_matches_golden(seed, lanes, stall):
+def test_mapdense_matches_golden(seed, lanes, stall, state):
     model = random_deep_model(seed, dense_first=True, time_steps=3)
     layer = model.layers[0]
     x = random_inputs(model, 3, np.random.default_rng(seed))
     if lanes is not None:
         lanes = min(lanes, layer.out_features)
     plan = plan_layer(layer, model.input_shape, model.time_steps, on_map=True,
-                      options={} if lanes is None else {"lanes": lanes})
+                      options={"state": state} | ({} if lanes is None else {"lanes": lanes}))
     expected = _golden_events(model, x)
     values = [int(v) & 0xff for v in x.reshape(-1)]
     per_sample = int(timeline(plan, None, None, np.zeros((1, 1, 1)))["finish"][0])
@@ -44,15 +45,17 @@ def test_mapdense_matches_golden(seed, lanes, stall):
     assert [unpack_spike_event(p, bits_for_count(layer.out_features)) for p in got] == expected
 
 
+@pytest.mark.parametrize("state", ["bram", "spram"])
 @pytest.mark.parametrize("lanes", [1, 2])
-def test_timeline(lanes):
+def test_timeline(lanes, state):
     """Input always offered, output always taken: the markers leave when the timeline says (cycle 0: the first
     input transfer)."""
     from amaranth.sim import Simulator
 
     model = random_deep_model(3, dense_first=True, time_steps=3)
     layer = model.layers[0]
-    plan = plan_layer(layer, model.input_shape, model.time_steps, on_map=True, options={"lanes": lanes})
+    plan = plan_layer(layer, model.input_shape, model.time_steps, on_map=True,
+                      options={"lanes": lanes, "state": state})
     dut = MapDenseLayer(plan)
     x = random_inputs(model, 1, np.random.default_rng(0)).reshape(-1)
     markers = []
@@ -87,3 +90,7 @@ def test_refuses_bad_parameters():
         plan_layer(layer, (1, 1, 1), 2, on_map=True)
     with pytest.raises(TypeError, match=r"^MapDenseLayer needs a hw.kinds.mapdense.MapDensePlan, not None$"):
         MapDenseLayer(None)
+    with pytest.raises(ValueError, match=r"^layer fc1: state must be 'bram' or 'spram', not 1$"):
+        plan_layer(layer, model.input_shape, 2, on_map=True, options={"state": 1})
+    with pytest.raises(ValueError, match=r"^layer fc1: state 'spram' needs a device with SPRAM; the GW1NR-9 has none "):
+        plan_layer(layer, model.input_shape, 2, on_map=True, device="GW1NR-9", options={"state": "spram"})

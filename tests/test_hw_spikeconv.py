@@ -46,12 +46,16 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("state", ["bram", "spram"])
 @pytest.mark.parametrize("seed,shape,co,kernel,stride,padding,lanes,stall", CASES)
-def test_spikeconv_matches_golden(seed, shape, co, kernel, stride, padding, lanes, stall):
+def test_spikeconv_matches_golden(seed, shape, co, kernel, stride, padding, lanes, stall, state):
+    """Four samples back to back (the membranes in SPRAM start from garbage, hw.spram.garbage)."""
     rng = np.random.default_rng(seed)
     layer = _layer(rng, shape[0], co, kernel, stride, padding, reset="zero" if seed % 2 else "subtract")
     steps = 3
-    plan = plan_layer(layer, shape, steps, on_map=False, options={} if lanes is None else {"lanes": lanes})
+    options = {"state": state} | ({} if lanes is None else {"lanes": lanes})
+    plan = plan_layer(layer, shape, steps, on_map=False, options=options)
+    assert plan.state == state
     n_in = int(np.prod(shape))
     trains = [rng.random((steps, n_in)) < p for p in (0.4, 1.0, 0.0, 0.15)]
     expected = _golden_events(layer, shape, trains)
@@ -92,14 +96,15 @@ def test_weight_words_layout():
                         assert words[tap * 4 + g][lane] == want
 
 
+@pytest.mark.parametrize("state", ["bram", "spram"])
 @pytest.mark.parametrize("lanes", [1, 3])
-def test_step_timing(lanes):
+def test_step_timing(lanes, state):
     """Input always offered, output always taken: a step takes step_cycles() cycles, from its first input transfer
     to its marker's transfer."""
     rng = np.random.default_rng(7)
     shape = (2, 4, 5)
     layer = _layer(rng, 2, 3, (3, 3), (2, 1), (1, 0))
-    plan = plan_layer(layer, shape, 2, on_map=False, options={"lanes": lanes})
+    plan = plan_layer(layer, shape, 2, on_map=False, options={"lanes": lanes, "state": state})
     dut = SpikeConvLayer(plan)
     n_in = int(np.prod(shape))
     train = np.zeros((2, n_in), dtype=bool)
@@ -118,3 +123,19 @@ def test_refuses_bad_parameters():
         plan_layer(layer, (3, 4, 4), 2, on_map=False)
     with pytest.raises(TypeError, match=r"^SpikeConvLayer needs a hw.kinds.spikeconv.SpikeConvPlan, not 3$"):
         SpikeConvLayer(3)
+    with pytest.raises(ValueError, match=r"^layer conv2: state must be 'bram' or 'spram', not 'ebr'$"):
+        plan_layer(layer, (2, 4, 4), 2, on_map=False, options={"state": "ebr"})
+    with pytest.raises(ValueError, match=r"^layer conv2: state 'spram' needs a device with SPRAM; the LFE5U-85F has "
+                                         r"none \(use 'bram'\)$"):
+        plan_layer(layer, (2, 4, 4), 2, on_map=False, device="LFE5U-85F", options={"state": "spram"})
+
+
+def test_state_memory_in_spram():
+    rng = np.random.default_rng(1)
+    layer = _layer(rng, 2, 3, (3, 3), (1, 1), (1, 1))
+    plan = plan_layer(layer, (2, 4, 4), 2, on_map=False, options={"state": "spram"})
+    mems = {mem.name: mem for mem in plan.memories}
+    assert (mems["conv2.membranes"].kind, mems["conv2.membranes"].sprams, mems["conv2.membranes"].blocks) == \
+        ("spram", 1, 0)
+    assert mems["conv2.currents"].kind == "ram" and mems["conv2.currents"].blocks == 1
+    assert plan_layer(layer, (2, 4, 4), 2, on_map=False).state == "bram"

@@ -148,6 +148,19 @@ def test_deep_random_manifests(seed, dense_first, tmp_path):
     _check_passed(result)
 
 
+@pytest.mark.parametrize("seed,dense_first,params", [(14, False, {"conv2": {"state": "spram"}}),
+                                                    (2, True, {"fc1": {"state": "spram"}})])
+def test_membranes_in_spram(seed, dense_first, params, tmp_path):
+    """A convolution on spikes and a dense first layer with their membranes in SPRAM, whose simulation model starts
+    from garbage (hw.spram.garbage): several samples back to back through the Verilated RTL, 0 mismatches, cycles
+    as the cycle model says."""
+    from golden.randmodel import random_deep_model
+    model = random_deep_model(seed, dense_first=dense_first)
+    x = (extreme_inputs(model) + random_inputs(model, 3, seed)).x
+    result = verify(model, x, params=params, run_dir=tmp_path / "run", seed=seed)
+    _check_passed(result)
+
+
 @pytest.mark.slow
 def test_fsdd_test_split_through_the_deep_model(fsdd_dir, tmp_path):
     """models/fsdd_deep (a convolution on spikes) on the whole FSDD test split: 0 mismatches (about 6 minutes)."""

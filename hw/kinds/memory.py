@@ -1,8 +1,9 @@
-"""A memory of the plan and what it costs on a device: the one place that counts block RAMs. Pure Python."""
+"""A memory of the plan and what it costs on a device: the one place that counts block RAMs; and the option
+``state`` (where a sweeping core keeps its membranes). Pure Python."""
 
 from dataclasses import dataclass
 
-__all__ = ["Memory", "memory", "SPRAM_KINDS"]
+__all__ = ["Memory", "memory", "SPRAM_KINDS", "STATE_PLACES", "state_option", "state_of"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class Memory:
 #: Memory kinds that live in the device's SPRAM.
 SPRAM_KINDS = ("spram", "spram_rom")
 
+#: Where a sweeping core (:mod:`hw.sweep`) may keep its membranes: option ``state`` of the kinds that have one.
+STATE_PLACES = ("bram", "spram")
+
 
 def memory(device, name, width, depth, kind="ram"):
     """A :class:`Memory` of ``kind`` with its block and SPRAM counts on ``device`` (a :class:`hw.device.Device`).
@@ -63,3 +67,27 @@ def memory(device, name, width, depth, kind="ram"):
     else:
         blocks = device.block_ram.blocks(width, depth)
     return Memory(name, int(width), int(depth), kind, blocks, sprams)
+
+
+def state_option(name, ctx):
+    """The option ``state`` of layer ``name`` in context ``ctx`` (default ``"bram"``), checked: one of
+    :data:`STATE_PLACES`, and ``"spram"`` only on a device with SPRAM.
+
+    Raises
+    ------
+    ValueError
+        Naming the layer, the option and the allowed values (or the device).
+    """
+    state = ctx.options.get("state", "bram")
+    if not isinstance(state, str) or state not in STATE_PLACES:
+        raise ValueError(f"layer {name}: state must be 'bram' or 'spram', not {state!r}")
+    if state == "spram" and ctx.device.wide_ram is None:
+        raise ValueError(f"layer {name}: state 'spram' needs a device with SPRAM; the {ctx.device.name} has none "
+                         f"(use 'bram')")
+    return state
+
+
+def state_of(plan):
+    """Where a sweeping core's membranes live, from its memory ``<layer>.membranes``: ``"bram"`` or ``"spram"``."""
+    mem = next(mem for mem in plan.memories if mem.name == f"{plan.name}.membranes")
+    return "spram" if mem.kind in SPRAM_KINDS else "bram"

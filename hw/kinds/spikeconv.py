@@ -4,7 +4,12 @@
 A ``conv2d`` layer that is not the first one reads spikes, not the INT8 map. Its plan (:class:`SpikeConvPlan`) fixes
 the lanes (output channels per cycle), the lane groups, the weight ROM's row stride, the reach of every input row
 and column (which kernel taps of an input spike land on an output position, :func:`reach`), the step buffer in
-front of it and its memories. Its timeline is :func:`hw.spikeconv.timeline`. Pure Python.
+front of it, where its membranes live and its memories. Its timeline is :func:`hw.spikeconv.timeline`. Pure Python.
+
+Option ``state``: ``"bram"`` (the default) keeps the membranes in block RAM, ``"spram"`` in the device's SPRAM
+(memory kind ``"spram"``, one SPRAM per 16,384 neurons and 16 bits), where a sweep takes two cycles per neuron
+(:mod:`hw.sweep`); the currents stay in block RAM. :func:`hw.plan.auto_state` moves them there when block RAM runs
+out.
 """
 
 from dataclasses import dataclass
@@ -14,6 +19,7 @@ import numpy as np
 from . import Kind, LayerPlan, check_option, register
 from .buffer import buffer_plan
 from .dense import fewest_lanes, row_stride
+from .memory import state_of, state_option
 from .neuron import check_neuron
 
 __all__ = ["SpikeConvPlan", "plan_layer", "reach", "visits"]
@@ -49,6 +55,11 @@ class SpikeConvPlan(LayerPlan):
     memories: tuple
 
     lif_units = 1
+
+    @property
+    def state(self):
+        """Where the membranes live: ``"bram"`` or ``"spram"`` (option ``state``)."""
+        return state_of(self)
 
     @property
     def neurons(self):
@@ -126,6 +137,7 @@ def plan_layer(layer, ctx):
     if bias.shape != (co,) or (bias.size and (bias.min() < lo or bias.max() > hi)):
         raise ValueError(f"layer {name}: bias must be {co} values in {lo} ... {hi} (acc_bits {layer.acc_bits})")
     taps = c * kh * kw
+    state = state_option(name, ctx)
     lanes = ctx.options.get("lanes")
     if lanes is None:
         lanes = fewest_lanes(taps, co, ctx.device)
@@ -136,7 +148,8 @@ def plan_layer(layer, ctx):
     mems = buffer_mems + (
         ctx.memory(f"{name}.weights", 8 * lanes, taps * stride, "rom"),
         ctx.memory(f"{name}.currents", layer.acc_bits * lanes, groups * ho * wo),
-        ctx.memory(f"{name}.membranes", layer.neuron.mem_bits, co * ho * wo),
+        ctx.memory(f"{name}.membranes", layer.neuron.mem_bits, co * ho * wo,
+                   "spram" if state == "spram" else "ram"),
     )
     return SpikeConvPlan(ctx.index, name, "spikeconv", layer, ctx.in_shape, ctx.out_shape, ctx.time_steps, lanes,
                          groups, stride, reach(h, kh, sh, ph, ho), reach(w, kw, sw, pw, wo), buffer, mems)
@@ -144,22 +157,28 @@ def plan_layer(layer, ctx):
 
 def work(plan, ops):
     """Accumulations (taps in reach times output channels) over the lanes, plus the neuron updates over the one LIF
-    unit."""
+    unit (two cycles each with the membranes in SPRAM)."""
     op = ops[plan.name]
-    return -(-np.asarray(op["event_ops"], dtype=np.int64) // plan.lanes) + -(-int(op["neuron_updates"]) // plan.lif_units)
+    updates = -(-int(op["neuron_updates"]) // plan.lif_units) * (2 if plan.state == "spram" else 1)
+    return -(-np.asarray(op["event_ops"], dtype=np.int64) // plan.lanes) + updates
 
 
 def logic(plan):
     """Logic cells (coarse, before calibration): control, the index decoding and the tap counters; per lane an
-    adder of ``acc_bits``; the step buffer's registers; the LIF unit."""
+    adder of ``acc_bits``; the step buffer's registers; the LIF unit; with the membranes in SPRAM, the address
+    multiplexer of its single port."""
     layer = plan.layer
     flags = sum(mem.bits for mem in plan.memories if mem.name.endswith(".buffer_registers"))
-    return 160 + plan.lanes * layer.acc_bits + flags + plan.lif_units * 3 * layer.neuron.mem_bits
+    port = plan.neurons.bit_length() + 4 if plan.state == "spram" else 0
+    return 160 + plan.lanes * layer.acc_bits + flags + plan.lif_units * 3 * layer.neuron.mem_bits + port
 
 
 def random_options(layer, in_shape, device, rng, *, time_steps):
-    """Random lanes."""
-    return {"lanes": int(rng.integers(1, layer.out_channels + 1))}
+    """Random lanes, and the membranes in SPRAM one time in three where the device has it."""
+    opts = {"lanes": int(rng.integers(1, layer.out_channels + 1))}
+    if device.wide_ram is not None and rng.random() < 1 / 3:
+        opts["state"] = "spram"
+    return opts
 
 
 def _core(plan):
@@ -173,6 +192,6 @@ def _timeline(*args, **kwargs):
 
 
 KIND = register(Kind(
-    name="spikeconv", manifest_type="conv2d", neuron="lif", options=("lanes",), takes_map=False, buffered=True,
-    final=False, emits_rows=False, spiking=True, plan_layer=plan_layer, core=_core, timeline=_timeline, work=work,
+    name="spikeconv", manifest_type="conv2d", neuron="lif", options=("lanes", "state"), takes_map=False,
+    buffered=True, final=False, emits_rows=False, spiking=True, plan_layer=plan_layer, core=_core, timeline=_timeline, work=work,
     logic=logic, random_options=random_options))
