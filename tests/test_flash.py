@@ -1,0 +1,124 @@
+# amaranth: UnusedElaboratable=no
+"""The SPI flash reader (boards/flash.py) against the behavioural 25-series flash (boards/flash_model.py): the words
+it delivers, the header and CRC checks, an erased flash, a wrong CRC, a truncated image, the wake-up wait, abort."""
+
+import random
+
+import pytest
+from amaranth.sim import Simulator
+
+from boards.flash import FLASH_OFFSET, HEADER_BYTES, MAGIC, FlashLoader, flash_header, flash_image, padded_bytes
+from boards.flash_model import SPIFlashModel
+from boards.protocol import LOAD_CHUNK, crc16
+
+#: 600 words: 1,200 bytes, padded to two load chunks.
+WORDS = [random.Random(3).randrange(1 << 16) for _ in range(600)]
+PADDED = [int.from_bytes(padded_bytes(WORDS)[k:k + 2], "little") for k in range(0, 2 * LOAD_CHUNK, 2)]
+
+
+def run(contents, *, clock_hz=12e6, wake_cycles=0, abort_at=None, cycles=None):
+    """Simulate a reader of ``WORDS`` on a flash holding ``contents``; return what it did."""
+    dut = FlashLoader(words=WORDS, clock_hz=clock_hz, wake_us=1.0)
+    flash = SPIFlashModel(contents, wake_cycles=wake_cycles)
+    seen = {"words": [], "restarts": [], "done": [], "failed": False, "busy_end": None, "cycles": 0}
+    limit = cycles or (dut.read_bytes * 16 * dut.half_period + dut.wake_cycles + 200)
+
+    async def bench(ctx):
+        for cycle in range(limit):
+            if abort_at is not None:
+                ctx.set(dut.abort, cycle == abort_at)
+            if ctx.get(dut.load.words.valid):
+                seen["words"].append(ctx.get(dut.load.words.payload))
+            if ctx.get(dut.load.restart):
+                seen["restarts"].append(len(seen["words"]))
+            if ctx.get(dut.done):
+                seen["done"].append(cycle)
+            await ctx.tick()
+            ctx.set(dut.flash.cipo, flash.step(ctx.get(dut.flash.cs), ctx.get(dut.flash.clk),
+                                               ctx.get(dut.flash.copi)))
+            if not ctx.get(dut.busy) and not seen["cycles"]:
+                seen["cycles"] = cycle + 1
+        seen["failed"] = bool(ctx.get(dut.failed))
+        seen["busy_end"] = bool(ctx.get(dut.busy))
+        seen["cs_end"] = bool(ctx.get(dut.flash.cs))
+
+    sim = Simulator(dut)
+    sim.add_clock(1 / clock_hz)
+    sim.add_testbench(bench)
+    sim.run()
+    return seen, flash, dut
+
+
+def test_image_layout():
+    image = flash_image(WORDS)
+    data = padded_bytes(WORDS)
+    assert len(data) == 2 * LOAD_CHUNK and data[1200:] == bytes(2 * LOAD_CHUNK - 1200)
+    assert image[:4] == MAGIC and image[HEADER_BYTES:] == data
+    assert int.from_bytes(image[4:8], "little") == 2 * LOAD_CHUNK
+    assert int.from_bytes(image[8:10], "little") == crc16(data)
+    assert flash_header(WORDS) == image[:HEADER_BYTES]
+
+
+@pytest.mark.parametrize("clock_hz", [12e6, 24e6])
+def test_loads_the_image(clock_hz):
+    seen, flash, dut = run({FLASH_OFFSET: flash_image(WORDS)}, clock_hz=clock_hz, wake_cycles=8)
+    assert dut.half_period == {12e6: 1, 24e6: 2}[clock_hz]
+    assert seen["words"] == PADDED
+    assert seen["restarts"] == [0]          # once, before the first word
+    assert len(seen["done"]) == 1 and not seen["failed"] and not seen["busy_end"] and not seen["cs_end"]
+    assert flash.commands == [0xAB, 0x03]
+    assert flash.reads == [(FLASH_OFFSET, dut.read_bytes - 4)]
+
+
+def test_erased_flash_is_refused_at_the_header():
+    seen, flash, dut = run({})
+    assert seen["failed"] and not seen["done"] and not seen["busy_end"] and not seen["cs_end"]
+    assert seen["words"] == [] and seen["restarts"] == []
+    # the header's last byte ends the read: the image is not read at all
+    assert flash.reads == [(FLASH_OFFSET, HEADER_BYTES)]
+
+
+def test_image_of_another_build_is_refused_at_the_header():
+    other = flash_image([w ^ 1 for w in WORDS])
+    seen, _, _ = run({FLASH_OFFSET: other})
+    assert seen["failed"] and seen["words"] == [] and seen["restarts"] == []
+
+
+def test_wrong_crc_leaves_it_unloaded():
+    image = bytearray(flash_image(WORDS))
+    image[HEADER_BYTES + 77] ^= 0x10
+    seen, _, _ = run({FLASH_OFFSET: bytes(image)})
+    assert seen["failed"] and not seen["done"]
+    assert len(seen["words"]) == len(PADDED) and seen["words"] != PADDED
+
+
+def test_truncated_image_leaves_it_unloaded():
+    image = flash_image(WORDS)
+    seen, _, _ = run({FLASH_OFFSET: image[:HEADER_BYTES + 700]})   # the rest reads as erased
+    assert seen["failed"] and not seen["done"]
+    assert seen["words"][:350] == PADDED[:350] and seen["words"][350:] == [0xFFFF] * (len(PADDED) - 350)
+
+
+def test_waits_for_the_flash_to_wake():
+    # a part slower to wake than the reader waits ignores the read: its data line stays high, and the header fails
+    seen, flash, dut = run({FLASH_OFFSET: flash_image(WORDS)}, wake_cycles=FlashLoader(
+        words=WORDS, clock_hz=12e6, wake_us=1.0).wake_cycles + 40)
+    assert seen["failed"] and seen["words"] == []
+    assert flash.commands == [0xAB, 0x03] and flash.reads == []
+
+
+def test_abort_ends_the_read():
+    seen, _, dut = run({FLASH_OFFSET: flash_image(WORDS)}, abort_at=2000)
+    assert not seen["done"] and not seen["failed"] and not seen["busy_end"] and not seen["cs_end"]
+    assert 0 < len(seen["words"]) < len(PADDED) and seen["cycles"] == 2001
+
+
+def test_refuses_bad_options():
+    with pytest.raises(ValueError, match=r"^the weight image is empty: the design keeps no weights in SPRAM, so "
+                                         r"nothing is loaded from the flash$"):
+        FlashLoader(words=[], clock_hz=12e6)
+    with pytest.raises(ValueError, match=r"^flash offset must be 0 \.\.\. 16,775,158 \(a 24-bit address that leaves "
+                                         r"room for the 2,058-byte image\), not 16777215$"):
+        FlashLoader(words=WORDS, clock_hz=12e6, offset=(1 << 24) - 1)
+    with pytest.raises(ValueError, match=r"^SPI clock must be positive, not 0$"):
+        FlashLoader(words=WORDS, clock_hz=12e6, sck_hz=0)
