@@ -40,7 +40,7 @@ from hw.weights import LOAD_SIGNATURE
 from .engine import crc16_step
 from .protocol import LOAD_CHUNK, crc16
 
-__all__ = ["FLASH_PINS", "FLASH_OFFSET", "MAGIC", "HEADER_BYTES", "WAKE", "READ", "SCK_HZ", "WAKE_US",
+__all__ = ["check_flash_offset", "FLASH_PINS", "FLASH_OFFSET", "BITSTREAM_BYTES", "MAGIC", "HEADER_BYTES", "WAKE", "READ", "SCK_HZ", "WAKE_US",
            "padded_bytes", "flash_header", "flash_image", "FlashLoader"]
 
 #: The SPI flash pins as the reader drives them: select (active high; the platform inverts ``cs_n``), clock,
@@ -49,6 +49,8 @@ FLASH_PINS = wiring.Signature({"cs": Out(1), "clk": Out(1), "copi": Out(1), "cip
 #: Where ``hw.build --flash`` puts the flash image: 1 MiB, a 64 KiB-sector boundary far behind an iCE40UP5K
 #: bitstream (104,090 bytes).
 FLASH_OFFSET = 0x100000
+#: Bytes of the bitstream at the start of the flash, per device (icepack writes 104,090 for the iCE40UP5K).
+BITSTREAM_BYTES = {"iCE40UP5K": 104_090}
 MAGIC = b"SSWI"
 HEADER_BYTES = 10
 #: 25-series commands: release from deep power-down, read data.
@@ -91,6 +93,27 @@ def flash_image(words):
         raise ValueError("the weight image is empty: the design keeps no weights in SPRAM, so nothing is loaded "
                          "from the flash")
     return flash_header(words) + padded_bytes(words)
+
+
+def check_flash_offset(board, offset, image_bytes=0):
+    """Check that ``board`` has a flash the design can read and that an image of ``image_bytes`` bytes at
+    ``offset`` lies in it, on a 64 KiB sector boundary, behind the bitstream.
+
+    Raises
+    ------
+    ValueError
+        Naming the board and the bound.
+    """
+    if board.flash is None:
+        raise ValueError(f"--flash: board {board.name} ({board.title}) gives no SPI flash resource the design can "
+                         f"read its weight image from; load the image over the UART (python -m boards.host)")
+    bitstream = BITSTREAM_BYTES.get(board.device.name, 0)
+    if not isinstance(offset, int) or offset % 0x10000 or offset < bitstream:
+        raise ValueError(f"flash offset must be a multiple of 65,536 at or above the {bitstream:,}-byte bitstream "
+                         f"of the {board.device.name}, not {offset!r}")
+    if offset + image_bytes > min(board.flash_bytes, 1 << 24):
+        raise ValueError(f"a {image_bytes:,}-byte flash image at {offset:#x} does not fit the "
+                         f"{board.flash_bytes:,}-byte flash of board {board.name}")
 
 
 class FlashLoader(wiring.Component):

@@ -70,6 +70,11 @@ class SPIFlashModel:
     def awake(self):
         return not self._asleep
 
+    @property
+    def waking(self):
+        """A wake command has ended and the part is not awake yet (its time counts in steps)."""
+        return self._awake_at is not None
+
     def byte(self, address):
         return self._data.get(address % self._size, 0xFF)
 
