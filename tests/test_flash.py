@@ -122,3 +122,68 @@ def test_refuses_bad_options():
         FlashLoader(words=WORDS, clock_hz=12e6, offset=(1 << 24) - 1)
     with pytest.raises(ValueError, match=r"^SPI clock must be positive, not 0$"):
         FlashLoader(words=WORDS, clock_hz=12e6, sck_hz=0)
+
+
+def test_build_with_flash_writes_the_flash_image(tmp_path, capsys):
+    """hw.build --flash (without the tools): the flash image beside the bitstream, the reader on the board's flash
+    pins, the reports naming both; without --flash the design has neither."""
+    import json
+    from pathlib import Path
+
+    from flow import build as hwbuild
+    from flow.cli import main as build_main
+    from golden.manifest import load
+    from hw.plan import plan
+    from hw.weights import image
+
+    tiny = Path(__file__).resolve().parents[1] / "models" / "tiny"
+    params = {"fc1": {"weights": "spram"}}
+    out = tmp_path / "flash"
+    result = hwbuild.build(board="icebreaker", model_dir=tiny, out=out, clock_mhz=24, do_build=False,
+                           progress=False, params=params, flash=True)
+    words = image(plan(load(tiny), params=params))
+    assert (out / "weights_flash.bin").read_bytes() == flash_image(words)
+    report = json.loads((out / "report.json").read_text())
+    assert report["weight_image"]["flash"] == {"file": "weights_flash.bin", "offset": FLASH_OFFSET,
+                                               "bytes": len(flash_image(words)), "sck_hz": 6e6}
+    assert any("iceprog -o 1024k weights_flash.bin" in w for w in result.warnings)
+    assert "iceprog -o 1024k weights_flash.bin" in (out / "report.md").read_text()
+    pcf = (out / "top.pcf").read_text()
+    for name, pin in (("cs", 16), ("clk", 15), ("copi", 14), ("cipo", 17), ("wp", 12), ("hold", 13)):
+        assert f"set_io spi_flash_1x_0__{name}__io {pin}\n" in pcf
+    plain = tmp_path / "plain"
+    hwbuild.build(board="icebreaker", model_dir=tiny, out=plain, clock_mhz=24, do_build=False, progress=False,
+                  params=params)
+    assert not (plain / "weights_flash.bin").exists() and "spi_flash" not in (plain / "top.pcf").read_text()
+    # a model without SPRAM weights: nothing to read, a warning, no reader
+    code = build_main(["--board", "icebreaker", "--model", str(tiny), "--no-pnr", "--quiet", "--flash",
+                       "--out", str(tmp_path / "none")])
+    assert code == 0
+    assert "--flash: the model keeps no weights in SPRAM, so the design has no flash reader" in capsys.readouterr().err
+    assert "spi_flash" not in (tmp_path / "none" / "top.pcf").read_text()
+
+
+def test_flash_offset_is_checked_against_the_board():
+    from boards import BOARDS
+    from boards.flash import check_flash_offset
+
+    check_flash_offset(BOARDS["icebreaker"], FLASH_OFFSET, 2058)
+    with pytest.raises(ValueError, match=r"^--flash: board ulx3s-85f \(ULX3S \(LFE5U-85F\)\) gives no SPI flash "
+                                         r"resource the design can read its weight image from; load the image over "
+                                         r"the UART \(python -m boards.host\)$"):
+        check_flash_offset(BOARDS["ulx3s-85f"], FLASH_OFFSET)
+    with pytest.raises(ValueError, match=r"^flash offset must be a multiple of 65,536 at or above the 104,090-byte "
+                                         r"bitstream of the iCE40UP5K, not 65536$"):
+        check_flash_offset(BOARDS["icebreaker"], 0x10000)
+    with pytest.raises(ValueError, match=r"^a 4,000,000-byte flash image at 0x100000 does not fit the 4,194,304-byte "
+                                         r"flash of board upduino_v3$"):
+        check_flash_offset(BOARDS["upduino_v3"], FLASH_OFFSET, 4_000_000)
+
+
+def test_program_writes_the_flash_image_behind_the_bitstream(tmp_path):
+    from flow.build import flash_image_command
+
+    assert flash_image_command(tmp_path, "icebreaker", loader="ofl") is None
+    (tmp_path / "weights_flash.bin").write_bytes(flash_image(WORDS))
+    assert flash_image_command(tmp_path, "icebreaker", loader="ofl") == [
+        "ofl", "-b", "ice40_generic", "-f", "-o", "1048576", str(tmp_path / "weights_flash.bin")]
