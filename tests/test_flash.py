@@ -187,3 +187,19 @@ def test_program_writes_the_flash_image_behind_the_bitstream(tmp_path):
     (tmp_path / "weights_flash.bin").write_bytes(flash_image(WORDS))
     assert flash_image_command(tmp_path, "icebreaker", loader="ofl") == [
         "ofl", "-b", "ice40_generic", "-f", "-o", "1048576", str(tmp_path / "weights_flash.bin")]
+
+
+def test_board_core_needs_an_image_for_a_reader():
+    from pathlib import Path
+
+    from boards.top import BoardCore
+    from golden.manifest import load
+
+    tiny = load(Path(__file__).resolve().parents[1] / "models" / "tiny")
+    with pytest.raises(ValueError, match=r"^model tiny keeps no weights in SPRAM: there is nothing to load from the "
+                                         r"flash \(build without --flash\)$"):
+        BoardCore(tiny, clock_hz=24e6, baud=1_000_000, flash_offset=FLASH_OFFSET)
+    core = BoardCore(tiny, clock_hz=24e6, baud=1_000_000, params={"fc1": {"weights": "spram"}},
+                     flash_offset=FLASH_OFFSET)
+    assert "flash" in core.signature.members and core.flash_loader.half_period == 2
+    assert "flash" not in BoardCore(tiny, clock_hz=24e6, baud=1_000_000).signature.members
