@@ -31,7 +31,7 @@ weight image loaded*) and still takes a UART load. A UART load that starts while
 the reader at once, so that the two never write the SPRAMs together.
 """
 
-from amaranth.hdl import Cat, Const, Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -225,27 +225,22 @@ class FlashLoader(wiring.Component):
         with m.If(byte_done):
             m.d.sync += out.eq(next_out)
 
-        # -- command, address and the expected header, byte n of the read transfer --------------------------------
+        # -- command, address and the expected header: byte ``head`` of the read transfer -----------------------
         table = [READ, *self._offset.to_bytes(3, "big"), *self._header]
-        last = self.read_bytes - 1
-        count = Signal(range(max(self.read_bytes, self._wake) + 1))
-        index_bits = (len(table) - 1).bit_length()
-        following = Signal(index_bits)          # table index of the byte after byte ``count``
-        m.d.comb += following.eq(count[:index_bits] + 1)
+        head = Signal(range(len(table)))
         expected = Signal(8)
-        m.d.comb += [expected.eq(Const(0, 8)), next_out.eq(0)]
-        with m.Switch(count[:index_bits]):
-            for n in range(4, len(table)):
+        m.d.comb += [expected.eq(0), next_out.eq(0)]
+        with m.Switch(head):
+            for n in range(len(table)):
                 with m.Case(n):
-                    m.d.comb += expected.eq(table[n])
-        with m.If(count < 3):
-            with m.Switch(following):
-                for n in range(1, 4):
-                    with m.Case(n):
-                        m.d.comb += next_out.eq(table[n])
-        in_header = (count >= 4) & (count < len(table))
-        header_end = count == len(table) - 1
-        in_image = count >= len(table)
+                    m.d.comb += expected.eq(table[n] if n >= 4 else 0)
+                    if n + 1 < 4:
+                        m.d.comb += next_out.eq(table[n + 1])
+        # -- a down-counter for the wake-up wait, then for the image's bytes: ``last`` when it is at 0 -------------
+        rest = Signal(max(self._wake, self._payload).bit_length())
+        rest_dec = Signal(len(rest) + 1)
+        m.d.comb += rest_dec.eq(rest - 1)
+        last = rest_dec[-1]
 
         # -- the image: words to the network, the CRC of its bytes ----------------------------------------------
         crc = Signal(16)
@@ -270,38 +265,45 @@ class FlashLoader(wiring.Component):
                     m.d.sync += pins.cs.eq(0)
                     m.next = "IDLE"
                 with m.Elif(byte_done):
-                    m.d.sync += [pins.cs.eq(0), count.eq(0)]
+                    m.d.sync += [pins.cs.eq(0), rest.eq(self._wake - 1)]
                     m.next = "PAUSE"
             with m.State("PAUSE"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [count.eq(count + 1), out.eq(READ)]
+                m.d.sync += [rest.eq(rest_dec), out.eq(READ), head.eq(0), mismatch.eq(0)]
                 with m.If(self.abort):
                     m.next = "IDLE"
-                with m.Elif(count == self._wake - 1):
-                    m.d.sync += [count.eq(0), pins.cs.eq(1), mismatch.eq(0)]
-                    m.next = "READ"
-            with m.State("READ"):
+                with m.Elif(last):
+                    m.d.sync += pins.cs.eq(1)
+                    m.next = "HEADER"
+            with m.State("HEADER"):
+                # the command and the address go out; the header comes in and is compared byte by byte
                 m.d.comb += [self.busy.eq(1), run.eq(1)]
                 with m.If(self.abort):
                     m.d.sync += [pins.cs.eq(0), pins.clk.eq(0)]
                     m.next = "IDLE"
                 with m.Elif(byte_done):
-                    m.d.sync += count.eq(count + 1)
-                    bad = mismatch | (in_header & (received != expected))
+                    m.d.sync += head.eq(head + 1)
+                    bad = mismatch | ((head >= 4) & (received != expected))
                     m.d.sync += mismatch.eq(bad)
-                    with m.If(header_end):
+                    with m.If(head == len(table) - 1):
                         with m.If(bad):
                             m.d.sync += pins.cs.eq(0)
                             m.next = "FAILED"
                         with m.Else():
                             m.d.comb += self.load.restart.eq(1)
-                            m.d.sync += [crc.eq(0xFFFF), odd.eq(0)]
-                    with m.Elif(in_image):
-                        m.d.comb += self.load.words.valid.eq(odd)
-                        m.d.sync += [crc.eq(crc_next), odd.eq(~odd), low.eq(received)]
-                        with m.If(count == last):
-                            m.d.sync += pins.cs.eq(0)
-                            m.next = "CHECK"
+                            m.d.sync += [crc.eq(0xFFFF), odd.eq(0), rest.eq(self._payload - 1)]
+                            m.next = "IMAGE"
+            with m.State("IMAGE"):
+                m.d.comb += [self.busy.eq(1), run.eq(1)]
+                with m.If(self.abort):
+                    m.d.sync += [pins.cs.eq(0), pins.clk.eq(0)]
+                    m.next = "IDLE"
+                with m.Elif(byte_done):
+                    m.d.comb += self.load.words.valid.eq(odd)
+                    m.d.sync += [crc.eq(crc_next), odd.eq(~odd), low.eq(received), rest.eq(rest_dec)]
+                    with m.If(last):
+                        m.d.sync += pins.cs.eq(0)
+                        m.next = "CHECK"
             with m.State("CHECK"):
                 with m.If(crc == self._crc):
                     m.d.comb += self.done.eq(1)
