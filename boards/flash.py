@@ -262,7 +262,7 @@ class FlashLoader(wiring.Component):
             with m.State("WAKE"):
                 m.d.comb += [self.busy.eq(1), run.eq(1)]
                 with m.If(self.abort):
-                    m.d.sync += pins.cs.eq(0)
+                    m.d.sync += [pins.cs.eq(0), pins.clk.eq(0)]
                     m.next = "IDLE"
                 with m.Elif(byte_done):
                     m.d.sync += [pins.cs.eq(0), rest.eq(self._wake - 1)]

@@ -40,7 +40,7 @@ def run(contents, *, clock_hz=12e6, wake_cycles=0, abort_at=None, cycles=None):
                 seen["cycles"] = cycle + 1
         seen["failed"] = bool(ctx.get(dut.failed))
         seen["busy_end"] = bool(ctx.get(dut.busy))
-        seen["cs_end"] = bool(ctx.get(dut.flash.cs))
+        seen["cs_end"] = bool(ctx.get(dut.flash.cs)) or bool(ctx.get(dut.flash.clk))   # both low at the end
 
     sim = Simulator(dut)
     sim.add_clock(1 / clock_hz)
@@ -107,10 +107,15 @@ def test_waits_for_the_flash_to_wake():
     assert flash.commands == [0xAB, 0x03] and flash.reads == []
 
 
-def test_abort_ends_the_read():
-    seen, _, dut = run({FLASH_OFFSET: flash_image(WORDS)}, abort_at=2000)
+@pytest.mark.parametrize("abort_at", [3, 2000])     # in the wake command, in the image
+def test_abort_ends_the_read(abort_at):
+    seen, flash, dut = run({FLASH_OFFSET: flash_image(WORDS)}, abort_at=abort_at)
     assert not seen["done"] and not seen["failed"] and not seen["busy_end"] and not seen["cs_end"]
-    assert 0 < len(seen["words"]) < len(PADDED) and seen["cycles"] == 2001
+    assert seen["cycles"] == abort_at + 1
+    if abort_at > 1000:
+        assert 0 < len(seen["words"]) < len(PADDED)
+    else:
+        assert seen["words"] == [] and flash.commands == []
 
 
 def test_refuses_bad_options():
