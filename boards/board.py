@@ -66,6 +66,12 @@ class Board:
         What a user must know to use the board (jumpers, adapters); printed by the build and in the docs.
     programmer : tuple of str
         ``openFPGALoader`` arguments that select the board's programming cable.
+    flash : str or None
+        Resource name of the configuration SPI flash with one data line each way (``cs``, ``clk``, ``copi``,
+        ``cipo``: amaranth-boards' ``spi_flash_1x``) where the design can read its weight image after
+        configuration (``hw.build --flash``, :mod:`boards.flash`); None when the board offers none.
+    flash_bytes : int
+        Size of that flash.
     clock_mhz : float
         The clock a build asks for unless told otherwise (``--clock``): one the default model meets there.
     targets : tuple of (str, str, str, float)
@@ -88,6 +94,8 @@ class Board:
     programmer: tuple = ()
     targets: tuple = ()
     clock_mhz: float = 24.0
+    flash: str | None = None
+    flash_bytes: int = 0
 
     def __repr__(self):
         return f"Board({self.name!r}: {self.title}, {self.device.name}-{self.device.package})"

@@ -9,6 +9,11 @@ this module on it. The test plays a host at the bit level: it drives the ``rx`` 
   arrived on ``tx``;
 - ``{"idle": n}``: leave the line idle for ``n`` clock cycles (to let the board's inter-byte timeout expire).
 
+With a flash (``simulate(..., flash_offset=..., flash={address: bytes})``) the board logic has a flash reader
+(:mod:`boards.flash`) and the test also plays a 25-series SPI flash on its ``flash`` pins
+(:class:`boards.flash_model.SPIFlashModel`, stepped on every falling clock edge), holding the given bytes and
+starting in deep power-down, so that the board loads its weight image by itself after reset.
+
 It reports every byte received on ``tx`` and the final level of the pins the job names in ``watch``;
 :func:`simulate` decodes the bytes into frames. The job's ``pins`` rename the clock, ``rx``, ``tx`` and reset
 (``None``: the design has no reset pin and waits ``startup`` cycles instead), so that :mod:`boards.top_sim` runs
@@ -36,7 +41,7 @@ def Step(send=None, replies=0, idle=None):
 
 
 def simulate(model, steps, *, run_dir, divisor=8, timeout_cycles=1600, params=None, max_cycles=5_000_000,
-             cache_dir=None):
+             cache_dir=None, flash_offset=None, flash=None, flash_wake_cycles=100):
     """Run a serial script against the board logic of ``model`` and return the reply frames.
 
     Parameters
@@ -56,6 +61,12 @@ def simulate(model, steps, *, run_dir, divisor=8, timeout_cycles=1600, params=No
         Give up (and fail) after this many cycles in one waiting step.
     cache_dir : path, optional
         Verilator build cache (default: the ``sim`` package's).
+    flash_offset : int, optional
+        Build the board logic with a flash reader for this address (:class:`boards.top.BoardCore`).
+    flash : dict of int to bytes, optional
+        With ``flash_offset``: the flash's contents by address (default: an erased flash).
+    flash_wake_cycles : int
+        Cycles the simulated flash takes to leave deep power-down.
 
     Returns
     -------
@@ -71,14 +82,19 @@ def simulate(model, steps, *, run_dir, divisor=8, timeout_cycles=1600, params=No
     clock_hz = 1e9 / CLOCK_NS
     baud = int(round(clock_hz / divisor))
     timeout_us = timeout_cycles / clock_hz * 1e6
-    core = BoardCore(model, clock_hz=clock_hz, baud=baud, timeout_us=timeout_us, params=params)
+    core = BoardCore(model, clock_hz=clock_hz, baud=baud, timeout_us=timeout_us, params=params,
+                     flash_offset=flash_offset)
     assert core.divisor == divisor and core.timeout_cycles == timeout_cycles
     built = simbuild.build(core, toplevel="board_core", cache_dir=cache_dir)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     job = run_dir / "job.json"
-    job.write_text(json.dumps({"divisor": divisor, "clock_ns": CLOCK_NS, "steps": list(steps),
-                               "max_cycles": max_cycles}))
+    spec = {"divisor": divisor, "clock_ns": CLOCK_NS, "steps": list(steps), "max_cycles": max_cycles}
+    if flash_offset is not None:
+        spec["flash"] = {"pins": {name: f"flash__{name}" for name in ("cs", "clk", "copi", "cipo")},
+                         "contents": {str(address): bytes(data).hex() for address, data in (flash or {}).items()},
+                         "wake_cycles": int(flash_wake_cycles)}
+    job.write_text(json.dumps(spec))
     run = run_test(built, "boards.board_sim", run_dir=run_dir, job=job)
     report = run.report
     if report.get("errors"):
@@ -119,6 +135,8 @@ if cocotb is not None:
 
         cocotb.start_soon(Clock(clk, period, unit="ns").start())
         rx.value = 1
+        if job.get("flash"):
+            cocotb.start_soon(serve_flash(dut, clk, job["flash"]))
         if pins["reset"]:
             rst = getattr(dut, pins["reset"])
             rst.value = 1
@@ -181,3 +199,20 @@ if cocotb is not None:
         with open(tmp, "w") as f:
             json.dump(report, f)
         os.replace(tmp, os.environ[REPORT_ENV])
+
+    async def serve_flash(dut, clk, spec):
+        """Play the SPI flash of ``spec`` (see :func:`simulate`) on its pins: the model takes the pins' levels after
+        each rising clock edge (read at the falling edge) and sets ``cipo`` for the next; while the flash is not
+        selected and not waking, it waits for the select instead of stepping every cycle."""
+        from .flash_model import SPIFlashModel
+
+        flash = SPIFlashModel({int(address): bytes.fromhex(data) for address, data in spec["contents"].items()},
+                              wake_cycles=spec["wake_cycles"])
+        pins = {name: getattr(dut, pin) for name, pin in spec["pins"].items()}
+        pins["cipo"].value = 1
+        while True:
+            await FallingEdge(clk)
+            cs = int(pins["cs"].value)
+            pins["cipo"].value = flash.step(cs, int(pins["clk"].value), int(pins["copi"].value))
+            if not cs and not flash.waking:
+                await RisingEdge(pins["cs"])

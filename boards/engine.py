@@ -107,6 +107,10 @@ class ProtocolEngine(wiring.Component):
         Only with an image: the image's words, to the network's ``load``.
     loaded : Out(1)
         Only with an image: a complete image with the right CRC has been loaded.
+    preloaded : In(1)
+        Only with an image: a one-cycle pulse from another loader (:class:`boards.flash.FlashLoader`) that has put
+        the whole image through the network's ``load`` and checked its CRC; the board counts as loaded, as after
+        the last chunk of a UART load. Tied to 0 when there is no other loader.
 
     Raises
     ------
@@ -141,7 +145,7 @@ class ProtocolEngine(wiring.Component):
             "error": Out(1),
         }
         if image_words:
-            members |= {"load": Out(LOAD_SIGNATURE), "loaded": Out(1)}
+            members |= {"load": Out(LOAD_SIGNATURE), "loaded": Out(1), "preloaded": In(1)}
         super().__init__(members)
 
     @staticmethod
@@ -326,6 +330,8 @@ class ProtocolEngine(wiring.Component):
             with m.Elif(img_update):
                 m.d.sync += img_crc.eq(img_next)
             m.d.comb += [self.loaded.eq(loaded), self.load.words.payload.eq(Cat(low_byte, byte))]
+            with m.If(self.preloaded):
+                m.d.sync += [loaded.eq(1), next_chunk.eq(n_chunks)]
             with m.If(fail):
                 m.d.sync += [loaded.eq(0), next_chunk.eq(0)]
 

@@ -5,6 +5,8 @@
   default of 1,000,000 baud is exact on the host side (use ``--baud 115200`` for a conservative serial stack).
 - LEDs: the break-off PMOD's five LEDs (``led`` 2-6) show the last class in binary on LEDs 2-5 (least significant
   bit on LED 2); the green user LED flashes for every result, the red one for every error reply.
+- SPI flash: a 16 MiB W25Q128JV on pins 14-17 (``spi_flash_1x``), holding the bitstream at 0 and, with
+  ``hw.build --flash``, the weight image at 1 MiB (:mod:`boards.flash`).
 """
 
 from amaranth_boards.icebreaker import ICEBreakerPlatform
@@ -32,6 +34,8 @@ ICEBREAKER = Board(
     # openFPGALoader has no "icebreaker" board; its generic iCE40 entry drives the FT2232H's SPI (measured with
     # openFPGALoader 1.1.1 --list-boards, docs/fpga-families.md)
     programmer=("-b", "ice40_generic"),
+    flash="spi_flash_1x",
+    flash_bytes=16 << 20,
     targets=(
         ("logic cells used (share)", "logic_share", "<=", 0.80),
         ("Fmax (MHz)", "fmax_mhz", ">=", 24.0),

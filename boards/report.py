@@ -370,6 +370,13 @@ def to_markdown(report, targets=()):
         parts += ["## Weight image", "", f"Weights in SPRAM: the board classifies only after `{w['file']}` "
                   f"({w['bytes']:,} bytes, {w['chunks']} load chunks, CRC 0x{w['crc']:04x}) has been loaded over the "
                   f"UART; `python -m boards.host` loads it when the board asks (docs/hardware.md).", ""]
+        if w.get("flash"):
+            fl = w["flash"]
+            parts[-1:-1] = ["", f"Built with `--flash`: after reset the board reads `{fl['file']}` ({fl['bytes']:,} "
+                                f"bytes: header and image) from its SPI flash at 0x{fl['offset']:x} at "
+                                f"{fl['sck_hz'] / 1e6:.2f} MHz and loads it by itself; write it there with "
+                                f"`iceprog -o {fl['offset'] // 1024}k {fl['file']}` or `hw.build --program --flash`. "
+                                f"The UART load stays the fallback."]
     if report["fmax"]:
         f = report["fmax"]
         verdict = "meets" if f["achieved_mhz"] >= f["constraint_mhz"] else "FAILS"
@@ -422,6 +429,9 @@ def to_table(report, targets=()):
     if report.get("weight_image"):
         w = report["weight_image"]
         lines.append(f"  {'weight image (load before classifying)':<{width}} {w['file']}, {w['bytes']:,} bytes")
+        if w.get("flash"):
+            lines.append(f"  {'flash image (read after reset)':<{width}} {w['flash']['file']} at "
+                         f"0x{w['flash']['offset']:x}")
     if report.get("build_seconds") is not None:
         lines.append(f"  {'build wall time (s)':<{width}} {report['build_seconds']:.0f}")
     for name, value, bound, met in check_targets(report, targets):

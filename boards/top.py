@@ -7,12 +7,16 @@ Two layers, so that the same logic is simulated and built:
   (``hw.network.Network(plan, debug=False)``); when the plan keeps weights in SPRAM, the engine's load port feeds
   the network's and the engine knows the image's size and CRC (:func:`hw.weights.image`). The end-to-end
   simulation drives its ``rx`` pin and decodes its ``tx`` pin bit by bit.
+- With ``flash_offset`` (``hw.build --flash``) and a weight image, :class:`BoardCore` also holds a
+  :class:`boards.flash.FlashLoader` on its ``flash`` pins: after reset it reads the image from the SPI flash and
+  feeds the same ``load`` port; its success marks the engine loaded (``preloaded``), and a UART load that starts
+  meanwhile stops it (the engine's ``restart``), so the UART stays the fallback.
 - :class:`BoardTop` puts a :class:`BoardCore` on a board: it makes the ``sync`` domain from the board's reference
   clock with the PLL (:class:`boards.pll.PLLDomain`, with its power-on reset) and connects the platform's UART and LED
   resources.
 """
 
-from amaranth.hdl import ClockDomain, Module, Signal
+from amaranth.hdl import ClockDomain, Module, Mux, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -90,6 +94,9 @@ class BoardCore(wiring.Component):
     network : wiring.Component, optional
         The network to use instead of ``hw.network.Network(hw.plan.plan(model, params=params), debug=False)`` (for tests; it
         must have the same ``i`` and ``o`` ports).
+    flash_offset : int, optional
+        Load the weight image from the SPI flash at this byte address after reset (:mod:`boards.flash`); only with a
+        weight image (None: no reader, the UART load only).
 
     Members
     -------
@@ -103,20 +110,18 @@ class BoardCore(wiring.Component):
         High for :data:`FLASH_MS` after a result is sent.
     error_led : Out(1)
         High for :data:`FLASH_MS` after an error reply.
+    flash : Out(boards.flash.FLASH_PINS)
+        Only with ``flash_offset``: the SPI flash pins.
 
     Raises
     ------
     ValueError
-        If the baud rate cannot be made from the clock or a protocol parameter is out of range.
+        If the baud rate cannot be made from the clock or a protocol parameter is out of range, or
+        ``flash_offset`` is given for a design without a weight image.
     """
 
-    rx: In(1, init=1)
-    tx: Out(1, init=1)
-    class_leds: Out(8)
-    result_led: Out(1)
-    error_led: Out(1)
-
-    def __init__(self, model, *, clock_hz, baud, timeout_us=DEFAULT_TIMEOUT_US, params=None, network=None):
+    def __init__(self, model, *, clock_hz, baud, timeout_us=DEFAULT_TIMEOUT_US, params=None, network=None,
+                 flash_offset=None):
         self._divisor = check_core_options(clock_hz, baud, timeout_us)
         self._model = model
         self._clock_hz = float(clock_hz)
@@ -130,7 +135,18 @@ class BoardCore(wiring.Component):
             from hw.plan import plan
             network = Network(plan(model, params=params), debug=False)
         self._network = network
-        super().__init__()
+        members = {"rx": In(1, init=1), "tx": Out(1, init=1), "class_leds": Out(8), "result_led": Out(1),
+                   "error_led": Out(1)}
+        self._flash = None
+        if flash_offset is not None:
+            words = self.image
+            if not words:
+                raise ValueError(f"model {model.name} keeps no weights in SPRAM: there is nothing to load from the "
+                                 f"flash (build without --flash)")
+            from .flash import FLASH_PINS, FlashLoader
+            self._flash = FlashLoader(words=words, clock_hz=clock_hz, offset=flash_offset)
+            members["flash"] = Out(FLASH_PINS)
+        super().__init__(members)
 
     @property
     def identity(self):
@@ -149,6 +165,11 @@ class BoardCore(wiring.Component):
     @property
     def network(self):
         return self._network
+
+    @property
+    def flash_loader(self):
+        """The :class:`boards.flash.FlashLoader` (None without ``flash_offset``)."""
+        return self._flash
 
     @property
     def image(self):
@@ -172,8 +193,24 @@ class BoardCore(wiring.Component):
             identity=encode_identify(self._identity), timeout_cycles=self._timeout_cycles,
             image_words=len(words), image_crc=padded_image_crc(words))
         m.submodules.network = network = self._network
-        if words:
+        if words and self._flash is None:
             wiring.connect(m, engine.load, network.load)
+        elif words:
+            # -- the flash reader and the UART load share the network's load port; a UART load stops the reader -----
+            m.submodules.flash_loader = reader = self._flash
+            wiring.connect(m, wiring.flipped(self.flash), reader.flash)
+            m.d.comb += [
+                network.load.words.valid.eq(Mux(reader.busy, reader.load.words.valid, engine.load.words.valid)),
+                network.load.words.payload.eq(Mux(reader.busy, reader.load.words.payload,
+                                                  engine.load.words.payload)),
+                network.load.restart.eq(reader.load.restart | engine.load.restart),
+                engine.load.words.ready.eq(network.load.words.ready),
+                reader.load.words.ready.eq(network.load.words.ready),
+                engine.load.full.eq(network.load.full),
+                reader.load.full.eq(network.load.full),
+                reader.abort.eq(engine.load.restart),
+                engine.preloaded.eq(reader.done),
+            ]
 
         # -- serial pins -> receiver -> FIFO -> engine -> transmitter -> serial pin ---------------------------
         m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx)]
@@ -230,6 +267,9 @@ class BoardTop(wiring.Component):
         Overrides for ``hw.network.plan``.
     network : wiring.Component, optional
         The network, built by the caller (see :class:`BoardCore`); by default planned for the board's device.
+    flash_offset : int, optional
+        Read the weight image from the board's SPI flash at this address after reset (:mod:`boards.flash`; the
+        board's ``flash`` resource).
 
     The options are checked by :func:`board_clock` before anything is built; call it first to refuse a clock or a
     rate without making a design.
@@ -239,11 +279,12 @@ class BoardTop(wiring.Component):
     boards.pll.PLLError
         If the PLL cannot make the clock.
     ValueError
-        If the baud rate cannot be made from the clock.
+        If the baud rate cannot be made from the clock, or ``flash_offset`` is given for a board without a flash
+        resource or a design without a weight image.
     """
 
     def __init__(self, board, model, *, clock_mhz, baud=None, timeout_us=DEFAULT_TIMEOUT_US, params=None,
-                 network=None):
+                 network=None, flash_offset=None):
         self._pll, self._baud = board_clock(board, clock_mhz, baud, timeout_us)
         self._board = board
         if network is None:  # planned for the board's device (BoardCore alone plans for the iCE40UP5K)
@@ -251,8 +292,11 @@ class BoardTop(wiring.Component):
             from hw.plan import plan
             network = Network(plan(model, device=board.device, params=params), debug=False)
         self._clocks = pll.for_device(board.device)
+        if flash_offset is not None:
+            from .flash import check_flash_offset
+            check_flash_offset(board, flash_offset)
         self._core = BoardCore(model, clock_hz=self._pll.f_out, baud=self._baud, timeout_us=timeout_us,
-                               params=params, network=network)
+                               params=params, network=network, flash_offset=flash_offset)
         super().__init__({})
 
     @property
@@ -289,6 +333,20 @@ class BoardTop(wiring.Component):
         m.submodules.uart_rx_buf = rx_buf = io.Buffer("i", uart.rx)
         m.submodules.uart_tx_buf = tx_buf = io.Buffer("o", uart.tx)
         m.d.comb += [core.rx.eq(rx_buf.i), tx_buf.o.eq(core.tx)]
+
+        # -- SPI flash (only with a flash reader): select, clock and data; write-protect and hold kept inactive ----
+        if "flash" in core.signature.members:
+            pins = platform.request(board.flash, 0, dir="-")
+            for name, direction in (("cs", "o"), ("clk", "o"), ("copi", "o"), ("cipo", "i")):
+                m.submodules[f"flash_{name}_buf"] = buf = io.Buffer(direction, getattr(pins, name))
+                if direction == "o":
+                    m.d.comb += buf.o.eq(getattr(core.flash, name))
+                else:
+                    m.d.comb += core.flash.cipo.eq(buf.i)
+            for name in ("wp", "hold"):  # active low on the pads (the platform inverts): 0 is inactive
+                if hasattr(pins, name):
+                    m.submodules[f"flash_{name}_buf"] = buf = io.Buffer("o", getattr(pins, name))
+                    m.d.comb += buf.o.eq(0)
 
         # -- LEDs ------------------------------------------------------------------------------------------------
         requested = {}

@@ -6,6 +6,8 @@
 - UART: the FT232H is wired to the SPI flash only, so the UART is on header pins: FPGA pin 4 is RX (connect the
   adapter's TX) and pin 3 is TX (the adapter's RX), 3.3 V levels; default 1,000,000 baud (use ``--baud 115200`` for an
   adapter that cannot do 1 Mbaud).
+- SPI flash: 4 MiB on pins 14-17 (``spi_flash_1x``), the bitstream at 0 and, with ``hw.build --flash``, the weight
+  image at 1 MiB (:mod:`boards.flash`).
 - LEDs: the RGB LED shows the last class in binary (red = bit 0, green = bit 1, blue = bit 2).
 """
 
@@ -34,4 +36,6 @@ UPDUINO_V3 = Board(
     notes="Connect a 3.3 V USB-serial adapter: its TX to FPGA pin 4, its RX to FPGA pin 3, and GND. "
           "On a v3.0 board solder the OSC jumper to bring the 12 MHz clock to pin 20.",
     programmer=("-c", "ft232"),
+    flash="spi_flash_1x",
+    flash_bytes=4 << 20,
 )

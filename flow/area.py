@@ -2,6 +2,7 @@
 
     python -m hw.area --board icebreaker                  # the shipped model
     python -m hw.area --board icebreaker --model DIR --params '{"conv1": {"spike_logic": "pipeline"}}' --json
+    python -m hw.area --board icebreaker --model DIR --params '{"fc1": {"weights": "spram"}}' --flash
 
 nextpnr reports the whole design only; this command makes the board top as ``hw.build`` does, writes its RTLIL, and
 runs the device's synthesis with the options of the real build (``synth_ice40 -dsp``, ``synth_ecp5 -nodsp``,
@@ -70,7 +71,7 @@ def synthesize(workdir, module, env, *, device, progress=None):
     }
 
 
-def area(*, board, model_dir=None, params=None, progress=True):
+def area(*, board, model_dir=None, params=None, progress=True, flash=False):
     """Rows ``{"module", "lut4", "flip_flops", "carry", "ebr", "dsp"}``, one per core, then the whole design.
 
     Parameters
@@ -81,6 +82,8 @@ def area(*, board, model_dir=None, params=None, progress=True):
     params : dict, optional
         Hardware overrides per layer (``hw.params.parse_params``).
     progress : bool or flow.progress.Progress
+    flash : bool
+        As ``hw.build --flash``: a design with a weight image gets the SPI flash reader (row ``flash_loader``).
 
     Raises
     ------
@@ -107,7 +110,18 @@ def area(*, board, model_dir=None, params=None, progress=True):
             model = load(model_dir)
             plan = design.make_plan(model, device=board.device, params=params)
             network = design.make_network(plan, debug=False)
-            top = BoardTop(board, model, clock_mhz=board.clock_mhz, params=params, network=network)
+            offset = None
+            if flash:
+                from boards.flash import FLASH_OFFSET, check_flash_offset
+                from hw.weights import image
+
+                if not image(plan):
+                    raise ValueError(f"--flash: model {model.name} keeps no weights in SPRAM, so the design has no "
+                                     f"flash reader (place some there with --params)")
+                check_flash_offset(board, FLASH_OFFSET)
+                offset = FLASH_OFFSET
+            top = BoardTop(board, model, clock_mhz=board.clock_mhz, params=params, network=network,
+                           flash_offset=offset)
             board.make_platform().build(top, name="top", do_build=False,
                                         synth_opts=board.device.synth_options).extract(work)
         synthesis = board.device.stages["synthesis"]
@@ -133,13 +147,16 @@ def main(argv=None):
     parser.add_argument("--board", required=True, choices=sorted(BOARDS), help="target board")
     parser.add_argument("--model", metavar="DIR", help="model directory (default: the shipped model)")
     add_params_argument(parser)
+    parser.add_argument("--flash", action="store_true",
+                        help="with the SPI flash reader of hw.build --flash (a model with weights in SPRAM)")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument("--json", action="store_true",
                         help="print the rows as one JSON list on the last line (no progress)")
     args = parser.parse_args(argv)
     try:
         params = parse_params(args.params)
-        rows = area(board=args.board, model_dir=args.model, params=params, progress=not (args.quiet or args.json))
+        rows = area(board=args.board, model_dir=args.model, params=params, progress=not (args.quiet or args.json),
+                    flash=args.flash)
     except (ParamsError, ValueError, FileNotFoundError, ToolError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1 if isinstance(error, ToolError) else 2

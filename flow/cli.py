@@ -6,6 +6,8 @@
     python -m hw.build --board icebreaker --no-pnr            # fit check, Verilog, scripts, estimate, latency
     python -m hw.build --board icebreaker --verify 20         # simulate 20 samples of the RTL before synthesis
     python -m hw.build --board icebreaker --program           # build, then program through openFPGALoader
+    python -m hw.build --board icebreaker --model DIR --params '{"fc1": {"weights": "spram"}}' --flash --program
+                                          # weights in SPRAM, read from the SPI flash at start-up
     python -m hw.build --board ulx3s-85f                      # ECP5 (ULX3S), at the board's default clock
     python -m hw.build --board tangnano9k --program           # Gowin (Tang Nano 9K)
 
@@ -68,7 +70,12 @@ def _parser():
                         help="stop after the fit check, the latency and the generated files (no synthesis, no "
                              "place and route)")
     parser.add_argument("--program", action="store_true", help="program the board with openFPGALoader afterwards")
-    parser.add_argument("--flash", action="store_true", help="with --program: write the SPI flash (default: SRAM)")
+    parser.add_argument("--flash", action="store_true",
+                        help="boot from the SPI flash: a model with weights in SPRAM gets a reader that loads them "
+                             "from the board's flash at 1 MiB after reset (iCEBreaker, UPduino v3), and the build "
+                             "writes that image (weights_flash.bin; write it with iceprog -o 1024k "
+                             "weights_flash.bin); with --program, the bitstream and the image go into the flash "
+                             "(default: the bitstream into SRAM)")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument("--json", action="store_true",
                         help="print the summary as one JSON object on the last line (no progress)")
@@ -128,14 +135,12 @@ def main(argv=None):
         clock = _clock(args.clock)
         auto = args.clock == "auto"
         _check_counts(args)
-        if args.flash and not args.program:
-            raise ValueError("--flash writes the board's flash while programming: add --program")
         if args.program and args.no_pnr:
             raise ValueError("--program needs a bitstream: leave out --no-pnr")
         common = dict(board=args.board, model_dir=args.model, out=args.out, baud=args.baud, params=params,
                       do_build=not args.no_pnr, data_dir=args.data, latency_limit=args.latency_samples,
                       seed=args.seed, seeds=args.seeds, progress=not (args.quiet or args.json), force=args.force,
-                      verify_samples=args.verify)
+                      verify_samples=args.verify, flash=args.flash)
         if auto and not args.no_pnr:
             result = build_auto(**common)
         else:

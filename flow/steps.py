@@ -15,7 +15,8 @@ golden   the golden model over the latency inputs     ``golden.npz`` (classes, l
 timing   the cycle model over the golden spikes       ``latency.json``
 generate the board top through the platform           ``top.il``, ``top.debug.v``, ``top.pcf``, ``build_top.sh``;
                                                       ``weights.bin`` when weights are in SPRAM (the image the
-                                                      board loads at start-up, docs/hardware.md)
+                                                      board loads at start-up, docs/hardware.md); with ``--flash``
+                                                      also ``weights_flash.bin`` (for the SPI flash)
 verify   RTL simulation of N samples (``--verify N``) ``verify/verification.json``
 synth    synthesis (Yosys)                            ``top.json`` (Gowin ``top.syn.json``), ``top.rpt``
 pnr      place and route (nextpnr), its progress      ``top.asc`` (ECP5 ``top.config``, Gowin ``top.pnr.json``),
@@ -35,12 +36,16 @@ import numpy as np
 from . import design, tools
 from .timing import latency, latency_inputs
 
-__all__ = ["Step", "Context", "STEPS", "run", "BuildError", "OverBudgetError", "TimingError", "NAME", "WEIGHTS"]
+__all__ = ["Step", "Context", "STEPS", "run", "BuildError", "OverBudgetError", "TimingError", "NAME", "WEIGHTS",
+           "FLASH_WEIGHTS"]
 
 #: Name of the design's files (``top.il``, ``top.bin`` ...).
 NAME = "top"
 #: The weight image beside the bitstream: 16-bit words, least significant byte first (:func:`hw.weights.image`).
 WEIGHTS = "weights.bin"
+#: The flash image with ``--flash`` (:func:`boards.flash.flash_image`: header and padded image), for the board's SPI
+#: flash at :data:`boards.flash.FLASH_OFFSET`.
+FLASH_WEIGHTS = "weights_flash.bin"
 
 
 class BuildError(RuntimeError):
@@ -88,6 +93,9 @@ class Context:
     verify_samples : int
         Simulate the RTL on this many latency inputs (0: no verification).
     progress : flow.progress.Progress
+    flash : bool
+        ``--flash``: a design with a weight image reads it from the board's SPI flash after reset
+        (:mod:`boards.flash`), and the build writes the flash image (:data:`FLASH_WEIGHTS`).
     """
 
     board: object
@@ -104,6 +112,7 @@ class Context:
     verify_samples: int
     progress: object
     seeds: int = 1
+    flash: bool = False
     warnings: list = dataclasses.field(default_factory=list)
     state: dict = dataclasses.field(default_factory=dict)
 
@@ -146,12 +155,34 @@ def plan(ctx):
     model = ctx.state["model"]
     hw_plan = design.make_plan(model, device=ctx.board.device, params=ctx.params)
     pll, baud = board_clock(ctx.board, ctx.clock_mhz, ctx.baud)
-    ctx.state.update(plan=hw_plan, pll=pll, baud=baud, clock_hz=pll.f_out)
+    ctx.state.update(plan=hw_plan, pll=pll, baud=baud, clock_hz=pll.f_out, flash_offset=_flash_offset(ctx, hw_plan))
     data = summary(model, hw_plan, debug=False)
     (ctx.work / "plan.txt").write_text(summary_text(data))
     record = {"clock_mhz": pll.f_out / 1e6, "baud": baud, "pll": _pll_record(pll), "params": ctx.params or {},
               "memory_bits": data["memory_bits"], "ebr_estimate": data["ebr_estimate"]}
     return record, [ctx.write_json("plan.json", data), "plan.txt"]
+
+
+def _flash_offset(ctx, hw_plan):
+    """Where the design reads its weight image from the flash (``--flash`` and a weight image), else None.
+
+    Raises
+    ------
+    ValueError
+        If the board has no flash the design can read, or the image does not fit it.
+    """
+    if not ctx.flash:
+        return None
+    from boards.flash import FLASH_OFFSET, check_flash_offset, flash_image
+    from hw.weights import image
+
+    words = image(hw_plan)
+    if not words:
+        ctx.warnings.append("--flash: the model keeps no weights in SPRAM, so the design has no flash reader; "
+                            "with --program only the bitstream goes into the flash")
+        return None
+    check_flash_offset(ctx.board, FLASH_OFFSET, len(flash_image(words)))
+    return FLASH_OFFSET
 
 
 def _pll_record(pll):
@@ -203,7 +234,8 @@ def generate(ctx):
 
     model = ctx.state["model"]
     network = design.make_network(ctx.state["plan"], debug=False)
-    top = BoardTop(ctx.board, model, clock_mhz=ctx.clock_mhz, baud=ctx.baud, params=ctx.params, network=network)
+    top = BoardTop(ctx.board, model, clock_mhz=ctx.clock_mhz, baud=ctx.baud, params=ctx.params, network=network,
+                   flash_offset=ctx.state["flash_offset"])
     platform = ctx.board.make_platform()
     # --freq: the target of every clock nextpnr cannot derive (a PLL output it derives from the pin's reference)
     nextpnr_opts = (f"--report {NAME}.report.json --timing-allow-fail --seed {int(ctx.seed)} "
@@ -224,10 +256,25 @@ def generate(ctx):
         (ctx.work / WEIGHTS).write_bytes(b"".join(int(w).to_bytes(2, "little") for w in words))
         record["weight_image"] = {"file": WEIGHTS, "bytes": 2 * len(words),
                                   "chunks": -(-2 * len(words) // LOAD_CHUNK), "crc": padded_image_crc(words)}
-        ctx.warnings.append(f"weights in SPRAM: the board classifies only after its weight image is loaded "
-                            f"({2 * len(words):,} bytes, {WEIGHTS} in the build directory); python -m boards.host "
-                            f"loads it (--weights, or --params as for this build)")
         names.append(WEIGHTS)
+        offset = ctx.state["flash_offset"]
+        if offset is None:
+            ctx.warnings.append(f"weights in SPRAM: the board classifies only after its weight image is loaded "
+                                f"({2 * len(words):,} bytes, {WEIGHTS} in the build directory); python -m "
+                                f"boards.host loads it (--weights, or --params as for this build), or build with "
+                                f"--flash to load it from the board's SPI flash")
+        else:
+            from boards.flash import flash_image
+
+            data = flash_image(words)
+            (ctx.work / FLASH_WEIGHTS).write_bytes(data)
+            record["weight_image"]["flash"] = {"file": FLASH_WEIGHTS, "offset": offset, "bytes": len(data),
+                                               "sck_hz": top.clock_hz / (2 * top.core.flash_loader.half_period)}
+            ctx.warnings.append(f"weights in SPRAM, loaded from the SPI flash after reset: write {FLASH_WEIGHTS} "
+                                f"({len(data):,} bytes) at {offset:#x} behind the bitstream (--program --flash "
+                                f"does, or iceprog -o {offset // 1024}k {FLASH_WEIGHTS}); until then the board "
+                                f"refuses to classify and takes the image over the UART (python -m boards.host)")
+            names.append(FLASH_WEIGHTS)
     ctx.state["weight_image"] = record["weight_image"]
     return record, names
 

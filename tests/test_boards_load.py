@@ -57,6 +57,66 @@ def test_board_refuses_then_loads_then_classifies(tiny_shipped, tmp_path):
                        P.LoadReply(True, 1), *_expected(model, x)]
 
 
+def _without_garbage_replies(replies):
+    # a refused infer's payload is scanned for frames: it may draw error replies of its own
+    return [r for r in replies if not (isinstance(r, P.ErrorReply) and r.code in (P.TIMEOUT, P.BAD_LENGTH,
+                                                                                    P.UNKNOWN_TYPE, P.BAD_CRC))]
+
+
+def test_board_loads_its_image_from_the_flash_by_itself(tiny_shipped, tmp_path):
+    """hw.build --flash: after reset the board reads its image from the SPI flash (a 25-series model, powered down
+    at first) and classifies without a UART load; it answers identify and refuses inference while it reads."""
+    from boards.board_sim import Step, simulate
+    from boards.flash import FLASH_OFFSET, flash_image
+    from golden.randmodel import random_inputs
+    from hw.plan import plan
+    from hw.weights import image
+
+    model = tiny_shipped
+    x = random_inputs(model, 2, np.random.default_rng(7))
+    words = image(plan(model, params=PARAMS))
+    timeout = 1600
+    steps = [
+        Step(send=P.encode_frame(P.IDENTIFY), replies=1),
+        Step(send=P.encode_infer(x[0]), replies=1),   # still reading: refused
+        Step(idle=3 * timeout),
+        Step(idle=200_000),                           # 1,038 bytes at 8 x 18 cycles a byte
+        *[Step(send=P.encode_infer(sample), replies=1) for sample in x],
+    ]
+    frames, _ = simulate(model, steps, run_dir=tmp_path, timeout_cycles=timeout, params=PARAMS,
+                         max_cycles=20_000_000, flash_offset=FLASH_OFFSET,
+                         flash={FLASH_OFFSET: flash_image(words)})
+    assert frames[0].type == P.IDENTIFY_REPLY
+    replies = _without_garbage_replies([P.decode_reply(frame, len(model.classes)) for frame in frames[1:]])
+    size = int(np.prod(model.input_shape))
+    assert replies == [P.ErrorReply(P.NOT_LOADED, P.INFER, size), *_expected(model, x)]
+
+
+def test_board_with_an_erased_flash_refuses_then_takes_a_uart_load(tiny_shipped, tmp_path):
+    from boards.board_sim import Step, simulate
+    from boards.flash import FLASH_OFFSET
+    from golden.randmodel import random_inputs
+    from hw.plan import plan
+    from hw.weights import image
+
+    model = tiny_shipped
+    x = random_inputs(model, 1, np.random.default_rng(8))
+    chunks = P.image_chunks(image(plan(model, params=PARAMS)))
+    timeout = 1600
+    steps = [
+        Step(idle=20_000),                            # the reader gives up at the header (an erased flash)
+        Step(send=P.encode_infer(x[0]), replies=1),
+        Step(idle=3 * timeout),
+        *[Step(send=chunk, replies=1) for chunk in chunks],
+        Step(send=P.encode_infer(x[0]), replies=1),
+    ]
+    frames, _ = simulate(model, steps, run_dir=tmp_path, timeout_cycles=timeout, params=PARAMS,
+                         max_cycles=20_000_000, flash_offset=FLASH_OFFSET, flash={})
+    replies = _without_garbage_replies([P.decode_reply(frame, len(model.classes)) for frame in frames])
+    size = int(np.prod(model.input_shape))
+    assert replies == [P.ErrorReply(P.NOT_LOADED, P.INFER, size), P.LoadReply(True, 1), *_expected(model, x)]
+
+
 @pytest.fixture(scope="module")
 def virtual_spram_port(tmp_path_factory):
     """A virtual iCEBreaker running the tiny model with its weights in SPRAM; yields its port name."""

@@ -294,7 +294,6 @@ def test_cli_refuses_options_with_a_message(tmp_path, capsys):
              (["--baud", "5000000"], "baud"),
              (["--latency-samples", "0"], "--latency-samples must be at least 1, not 0"),
              (["--data", str(tmp_path / "none")], "no such directory"),
-             (["--flash"], "--flash writes the board's flash while programming: add --program"),
              (["--out", "/dev/null/b"], "--out /dev/null/b: cannot make the build directory there")]
     for extra, message in cases:
         code = build_main(["--board", "icebreaker", "--model", str(TINY), "--no-pnr", "--quiet",
