@@ -162,14 +162,31 @@ def test_membranes_in_spram(seed, dense_first, params, tmp_path):
 
 
 @pytest.mark.slow
-def test_fsdd_test_split_through_the_deep_model(fsdd_dir, tmp_path):
-    """models/fsdd_deep (a convolution on spikes) on the whole FSDD test split: 0 mismatches (about 6 minutes)."""
+@pytest.mark.parametrize("name", ["fsdd_deep", "fsdd_deep2"])
+def test_fsdd_test_split_through_the_deep_model(name, fsdd_dir, tmp_path):
+    """models/fsdd_deep and fsdd_deep2 (a convolution on spikes) on the whole FSDD test split: 0 mismatches (about
+    6 minutes and 1 minute)."""
     from golden.manifest import load
     from sim.stimulus import fsdd_test_inputs
-    path = ROOT / "models" / "fsdd_deep"
+    path = ROOT / "models" / name
     if not (path / "manifest.json").exists():
         pytest.skip(f"the deep FSDD model is not at {path}")
     model = load(path)
     stimulus = fsdd_test_inputs(model, fsdd_dir)
     result = verify(model, stimulus.x, names=stimulus.names, run_dir=tmp_path, seed=1)
     assert _check_passed(result)["samples"] == 300
+
+
+def test_deep2_model_on_a_slice_of_the_test_split(fsdd_dir, tmp_path):
+    """models/fsdd_deep2 with its default iCEBreaker plan (weights of fc1 and fc2 in SPRAM, their accumulators in
+    block RAM, a stride-2 convolution on spikes) on 30 test recordings through the Verilated RTL, random stalls."""
+    from golden.manifest import load
+    from sim.stimulus import fsdd_test_inputs
+    path = ROOT / "models" / "fsdd_deep2"
+    if not (path / "manifest.json").exists():
+        pytest.skip(f"the deep FSDD model is not at {path}")
+    model = load(path)
+    stimulus = fsdd_test_inputs(model, fsdd_dir)
+    picks = list(range(0, 300, 10))
+    result = verify(model, stimulus.x[picks], names=[stimulus.names[i] for i in picks], run_dir=tmp_path, seed=2)
+    assert _check_passed(result)["samples"] == 30
