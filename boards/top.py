@@ -241,13 +241,26 @@ class BoardCore(wiring.Component):
         m.d.comb += self.class_leds.eq(engine.last_class)
         for pulse, led, name in ((engine.answered, self.result_led, "result"),
                                  (engine.error, self.error_led, "error")):
-            timer = Signal(range(self._flash_cycles + 1), name=f"{name}_flash")
-            with m.If(pulse):
-                m.d.sync += timer.eq(self._flash_cycles)
-            with m.Elif(timer != 0):
-                m.d.sync += timer.eq(timer - 1)
-            m.d.comb += led.eq(timer != 0)
+            m.d.comb += led.eq(_flash(m, pulse, self._flash_cycles, name))
         return m
+
+
+def _flash(m, pulse, cycles, name):
+    """A flag that is high for the ``cycles`` cycles after each one-cycle ``pulse`` (restarted by the next one).
+
+    The timer counts up from ``2 ** width - cycles`` and the flag falls with the carry out of its adder, so that no
+    comparison of the whole timer with zero is built (the cheaper form of a down-counter that ends at 0).
+    """
+    width = cycles.bit_length()
+    on = Signal(name=f"{name}_led")
+    timer = Signal(width, name=f"{name}_flash", reset_less=True)  # written before it is read
+    step = Signal(width + 1, name=f"{name}_flash_inc")
+    m.d.comb += step.eq(timer + 1)
+    with m.If(pulse):
+        m.d.sync += [on.eq(1), timer.eq(2 ** width - cycles)]
+    with m.Elif(on):
+        m.d.sync += [on.eq(~step[-1]), timer.eq(step)]
+    return on
 
 
 class BoardTop(wiring.Component):

@@ -121,7 +121,8 @@ class UARTReceiver(_UARTPart):
         m.d.sync += [meta.eq(self.rx), line.eq(meta)]
 
         timer = Signal(range(div))
-        bit = Signal(range(8))
+        # the data bits come in from the top behind a marker bit loaded at the start bit: the sample that pushes
+        # the marker out of bit 0 is the eighth (no bit counter)
         shift = Signal(8)
 
         with m.If(self.o.ready):
@@ -138,14 +139,14 @@ class UARTReceiver(_UARTPart):
                 with m.Elif(line):
                     m.next = "IDLE"  # a glitch, not a start bit
                 with m.Else():
-                    m.d.sync += [timer.eq(div - 1), bit.eq(0)]
+                    m.d.sync += [timer.eq(div - 1), shift.eq(0x80)]
                     m.next = "DATA"
             with m.State("DATA"):
                 with m.If(timer != 0):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Else():
-                    m.d.sync += [shift.eq((line << 7) | (shift >> 1)), timer.eq(div - 1), bit.eq(bit + 1)]
-                    with m.If(bit == 7):
+                    m.d.sync += [shift.eq((line << 7) | (shift >> 1)), timer.eq(div - 1)]
+                    with m.If(shift[0]):
                         m.next = "STOP"
             with m.State("STOP"):
                 with m.If(timer != 0):
@@ -197,16 +198,17 @@ class UARTTransmitter(_UARTPart):
         div = self._divisor
 
         timer = Signal(range(div))
-        # start bit, 8 data bits, stop bit, shifted out from the least significant bit
-        frame = Signal(10, init=0x3FF)
-        left = Signal(range(11))
+        # start bit, 8 data bits, stop bit, shifted out from the least significant bit, zeros coming in behind a
+        # marker bit: the byte is done when the marker alone is left, in bit 0 (which is the idle level; no counter)
+        frame = Signal(11, init=1)
+        idle = Signal()
 
-        m.d.comb += [self.i.ready.eq(left == 0), self.busy.eq(left != 0), self.tx.eq(frame[0])]
-        with m.If(left == 0):
+        m.d.comb += [idle.eq(frame[1:] == 0), self.i.ready.eq(idle), self.busy.eq(~idle), self.tx.eq(frame[0])]
+        with m.If(idle):
             with m.If(self.i.valid):
-                m.d.sync += [frame.eq((1 << 9) | (self.i.payload << 1)), left.eq(10), timer.eq(div - 1)]
+                m.d.sync += [frame.eq((0b11 << 9) | (self.i.payload << 1)), timer.eq(div - 1)]
         with m.Elif(timer != 0):
             m.d.sync += timer.eq(timer - 1)
         with m.Else():
-            m.d.sync += [frame.eq((1 << 9) | (frame >> 1)), left.eq(left - 1), timer.eq(div - 1)]
+            m.d.sync += [frame.eq(frame >> 1), timer.eq(div - 1)]
         return m

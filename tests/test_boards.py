@@ -231,3 +231,41 @@ def test_board_top_refuses_baud_the_clock_cannot_make():
         BoardTop(BOARDS["icebreaker"], _tiny(), clock_mhz=3)
     config, baud = board_clock(BOARDS["icebreaker"], 24, 115_200)
     assert config.f_out == 24e6 and baud == 115_200
+
+
+# -- LED flash -------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cycles", [2, 5, 8, 13])
+def test_led_flash_lasts_its_cycles_after_each_pulse(cycles):
+    """The LED timer (an up-counter that ends on its carry) is high exactly ``cycles`` cycles after each pulse,
+    restarted by a pulse while it runs, as a down-counter that ends at zero would be."""
+    import random
+
+    from amaranth.hdl import Module, Signal
+    from amaranth.sim import Simulator
+
+    from boards.top import _flash
+
+    m = Module()
+    pulse = Signal()
+    led = _flash(m, pulse, cycles, "test")
+    rng = random.Random(cycles)
+    pulses = [rng.random() < 0.08 for _ in range(40 * cycles)]
+    expected, left = [], 0
+    for p in pulses:            # what the LED shows in the cycle after each pulse value
+        left = cycles if p else max(left - 1, 0)
+        expected.append(left != 0)
+    seen = []
+
+    async def bench(ctx):
+        for p in pulses:
+            ctx.set(pulse, p)
+            await ctx.tick()
+            seen.append(bool(ctx.get(led)))
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == expected
+    assert any(seen) and not all(seen)
