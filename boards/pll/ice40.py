@@ -13,11 +13,11 @@ under the limits of the iCE40 sysCLOCK PLL (Lattice TN1251): phase detector inpu
 
 import dataclasses
 
-from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, Mux, Signal
-from amaranth.lib import io, wiring
-from amaranth.lib.wiring import Out
+from amaranth.hdl import ClockDomain, ClockSignal, Instance, Mux, Signal
+from amaranth.lib import io
 
-from .reset import power_on_reset, reset_cycles
+from . import search
+from .search import InstanceDomain
 
 __all__ = ["PLLError", "PLLConfig", "pll_config", "filter_range", "PLLDomain", "clock_source", "achievable_clocks",
            "fastest_clock",
@@ -180,13 +180,9 @@ def fastest_clock(f_in, fmax):
     Raises
     ------
     PLLError
-        If even the reference is faster than ``fmax``.
+        If even the slowest clock (the reference divided by :data:`MAX_DIVIDE`) is faster than ``fmax``.
     """
-    clocks = achievable_clocks(f_in, high=fmax)
-    if not clocks:
-        raise PLLError(f"the design's Fmax of {fmax / 1e6:.2f} MHz is below the {f_in / 1e6:g} MHz reference clock; "
-                       f"nothing slower can be made without a fabric clock divider")
-    return clocks[-1]
+    return search.fastest(f_in, fmax, achievable_clocks, PLLError)
 
 
 def clock_source(m, pin, config, primitive):
@@ -198,7 +194,7 @@ def clock_source(m, pin, config, primitive):
     return buffer.i
 
 
-class PLLDomain(wiring.Component):
+class PLLDomain(InstanceDomain):
     """Drives a clock domain from the iCE40 PLL, held in reset until the PLL locks and for ``reset_us`` after.
 
     The domain itself is defined by the parent module (``m.domains.sync = ClockDomain()``); this component drives
@@ -229,31 +225,16 @@ class PLLDomain(wiring.Component):
         High when the domain is out of reset.
     """
 
-    locked: Out(1)
-
     def __init__(self, *, config, source, primitive="SB_PLL40_PAD", domain="sync", reset_us=20.0):
         if primitive not in ("SB_PLL40_PAD", "SB_PLL40_CORE"):
             raise ValueError(f"PLL primitive must be 'SB_PLL40_PAD' or 'SB_PLL40_CORE', not {primitive!r}")
         if not isinstance(config, PLLConfig):
             raise TypeError(f"config must be a PLLConfig, not {config!r}")
-        self._delay = reset_cycles(reset_us, config.f_out)
-        self._config = config
-        self._source = source
-        self._primitive = primitive
-        self._domain = domain
-        super().__init__()
+        super().__init__(config=config, source=source, primitive=primitive, ports={}, domain=domain,
+                         reset_us=reset_us)
 
-    @property
-    def config(self):
-        return self._config
-
-    @property
-    def reset_cycles(self):
-        """Cycles of the output clock between lock and the release of the domain's reset."""
-        return self._delay
-
-    def elaborate(self, platform):
-        m = Module()
+    def clock(self, m):
+        """The reference itself, the reference divided in the fabric onto a global buffer, or the PLL's output."""
         clk = Signal()
         lock = Signal()
         if self._config.direct and self._config.divide == 1:
@@ -282,5 +263,4 @@ class PLLDomain(wiring.Component):
                 o_PLLOUTGLOBAL=clk,
                 o_LOCK=lock,
             )
-        power_on_reset(m, domain=self._domain, clk=clk, lock=lock, delay=self._delay, locked=self.locked)
-        return m
+        return clk, lock

@@ -5,7 +5,7 @@ A family module lists its settings (each a frozen dataclass with ``f_in``, ``f_o
 ``parameters``); :func:`closest` picks one for a request, :func:`clocks` lists the outputs, and
 :class:`InstanceDomain` instantiates the primitive with the family's port names and gives the domain the power-on
 reset of :mod:`boards.pll.reset`. The iCE40 module predates this one and keeps its own search (its bypass also
-divides the reference in the fabric).
+divides the reference in the fabric); its domain is an :class:`InstanceDomain` that makes its clock its own way.
 """
 
 from amaranth.hdl import Instance, Module, Signal
@@ -59,12 +59,13 @@ def fastest(f_in, fmax, achievable, error):
     Raises
     ------
     error
-        If even the reference is faster than ``fmax``.
+        If even the slowest achievable clock is faster than ``fmax``.
     """
     found = achievable(f_in, high=fmax)
     if not found:
-        raise error(f"the design's Fmax of {fmax / 1e6:.2f} MHz is below the {f_in / 1e6:g} MHz reference clock; "
-                    f"nothing slower can be made")
+        slowest = achievable(f_in)[0]
+        raise error(f"the design's Fmax of {fmax / 1e6:.2f} MHz is below the slowest clock the board can make "
+                    f"from its {f_in / 1e6:g} MHz reference ({slowest / 1e6:g} MHz)")
     return found[-1]
 
 
@@ -123,6 +124,13 @@ class InstanceDomain(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        clk, lock = self.clock(m)
+        power_on_reset(m, domain=self._domain, clk=clk, lock=lock, delay=self._delay, locked=self.locked)
+        return m
+
+    def clock(self, m):
+        """Add the clock's source to ``m``: the primitive, or the reference itself for a direct setting. Returns
+        ``(clk, lock)``; a family whose clock is made otherwise overrides this (:class:`boards.pll.ice40.PLLDomain`)."""
         clk = Signal()
         lock = Signal()
         if self._config.direct:
@@ -137,5 +145,4 @@ class InstanceDomain(wiring.Component):
                 args[f"i_{names['feedback']}"] = clk
             m.submodules.pll = Instance(self._primitive, **self._config.parameters, **self._attributes, **ports,
                                         **args)
-        power_on_reset(m, domain=self._domain, clk=clk, lock=lock, delay=self._delay, locked=self.locked)
-        return m
+        return clk, lock
