@@ -284,8 +284,8 @@ def load_dataset(data_dir, split_name: str = "official", params: FeatureParams |
         raise FsddError("choose a validation speaker or a validation index range, not both")
     if val_index is not None:
         val = validation_index(train, *val_index) if train else []
-        chosen = {id(r) for r in val}
-        train = [r for r in train if id(r) not in chosen]
+        held = set(val)
+        train = [r for r in train if r not in held]
         return dataset_of(train, test, params, fit=fit, progress=progress, val=val, val_speakers=[])
     val = [r for r in train if r.speaker == val_speaker]
     train = [r for r in train if r.speaker != val_speaker]
