@@ -52,9 +52,11 @@ def synthesize(workdir, module, env, *, device, progress=None):
         If Yosys fails.
     """
     from boards.report import parse_yosys_log
+    from hw.exclusive import SYNTHESIS_SCRIPT
 
     script = workdir / "area.ys"
-    script.write_text(f"read_rtlil top.il\n{device.synthesis} {device.synth_options} -top \\{module}\nstat\n")
+    script.write_text(f"read_rtlil top.il\n{SYNTHESIS_SCRIPT}\n{device.synthesis} {device.synth_options} "
+                      f"-top \\{module}\nstat\n")
     log = workdir / "area.log"
     log.unlink(missing_ok=True)
     synthesis = device.stages["synthesis"]
@@ -123,7 +125,7 @@ def area(*, board, model_dir=None, params=None, progress=True, flash=False):
             top = BoardTop(board, model, clock_mhz=board.clock_mhz, params=params, network=network,
                            flash_offset=offset)
             board.make_platform().build(top, name="top", do_build=False,
-                                        synth_opts=board.device.synth_options).extract(work)
+                                        **design.synthesis_overrides(board.device)).extract(work)
         synthesis = board.device.stages["synthesis"]
         for command, cache in first_runs({synthesis: board.device.tools[synthesis]}, env):
             reporter.note(f"note: first run of {command}: YoWASP prepares its machine code once (a minute or two) "

@@ -2,13 +2,13 @@
 
 Everything the build needs from the generator goes through these few functions: the plan (:func:`hw.plan.plan`, the
 single source of the hardware's parameters, on the board's device), the network built from it
-(:class:`hw.network.Network`), the cycle model (:func:`hw.cycles.cycles`) and the fit check
-(:func:`hw.resources.check_fit`).
+(:class:`hw.network.Network`), the cycle model (:func:`hw.cycles.cycles`), the fit check
+(:func:`hw.resources.check_fit`) and what synthesis must be told about the design (:func:`synthesis_overrides`).
 """
 
 from hw.resources import FitError
 
-__all__ = ["FitError", "make_plan", "make_network", "cycle_totals", "check_fit"]
+__all__ = ["FitError", "make_plan", "make_network", "cycle_totals", "check_fit", "synthesis_overrides"]
 
 
 def make_plan(model, *, device=None, params=None):
@@ -49,3 +49,12 @@ def check_fit(plan, *, board, force=False):
     from hw.resources import check_fit as check
 
     return check(plan, board=board.name, force=force)
+
+
+def synthesis_overrides(device):
+    """The Amaranth build overrides of a design for ``device``: its synthesis options, and the Yosys commands run
+    right after the design is read (:data:`hw.exclusive.SYNTHESIS_SCRIPT`: no read-during-write bypass for the
+    memories that never read the word they write)."""
+    from hw.exclusive import SYNTHESIS_SCRIPT
+
+    return {"synth_opts": device.synth_options, "script_after_read": SYNTHESIS_SCRIPT}

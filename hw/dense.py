@@ -29,6 +29,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .exclusive import exclusive_memory
 from .kinds.dense import DensePlan
 from .layouts import bits_for_count, spike_event
 from .lif import membrane_base, saturate
@@ -314,9 +315,11 @@ class SpikeAccumulator(wiring.Component):
     def _ram(self, m, rd, issuing, issued, pending, start):
         # -- accumulate and sweep: the accumulators in a memory of G words, word g holding neuron l * G + g of
         # every lane l (the grouping of the weight words). A weight word of group g is read together with
-        # accumulator word g; in the next cycle (``pending``) their lane-wise sum is written back. The read port is
-        # transparent for the write port, so a read of the word written in the same cycle (G = 1, or back-to-back
-        # events) gets the new value: one word per cycle, as the chain. The sweep visits neuron n = l * G + g in
+        # accumulator word g; in the next cycle (``pending``) their lane-wise sum is written back. With G = 1 the
+        # read port is transparent for the write port, so that back-to-back events, which read the word written in
+        # the same cycle, get the new value: one word per cycle, as the chain. With G >= 2 the word read is never
+        # the one written (an event's groups come in turn, the sweep reads the word after the one it resets), so
+        # the memory is exclusive (hw.exclusive: no bypass in synthesis). The sweep visits neuron n = l * G + g in
         # order, reading word g one cycle ahead (word 0 in the cycle the marker is taken); a word is reset to its
         # biases (whole, so that no lane write enables are needed) when its last neuron below M is swept, after
         # which the sweep reads it no more.
@@ -326,10 +329,15 @@ class SpikeAccumulator(wiring.Component):
         bias = [int(b) for b in layer.bias]
         words = [[bias[lane * groups + g] if lane * groups + g < n_out else 0 for lane in range(lanes)]
                  for g in range(groups)]
-        m.submodules.accumulators = memory = Memory(shape=data.ArrayLayout(signed(bits), lanes), depth=groups,
-                                                    init=words)
-        wr = memory.write_port()
-        acc = memory.read_port(transparent_for=(wr,))
+        shape = data.ArrayLayout(signed(bits), lanes)
+        if groups >= 2:
+            m.submodules.accumulators = memory = exclusive_memory(shape=shape, depth=groups, init=words)
+            wr = memory.write_port()
+            acc = memory.read_port()
+        else:
+            m.submodules.accumulators = memory = Memory(shape=shape, depth=groups, init=words)
+            wr = memory.write_port()
+            acc = memory.read_port(transparent_for=(wr,))
         pending_group = Signal(range(max(2, groups)))
         m.d.sync += pending_group.eq(issued)
         word = Signal(range(max(2, groups)))    # the swept neuron's word and lane
@@ -417,7 +425,9 @@ class DenseLayer(wiring.Component):
         # addition with its current lies in front of the spike, and the spike of the sweep's neuron decides whether
         # the sweep moves on (which drives the enables of every accumulator).
         bits = neuron.mem_bits
-        m.submodules.membranes = membranes = Memory(shape=signed(bits), depth=n_out, init=[])
+        # The sweep writes neuron n while it reads n + 2 or n + 1 (mod M): one word in one cycle only where M <= 2.
+        membranes = (exclusive_memory if n_out > 2 else Memory)(shape=signed(bits), depth=n_out, init=[])
+        m.submodules.membranes = membranes
         v_rd = membranes.read_port()
         v_wr = membranes.write_port()
         n = Signal(range(n_out))

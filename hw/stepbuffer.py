@@ -8,9 +8,9 @@ StepBufferPlan`) comes from the plan; its timeline is stated here, beside the RT
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .exclusive import exclusive_memory
 from .kinds.buffer import StepBufferPlan
 from .layouts import spike_event
 from .pool import div_const
@@ -93,7 +93,8 @@ class StepBuffer(wiring.Component):
         listed, row_bits, lo_bits = p.listed, p.row_bits, p.lo_bits
         half = 1 << lo_bits  # rows whose top bit is 0
 
-        m.submodules.words = words = Memory(shape=unsigned(p.word_bits), depth=steps * rows, init=[])
+        # The reader reads complete steps only and the writer fills a later one: never the same word in one cycle.
+        m.submodules.words = words = exclusive_memory(shape=unsigned(p.word_bits), depth=steps * rows, init=[])
         wr = words.write_port()
         rd = words.read_port()
         complete = Signal(range(steps + 1))

@@ -7,6 +7,18 @@ payload holds until the transfer). Payloads are given and returned as plain inte
 
 import numpy as np
 from amaranth.hdl import Value
+from amaranth.sim import Simulator
+
+from hw.exclusive import add_checker, watching
+
+
+def simulator(dut):
+    """An amaranth.sim ``Simulator`` of ``dut`` that fails at the first cycle where one of its exclusive memories
+    (:mod:`hw.exclusive`) reads the word it writes."""
+    with watching() as memories:
+        sim = Simulator(dut)
+    add_checker(sim, memories)
+    return sim
 
 
 async def stream_put(ctx, port, payloads, *, rng=None, stall=0.0):
@@ -50,8 +62,6 @@ def spike_train_events(train):
 def run_stream(dut, payloads, count, *, rng=None, stall=0.0, until):
     """Simulate ``dut``: put ``payloads`` into ``dut.i`` and take ``count`` payloads from ``dut.o``, both with
     random stalls, for ``until`` seconds of a 1 MHz clock. Returns the payloads taken."""
-    from amaranth.sim import Simulator
-
     got = []
 
     async def producer(ctx):
@@ -60,7 +70,7 @@ def run_stream(dut, payloads, count, *, rng=None, stall=0.0, until):
     async def consumer(ctx):
         got.extend(await stream_get(ctx, dut.o, count, rng=rng, stall=stall))
 
-    sim = Simulator(dut)
+    sim = simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(producer)
     sim.add_testbench(consumer)
@@ -72,8 +82,6 @@ def step_lengths(dut, events, in_bits, cycles):
     """Feed spike ``events`` ``(index, end)`` to ``dut.i`` with ``valid`` always high (while any is left) and
     ``dut.o.ready`` always high, for ``cycles`` cycles; return each step's cycles, from its first input transfer (for
     a later step: the cycle after the previous marker's transfer) to its marker's transfer, both counted."""
-    from amaranth.sim import Simulator
-
     from hw.layouts import pack_spike_event
 
     log = []
@@ -94,7 +102,7 @@ def step_lengths(dut, events, in_bits, cycles):
                 log.append((cycle, "marker"))
             await ctx.tick()
 
-    sim = Simulator(dut)
+    sim = simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()

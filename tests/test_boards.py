@@ -8,6 +8,7 @@ import pytest
 from boards import BOARDS, get_board
 from boards.pll import PLLError, filter_range, pll_config
 from hw.device.ice40 import ICE40UP5K
+from hw_streams import simulator
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "models" / "tiny"
@@ -242,7 +243,6 @@ def test_led_flash_lasts_its_cycles_after_each_pulse(cycles):
     import random
 
     from amaranth.hdl import Module, Signal
-    from amaranth.sim import Simulator
 
     from boards.top import _flash
 
@@ -263,7 +263,7 @@ def test_led_flash_lasts_its_cycles_after_each_pulse(cycles):
             await ctx.tick()
             seen.append(bool(ctx.get(led)))
 
-    sim = Simulator(m)
+    sim = simulator(m)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()

@@ -11,6 +11,7 @@ from golden.network import conv2d_current, lif_step, run
 from golden.randmodel import random_inputs, random_model
 from hw.conv import ConvLayer, compute_cycles, conv_cycles, conv_schedule, shift_add_multiply
 from hw.plan import plan_layer
+from hw_streams import simulator
 
 
 def simulate(layer, in_shape, time_steps, inputs, *, lanes=None, word_bits=16, input_memory="bram",
@@ -66,7 +67,7 @@ def simulate(layer, in_shape, time_steps, inputs, *, lanes=None, word_bits=16, i
                         busy.append(count)
                         counting = False
 
-    sim = Simulator(dut)
+    sim = simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(producer)
     sim.add_testbench(consumer)
@@ -199,7 +200,7 @@ def test_shift_add_multiply():
 
     m = Module()
     m.d.comb += Signal(signed(16)).eq(product)
-    sim = Simulator(m)
+    sim = simulator(m)
     sim.add_testbench(testbench)
     sim.run()
     assert all(p == x * y for x, y, p in got)

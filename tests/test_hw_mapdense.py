@@ -11,7 +11,7 @@ from hw.layouts import bits_for_count, unpack_spike_event
 from hw.mapdense import MapDenseLayer, timeline
 from hw.plan import plan_layer
 
-from hw_streams import run_stream
+from hw_streams import run_stream, simulator
 
 
 def _golden_events(model, x):
@@ -50,7 +50,6 @@ def test_mapdense_matches_golden(seed, lanes, stall, state):
 def test_timeline(lanes, state):
     """Input always offered, output always taken: the markers leave when the timeline says (cycle 0: the first
     input transfer)."""
-    from amaranth.sim import Simulator
 
     model = random_deep_model(3, dense_first=True, time_steps=3)
     layer = model.layers[0]
@@ -73,7 +72,7 @@ def test_timeline(lanes, state):
                 markers.append(cycle - first)
             await ctx.tick()
 
-    sim = Simulator(dut)
+    sim = simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()

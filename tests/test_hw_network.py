@@ -17,7 +17,7 @@ from hw.network import Network, generated_name
 from hw.plan import plan
 from hw.weights import image
 
-from hw_streams import stream_get, stream_put
+from hw_streams import simulator, stream_get, stream_put
 
 
 def simulate_network(model, x, *, params=None, seed=0, stall=0.0, debug=True, load=True):
@@ -47,7 +47,7 @@ def simulate_network(model, x, *, params=None, seed=0, stall=0.0, debug=True, lo
     async def event_sink(ctx):
         events.extend(await stream_get(ctx, dut.events, n_events, rng=rng, stall=stall))
 
-    sim = Simulator(dut)
+    sim = simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(producer)
     sim.add_testbench(result_sink)

@@ -12,7 +12,7 @@ from hw.layouts import bits_for_count, pack_spike_event, unpack
 from hw.plan import plan_layer
 from hw.readout import Readout, readout_layout
 
-from hw_streams import spike_train_events, stream_get, stream_put
+from hw_streams import simulator, spike_train_events, stream_get, stream_put
 
 
 def _golden(layer, trains):
@@ -39,7 +39,7 @@ def _simulate(layer, steps, trains, lanes, seed, stall, accumulators="registers"
     async def consumer(ctx):
         got.extend(await stream_get(ctx, dut.o, len(trains), rng=rng, stall=stall))
 
-    sim = Simulator(dut)
+    sim = simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(producer)
     sim.add_testbench(consumer)

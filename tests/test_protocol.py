@@ -10,6 +10,7 @@ from amaranth.sim import Simulator
 
 from boards import protocol as P
 from boards.engine import ProtocolEngine
+from hw_streams import simulator
 
 
 # -- host side -------------------------------------------------------------------------------------------------------
@@ -231,7 +232,7 @@ def run_engine(chunks, *, expect_frames=None, seed=0, max_cycles=20000):
             assert not valid, "unexpected extra reply bytes"
         run_engine.frames = frames
 
-    sim = Simulator(bench)
+    sim = simulator(bench)
     sim.add_clock(1e-6)
     sim.add_testbench(producer, background=True)
     sim.add_testbench(consumer)
@@ -418,7 +419,7 @@ def test_engine_other_sizes(input_len, n_classes, readout_width, cls_width, cycl
                 if len(frames) == len(expected):
                     break
 
-    sim = Simulator(m)
+    sim = simulator(m)
     sim.add_clock(1e-6)
     sim.add_testbench(producer, background=True)
     sim.add_testbench(consumer)
@@ -458,7 +459,7 @@ def test_gateware_crc_step_matches_host():
             ctx.set(byte, b)
             assert ctx.get(out) == P.crc16_update(c, b), (hex(c), hex(b))
 
-    sim = Simulator(m)
+    sim = simulator(m)
     sim.add_testbench(bench)
     sim.run()
 

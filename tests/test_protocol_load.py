@@ -15,6 +15,7 @@ from boards.top import padded_image_crc
 from hw.weights import WeightMemory, image_words
 
 from test_protocol import IDENTITY, INPUT_LEN, LAYOUT, N_CLASSES, TIMEOUT, NetworkDouble, feed, reference
+from hw_streams import simulator
 
 #: A 40-bit wide memory of 230 words: 690 image words, two load chunks (the second padded).
 WIDTH, DEPTH = 40, 230
@@ -79,7 +80,7 @@ def session(chunks, replies, *, seed=0):
         await send(ctx)
         out["sent"] = True
 
-    sim = Simulator(bench)
+    sim = simulator(bench)
     sim.add_clock(1e-6)
     sim.add_testbench(producer, background=True)
     sim.add_testbench(consumer)
