@@ -11,7 +11,7 @@ from hw.kinds.buffer import MAX_ROW, step_buffer
 from hw.layouts import pack_spike_event, unpack_spike_event
 from hw.stepbuffer import BUFFER_DELAY, StepBuffer
 
-from hw_streams import run_stream
+from hw_streams import run_stream, simulator
 
 DEVICE = get_device("iCE40UP5K")
 
@@ -118,14 +118,14 @@ def check_against_model(dut, sent, *, rng, p_ready, p_gap, cycles):
                 pos, offering = pos + 1, False
             await ctx.tick()
 
-    sim = Simulator(dut)
+    sim = simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
     return result
 
 
-LAYOUT_CASES = [(384, 12, 4), (28, 16, 4), (40, 8, 3), (100, 16, 4), (17, 16, 2), (31, 1, 2), (70, 10, 3), (9, 4, 1),
+LAYOUT_CASES = [(384, 12, 4), (28, 16, 4), (40, 8, 3), (100, 16, 4), (128, 8, 4), (17, 16, 2), (31, 1, 2), (70, 10, 3), (9, 4, 1),
                 (202, 101, 2)]
 
 
@@ -192,6 +192,14 @@ def test_plan_of_the_default_layout():
     # 16-bit words leave no room for a row number without a second block RAM
     wide = step_buffer("b", 100, 16, 4, DEVICE)[0]
     assert (wide.listed, wide.word_bits, wide.register_bits) == (False, 16, 28)
+    # behind a producer of ascending indices the word narrows until the list fits the bitmap's one block RAM
+    for neurons, row, rows, word_bits in [(100, 8, 13, 11), (128, 8, 16, 11), (64, 8, 8, 10)]:
+        narrow, mems = step_buffer("b", neurons, 16, 4, DEVICE, narrow=True)
+        assert (narrow.listed, narrow.row, narrow.rows, narrow.word_bits, mems[0].blocks) == \
+            (True, row, rows, word_bits, 1)
+    # no narrowing where the list fits anyway, or a step has two words
+    assert step_buffer("b", 384, 12, 4, DEVICE, narrow=True)[0].row == 12
+    assert not step_buffer("out.buffer", 28, 16, 4, DEVICE, narrow=True)[0].listed
     blocks = DEVICE.block_ram.blocks
     for neurons, row, steps in LAYOUT_CASES:
         buf = step_buffer("b", neurons, row, steps, DEVICE)[0]
