@@ -219,7 +219,16 @@ class BoardCore(wiring.Component):
             rx_fifo.w_en.eq(uart_rx.o.valid),
             uart_rx.o.ready.eq(1),  # a byte that finds the FIFO full is lost; the frame then fails its CRC
         ]
-        wiring.connect(m, rx_fifo.r_stream, engine.i)
+        # One register between the FIFO and the engine (full rate), so that no path runs through both the FIFO's
+        # read multiplexer and the engine's parser (the longest path of a design with a weight image otherwise).
+        byte_valid = Signal()
+        byte = Signal(8)
+        take = rx_fifo.r_rdy & (~byte_valid | engine.i.ready)
+        m.d.comb += [rx_fifo.r_en.eq(take), engine.i.valid.eq(byte_valid), engine.i.payload.eq(byte)]
+        with m.If(take):
+            m.d.sync += [byte_valid.eq(1), byte.eq(rx_fifo.r_data)]
+        with m.Elif(engine.i.ready):
+            m.d.sync += byte_valid.eq(0)
         wiring.connect(m, engine.o, uart_tx.i)
         # The input map passes a one-entry register (it takes a byte only when empty: half rate, far above the
         # UART's), so that no path runs from the network's input-ready through the engine's parser.

@@ -158,9 +158,16 @@ def plan(ctx):
     ctx.state.update(plan=hw_plan, pll=pll, baud=baud, clock_hz=pll.f_out, flash_offset=_flash_offset(ctx, hw_plan))
     data = summary(model, hw_plan, debug=False)
     (ctx.work / "plan.txt").write_text(summary_text(data))
-    record = {"clock_mhz": pll.f_out / 1e6, "baud": baud, "pll": _pll_record(pll), "params": ctx.params or {},
+    record = {"clock_mhz": pll.f_out / 1e6, "baud": baud, "pll": _pll_record(pll), "params": _params(ctx, model),
               "memory_bits": data["memory_bits"], "ebr_estimate": data["ebr_estimate"]}
     return record, [ctx.write_json("plan.json", data), "plan.txt"]
+
+
+def _params(ctx, model):
+    """The hardware options the plan took: ``--params``, else the model's own for the device (``hardware``)."""
+    if ctx.params is not None:
+        return ctx.params
+    return (model.hardware or {}).get(ctx.board.device.name, {})
 
 
 def _flash_offset(ctx, hw_plan):
@@ -242,7 +249,7 @@ def generate(ctx):
                     f"--freq {top.clock_hz / 1e6:.6f}")
     ctx.progress.update("elaborating the design")
     files = platform.build(top, name=NAME, do_build=False, debug_verilog=True, nextpnr_opts=nextpnr_opts,
-                           synth_opts=ctx.board.device.synth_options)
+                           **design.synthesis_overrides(ctx.board.device))
     files.extract(ctx.work)
     script = (ctx.work / f"build_{NAME}.sh").read_text()
     ctx.state["commands"] = {line[2:line.index('"', 2)]: line for line in script.splitlines() if line.startswith('"$')}

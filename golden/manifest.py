@@ -50,6 +50,8 @@ MAX_NEURONS = 1 << 20
 MAX_NEURON_STEPS = 1 << 26
 _NAME = re.compile(r"[A-Za-z0-9_]+")
 _MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_DEVICE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_OPTION = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 LAYER_TYPES = ("conv2d", "pool", "dense")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -175,6 +177,10 @@ class Model:
         informational, not part of :func:`model_hash`.
     test_vectors : golden.vectors.TestVectors or None
         Input maps and labels the model carries for the hardware flow; not part of :func:`model_hash`.
+    hardware : dict or None
+        The model's own hardware options per device, ``{"iCE40UP5K": {"fc1": {"lanes": 2}}}``: what
+        :func:`hw.plan.plan` takes on that device when it is given no ``params`` (docs/manifest.md); not part of
+        :func:`model_hash` (they do not change the arithmetic).
     """
     name: str
     input_shape: tuple
@@ -186,6 +192,7 @@ class Model:
     description: str = ""
     training: dict | None = None
     test_vectors: tv.TestVectors | None = None
+    hardware: dict | None = None
 
     @property
     def shapes(self):
@@ -407,9 +414,43 @@ def validate(model):
     schema.field_object("features", model.features)
     schema.field_object("quantization", model.quantization)
     schema.field_object("training", model.training)
+    _check_hardware(model)
     if model.test_vectors is not None:
         tv.check(model.test_vectors, model.input_shape, len(model.classes))
     return model
+
+
+def _check_hardware(model):
+    """``hardware``: ``None``, or at most 16 devices (names ``[A-Za-z0-9_-]``), each an object of the model's layer
+    names, each an object of at most 16 options (``[a-z_][a-z0-9_]*``) whose values are short strings, integers or
+    booleans. Which options a layer has, and their ranges, the plan checks (it names the layer and the bound)."""
+    hw = model.hardware
+    if hw is None:
+        return
+    if not isinstance(hw, dict) or len(hw) > 16:
+        raise ManifestError(f"hardware must be an object of at most 16 devices such as "
+                            f'{{"iCE40UP5K": {{"fc1": {{"lanes": 2}}}}}}, not {schema._show(hw)}')
+    names = {layer.name for layer in model.layers}
+    for device, layers in hw.items():
+        schema.field_name("hardware: device", device, _DEVICE_NAME, "A-Z a-z 0-9 _ -")
+        if not isinstance(layers, dict):
+            raise ManifestError(f"hardware.{device} must be an object of layers, not {schema._show(layers)}")
+        for name, options in layers.items():
+            if name not in names:
+                raise ManifestError(f"hardware.{device}: the model has no layer {schema._show(name)} (layers: "
+                                    f"{', '.join(l.name for l in model.layers)})")
+            if not isinstance(options, dict) or len(options) > 16:
+                raise ManifestError(f"hardware.{device}.{name} must be an object of at most 16 options such as "
+                                    f'{{"lanes": 2}}, not {schema._show(options)}')
+            for key, value in options.items():
+                where = f"hardware.{device}.{name}"
+                if not isinstance(key, str) or not _OPTION.fullmatch(key):
+                    raise ManifestError(f"{where}: option {schema._show(key)} must match [a-z_][a-z0-9_]*")
+                if isinstance(value, str):
+                    schema.field_text(f"{where}.{key}", value, 64)
+                elif not isinstance(value, (bool, int)):
+                    raise ManifestError(f"{where}.{key} must be a string, an integer or a boolean, not "
+                                        f"{schema._show(value)}")
 
 
 # -- JSON ----------------------------------------------------------------------------------------------------------
@@ -446,6 +487,8 @@ def _to_json(model, hashes):
     }
     if model.training is not None:
         doc["training"] = model.training
+    if model.hardware is not None:
+        doc["hardware"] = model.hardware
     if model.test_vectors is not None:
         doc["test_vectors"] = {"file": tv.VECTORS_FILE, "sha256": hashes[tv.VECTORS_FILE],
                                "count": len(model.test_vectors), "source": model.test_vectors.source}
@@ -480,6 +523,7 @@ def model_hash(model):
     hashes = {f: _sha256(t.encode()) for f, t in _rom_texts(model).items()}
     doc = _to_json(dataclasses.replace(model, test_vectors=None), hashes)
     doc.pop("training", None)
+    doc.pop("hardware", None)
     return _sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode())
 
 
@@ -610,7 +654,7 @@ def load(path):
                   time_steps=_get(doc, "time_steps", MANIFEST), layers=layers,
                   classes=_get(doc, "classes", MANIFEST, list), features=doc.get("features"),
                   quantization=doc.get("quantization"), description=doc.get("description", ""),
-                  training=doc.get("training"))
+                  training=doc.get("training"), hardware=doc.get("hardware"))
     validate(model)
     if version < manifest_version(model):
         raise ManifestError(f"{MANIFEST}: version {version} allows only a conv2d first layer and no other conv2d; "

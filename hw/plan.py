@@ -179,7 +179,8 @@ def plan(model, *, device=None, params=None):
         Default: the iCE40UP5K.
     params : dict, optional
         Options per layer name: ``{"conv1": {"lanes": 2, "spike_logic": "pipeline"}, "fc1": {"lanes": 7}}``; the
-        options of each kind are listed in docs/hardware.md.
+        options of each kind are listed in docs/hardware.md. ``None``: the model's own options for the device
+        (``model.hardware``, the manifest's ``hardware`` object), if it has any; ``{}``: none.
 
     Returns
     -------
@@ -197,6 +198,8 @@ def plan(model, *, device=None, params=None):
         device = devices.get("iCE40UP5K")
     elif isinstance(device, str):
         device = devices.get(device)
+    if params is None:
+        params = (getattr(model, "hardware", None) or {}).get(device.name)
     steps = check_int(f"model {model.name}: time_steps", model.time_steps, 1, MAX_TIME_STEPS)
     layer_kinds = kinds.kinds_of(model.layers)
     params = _check_params(model, params, layer_kinds)

@@ -234,3 +234,38 @@ def test_required_acc_bits_is_tight():
 
 def test_shipped_tiny_model_loads(tiny_shipped):
     assert tiny_shipped.name == "tiny" and tiny_shipped.weight_count > 0
+
+
+def test_hardware_options_travel_with_the_model_and_feed_the_plan(tmp_path):
+    from hw.plan import plan
+
+    model = random_model(4)
+    dense = next(l.name for l in model.layers if l.type == "dense")
+    lanes = {lp.name: getattr(lp, "lanes", None) for lp in plan(model).layers}[dense]
+    chosen = 1 if lanes != 1 else 2
+    with_hw = replace(model, hardware={"iCE40UP5K": {dense: {"lanes": chosen}}, "LFE5U-25F": {}})
+    save(with_hw, tmp_path / "m")
+    back = load(tmp_path / "m")
+    assert back.hardware == with_hw.hardware
+    assert mf.model_hash(back) == mf.model_hash(model)  # options do not change the arithmetic
+    chosen_of = lambda p: {lp.name: getattr(lp, "lanes", None) for lp in p.layers}[dense]  # noqa: E731
+    assert chosen_of(plan(back)) == chosen                    # the model's own options on its device
+    assert chosen_of(plan(back, params={})) == lanes          # params replace them, {} by none
+    assert chosen_of(plan(back, params={dense: {"lanes": lanes}})) == lanes
+
+
+@pytest.mark.parametrize("hardware, msg", [
+    ([1], r"hardware must be an object of at most 16 devices"),
+    ({"iCE40 UP5K": {}}, r"hardware: device 'iCE40 UP5K' must be 1 \.\.\. \d+ characters of A-Z a-z 0-9 _ -"),
+    ({"iCE40UP5K": {"nope": {"lanes": 1}}}, r"hardware\.iCE40UP5K: the model has no layer 'nope'"),
+    ({"iCE40UP5K": {"LAYER": [1]}}, r"hardware\.iCE40UP5K\.LAYER must be an object of at most 16 options"),
+    ({"iCE40UP5K": {"LAYER": {"Lanes": 1}}}, r"option 'Lanes' must match"),
+    ({"iCE40UP5K": {"LAYER": {"lanes": 1.5}}}, r"hardware\.iCE40UP5K\.LAYER\.lanes must be a string, an integer"),
+])
+def test_bad_hardware_options_are_refused(saved, hardware, msg):
+    model, path = saved
+    layer = model.layers[0].name
+    text = json.loads(json.dumps(hardware).replace("LAYER", layer))
+    edit(path, lambda doc: doc.update(hardware=text))
+    with pytest.raises(ManifestError, match=msg.replace("LAYER", layer)):
+        load(path)
