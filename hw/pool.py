@@ -32,9 +32,11 @@ from hw.plan import count
 __all__ = ["OrPool", "div_const", "mul_const", "timeline"]
 
 
-#: Dividends below this bound (after the divisor's factors of two are shifted out) are divided by a table: a few
-#: LUT levels, faster on the iCE40 than the adder tree of a reciprocal multiply.
-SMALL_DIVIDEND = 256
+#: Dividends below this bound (after the divisor's factors of two are shifted out) are divided by a table of at most
+#: six inputs per bit. Larger ones take the reciprocal multiply: an 8-bit dividend's table is several LUT levels deep
+#: and wide (fsdd_deep2's pools: 191 and 134 LUT4s with tables up to 256 entries, 145 and 97 with the multiply, whose
+#: adders run on the carry chains; the table was its longest path at 21.5 MHz).
+SMALL_DIVIDEND = 64
 
 
 def mul_const(value, factor):
@@ -90,7 +92,10 @@ def div_const(value, divisor, limit):
 
 def timeline(plan, markers, inputs, outputs):
     """The core's part of the cycle model (:func:`hw.cycles.cycles`): a combinational filter adds no cycle, so its
-    end-of-step markers leave in the cycles its producer's arrive; it is never busy on its own."""
+    end-of-step markers leave in the cycles its producer's arrive (with ``plan.registered`` one cycle later: the
+    step buffer behind it is always ready, so the register never holds its producer up); it is never busy on its
+    own."""
+    markers = markers + int(plan.registered)
     done = markers[:, -1] + 1
     return {"markers": markers, "busy": np.zeros_like(done), "finish": done}
 
@@ -173,14 +178,24 @@ class OrPool(wiring.Component):
         end = self.i.payload.end
         forward = end | (in_range & ~already)
 
-        m.d.comb += [
-            self.o.valid.eq(self.i.valid & forward),
-            self.o.payload.end.eq(end),
-            self.o.payload.index.eq(0),
-            self.i.ready.eq(self.o.ready),
-        ]
+        out_valid = Signal()
+        out_index = Signal.like(self.o.payload.index)
+        m.d.comb += out_valid.eq(self.i.valid & forward)
         with m.If(~end):
-            m.d.comb += self.o.payload.index.eq(mul_const(pooled_row, wp) + pooled_col)
+            m.d.comb += out_index.eq(mul_const(pooled_row, wp) + pooled_col)
+        if self._plan.registered:
+            # the output register: it takes the filtered event whenever it is empty or being emptied
+            m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+            with m.If(self.i.ready):
+                m.d.sync += [self.o.valid.eq(out_valid), self.o.payload.end.eq(end),
+                             self.o.payload.index.eq(out_index)]
+        else:
+            m.d.comb += [
+                self.o.valid.eq(out_valid),
+                self.o.payload.end.eq(end),
+                self.o.payload.index.eq(out_index),
+                self.i.ready.eq(self.o.ready),
+            ]
 
         with m.If(self.i.valid & self.i.ready):
             with m.If(end):

@@ -189,10 +189,11 @@ def test_deep_network_matches_golden_more(seed):
 
 #: The options of the stacked kinds (convolution on spikes, dense first layer), each value at least once.
 DEEP_OPTIONS = [
-    (16, False, {"conv2": {"lanes": 3, "state": "spram"}, "conv3": {"lanes": 2, "state": "bram"}, "fc1": {"lanes": 2}}),
+    (16, False, {"conv2": {"lanes": 3, "state": "spram"}, "conv3": {"lanes": 2, "state": "bram"}, "fc1": {"lanes": 2},
+                 "pool1": {"registered": True}, "pool2": {"registered": False}}),
     (2, True, {"fc1": {"lanes": 1, "state": "spram"}, "out": {"lanes": 2}}),
     (6, True, {"fc1": {"lanes": 3, "state": "bram"}}),
-    (12, False, {"conv2": {"state": "spram"}, "fc1": {"lanes": 2, "accumulators": "ram"},
+    (12, False, {"pool1": {"registered": True}, "conv2": {"state": "spram"}, "fc1": {"lanes": 2, "accumulators": "ram"},
                  "out": {"lanes": 1, "accumulators": "ram"}}),
 ]
 
@@ -233,7 +234,7 @@ def test_options_cover_what_the_plan_accepts():
         assert covered[kind.name] == set(kind.options), kind.name
     assert values["spike_logic"] == {"table", "pipeline"} and values["input_memory"] == {"bram", "spram"}
     assert values["weights"] == {"bram", "spram"} and values["accumulators"] == {"registers", "ram"}
-    assert values["state"] == {"bram", "spram"}
+    assert values["state"] == {"bram", "spram"} and values["registered"] == {True, False}
 
 
 def test_spike_logic_reaches_the_cycle_model():

@@ -13,8 +13,9 @@ from hw.plan import plan_layer
 from hw.pool import OrPool, div_const
 
 
-def make_pool(shape, kernel, steps):
-    return OrPool(plan_layer(Pool(name="pool1", kernel=tuple(kernel)), shape, steps, on_map=False))
+def make_pool(shape, kernel, steps, registered=False):
+    return OrPool(plan_layer(Pool(name="pool1", kernel=tuple(kernel)), shape, steps, on_map=False,
+                             options={"registered": registered}))
 
 
 class _Chain(Elaboratable):
@@ -66,7 +67,8 @@ def simulate(dut, spikes, *, seed, stall_in, stall_out):
     sim.add_testbench(producer)
     sim.add_testbench(consumer)
     sim.run()
-    assert all(same_cycle), "an output transfer must take its input in the same cycle"
+    if not getattr(dut, "plan", None) or not dut.plan.registered:
+        assert all(same_cycle), "an output transfer must take its input in the same cycle"
     return got
 
 
@@ -83,11 +85,12 @@ def _rows_grouped(indices, width):
     ((2, 3, 3), (3, 3), 0.9, 0.1, 0.1),
     ((2, 4, 4), (1, 1), 0.4, 0.2, 0.2),
 ])
-def test_pool_matches_golden(shape, kernel, density, stall_in, stall_out):
+@pytest.mark.parametrize("registered", [False, True])
+def test_pool_matches_golden(shape, kernel, density, stall_in, stall_out, registered):
     rng = np.random.default_rng(sum(shape) + sum(kernel))
     n, steps = 2, 3
     spikes = rng.random((n, steps, int(np.prod(shape)))) < density
-    dut = make_pool(shape, kernel, steps)
+    dut = make_pool(shape, kernel, steps, registered)
     got = simulate(dut, spikes, seed=1, stall_in=stall_in, stall_out=stall_out)
     pooled = or_pool(spikes.reshape((n * steps,) + shape), kernel).reshape(n, steps, -1)
     wp = shape[2] // kernel[1]
@@ -206,3 +209,43 @@ def test_conv_then_pool():
     cycles, stalls = ends[0]
     assert stalls > 0
     assert cycles == conv_cycles(core.plan, result.spikes[conv.name][0]) + stalls
+
+
+def test_registered_pool_is_one_cycle_later():
+    """Always ready downstream: the registered pool passes each event and marker one cycle after the plain one."""
+    shape, kernel, steps = (2, 4, 6), (2, 2), 2
+    rng = np.random.default_rng(3)
+    events = []
+    for step in rng.random((steps, int(np.prod(shape)))) < 0.4:
+        events += [(int(k), 0) for k in np.flatnonzero(step)] + [(0, 1)]
+    logs = []
+    for registered in (False, True):
+        dut = make_pool(shape, kernel, steps, registered)
+        log = []
+
+        async def bench(ctx, dut=dut, log=log):
+            ctx.set(dut.o.ready, 1)
+            k = 0
+            for cycle in range(len(events) + 4):
+                if k < len(events):
+                    ctx.set(dut.i.valid, 1)
+                    ctx.set(dut.i.payload.index, events[k][0])
+                    ctx.set(dut.i.payload.end, events[k][1])
+                else:
+                    ctx.set(dut.i.valid, 0)
+                assert ctx.get(dut.i.ready)
+                if ctx.get(dut.o.valid):
+                    log.append((cycle, ctx.get(dut.o.payload.index), ctx.get(dut.o.payload.end)))
+                k += k < len(events)
+                await ctx.tick()
+
+        sim = Simulator(dut)
+        sim.add_clock(1e-6)
+        sim.add_testbench(bench)
+        sim.run()
+        logs.append(log)
+    assert logs[1] == [(cycle + 1, index, end) for cycle, index, end in logs[0]]
+    from hw.pool import timeline
+    markers = np.array([[c for c, _, end in logs[0] if end]])
+    plan = make_pool(shape, kernel, steps, True).plan
+    assert timeline(plan, markers, None, None)["markers"].tolist() == [[c for c, _, end in logs[1] if end]]
