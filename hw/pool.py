@@ -144,7 +144,18 @@ class OrPool(wiring.Component):
         _, hp, wp = self._plan.out_shape
 
         # -- decode the flat index into the pooled row and column -------------------------------------------------
-        index = self.i.payload.index
+        # the event being filtered: the input itself, or (registered) the input taken into a register, which is
+        # taken (forwarded or dropped) when the output is ready and refilled in the same cycle
+        if self._plan.registered:
+            src_valid, src_index, src_end = Signal(), Signal.like(self.i.payload.index), Signal()
+            m.d.comb += self.i.ready.eq(~src_valid | self.o.ready)
+            with m.If(self.i.ready):
+                m.d.sync += [src_valid.eq(self.i.valid), src_index.eq(self.i.payload.index),
+                             src_end.eq(self.i.payload.end)]
+        else:
+            src_valid, src_index, src_end = self.i.valid, self.i.payload.index, self.i.payload.end
+            m.d.comb += self.i.ready.eq(self.o.ready)
+        index = src_index
         row = Signal(range(max(2, c * h)))               # c * H + y
         col = Signal(range(max(2, w)))
         m.d.comb += [
@@ -175,29 +186,18 @@ class OrPool(wiring.Component):
         seen = Signal(wp)
         same_row = row_open & (current_row == pooled_row)
         already = same_row & seen.bit_select(pooled_col, 1)
-        end = self.i.payload.end
+        end = src_end
         forward = end | (in_range & ~already)
 
-        out_valid = Signal()
-        out_index = Signal.like(self.o.payload.index)
-        m.d.comb += out_valid.eq(self.i.valid & forward)
+        m.d.comb += [
+            self.o.valid.eq(src_valid & forward),
+            self.o.payload.end.eq(end),
+            self.o.payload.index.eq(0),
+        ]
         with m.If(~end):
-            m.d.comb += out_index.eq(mul_const(pooled_row, wp) + pooled_col)
-        if self._plan.registered:
-            # the output register: it takes the filtered event whenever it is empty or being emptied
-            m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
-            with m.If(self.i.ready):
-                m.d.sync += [self.o.valid.eq(out_valid), self.o.payload.end.eq(end),
-                             self.o.payload.index.eq(out_index)]
-        else:
-            m.d.comb += [
-                self.o.valid.eq(out_valid),
-                self.o.payload.end.eq(end),
-                self.o.payload.index.eq(out_index),
-                self.i.ready.eq(self.o.ready),
-            ]
+            m.d.comb += self.o.payload.index.eq(mul_const(pooled_row, wp) + pooled_col)
 
-        with m.If(self.i.valid & self.i.ready):
+        with m.If(src_valid & self.o.ready):
             with m.If(end):
                 m.d.sync += row_open.eq(0)
             with m.Elif(in_range):

@@ -2,9 +2,9 @@
 
 A combinational filter between the conv core and what follows; it adds no cycle (its timeline passes its producer's
 end-of-step markers on unchanged) and emits whole pooled rows together, in any order inside a row. With the option
-``registered`` (``true``; default ``false``) its output passes a register: every event and marker leaves one cycle
-later, and no path runs from the producer's output through the index arithmetic into the step buffer behind it
-(``models/fsdd_deep2``'s pool after its spike convolution: 20.3 -> 24+ MHz). Pure Python.
+``registered`` (``true``; default ``false``) its input passes a register: every event and marker leaves one cycle
+later, and no path runs from the producer's output through the index arithmetic (``models/fsdd_deep2``'s pool after
+its spike convolution, whose sweep decides the spike by an addition: 20.3 MHz without). Pure Python.
 """
 
 from dataclasses import dataclass
@@ -28,7 +28,7 @@ class PoolPlan(LayerPlan):
     memories : tuple of hw.plan.Memory
         The flags of the pooled neurons of the current row already emitted.
     registered : bool
-        The output passes a register (one cycle later).
+        The input passes a register (one cycle later).
     """
     kernel: tuple
     memories: tuple
@@ -73,8 +73,8 @@ def work(plan, ops):
 def logic(plan):
     """Logic cells (coarse, before calibration): control and the index arithmetic, and the row's flags."""
     cells = 60 + 40 + sum(mem.bits for mem in plan.memories if mem.kind == "registers")
-    if plan.registered:  # the output register: valid, end and the index
-        cells += 2 + (plan.out_shape[0] * plan.out_shape[1] * plan.out_shape[2]).bit_length()
+    if plan.registered:  # the input register: valid, end and the index
+        cells += 2 + (plan.in_shape[0] * plan.in_shape[1] * plan.in_shape[2]).bit_length()
     return cells
 
 
