@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: The clock of a board that names none (``boards.board.Board.clock_mhz``).
 DEFAULT_CLOCK_MHZ = 24.0
 #: Placement seeds a build tries before it gives up the requested clock.
-DEFAULT_SEEDS = 3
+DEFAULT_SEEDS = 5
 
 
 def default_model_dir():
