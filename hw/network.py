@@ -148,6 +148,8 @@ class Network(wiring.Component):
             core.submodules[generated_name(f"{lp.name}_buffer", taken)] = buffer
             wiring.connect(core, prev.o, buffer.i)
             wiring.connect(core, buffer.o, cores[k].i)
+            if "row" in cores[k].signature.members:  # a core that takes the event's word and place beside it
+                core.d.comb += [cores[k].row.eq(buffer.row), cores[k].col.eq(buffer.col)]
 
         # -- the environment side: input admission, result, cycle counter -----------------------------------------
         first = cores[0]                                  # takes the input map

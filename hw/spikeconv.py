@@ -135,10 +135,13 @@ class SpikeConvLayer(wiring.Component):
             raise TypeError(f"SpikeConvLayer needs a hw.kinds.spikeconv.SpikeConvPlan, not {plan!r}")
         self._plan = plan
         ci, h, w = plan.in_shape
-        super().__init__({
+        members = {
             "i": In(stream.Signature(spike_event(bits_for_count(ci * h * w)))),
             "o": Out(stream.Signature(spike_event(bits_for_count(plan.neurons)))),
-        })
+        }
+        if plan.coordinates:
+            members |= {"row": In(range(max(2, ci * h))), "col": In(range(max(2, w)))}
+        super().__init__(members)
 
     @property
     def plan(self):
@@ -170,9 +173,16 @@ class SpikeConvLayer(wiring.Component):
         c = Signal(range(max(2, ci)))
         y = Signal(range(max(2, h)))
         x = Signal(range(max(2, w)))
+        if p.coordinates:
+            # the buffer's word is the row c * H + y, the place in it x: held as they come, no division
+            held_line, held_x = Signal.like(line), Signal.like(x)
+            m.d.comb += [line.eq(held_line), x.eq(held_x)]
+        else:
+            m.d.comb += [
+                line.eq(div_const(index, w, ci * h * w)),
+                x.eq(index - mul_const(line, w)),
+            ]
         m.d.comb += [
-            line.eq(div_const(index, w, ci * h * w)),
-            x.eq(index - mul_const(line, w)),
             c.eq(div_const(line, h, ci * h)),
             y.eq(line - mul_const(c, h)),
         ]
@@ -207,6 +217,8 @@ class SpikeConvLayer(wiring.Component):
                 m.d.sync += g.eq(g + 1)
         with m.If(take & ~self.i.payload.end):
             m.d.sync += [held.eq(1), index.eq(self.i.payload.index)]
+            if p.coordinates:
+                m.d.sync += [held_line.eq(self.row), held_x.eq(self.col)]
         m.d.comb += state.start.eq(take & self.i.payload.end)
 
         # -- visit: the weight word of tap (c, ky, kx) and group g, added in the next cycle to the current word of

@@ -68,6 +68,9 @@ class StepBuffer(wiring.Component):
         Spike events and markers; ``ready`` depends only on the fill level.
     o : Out(stream.Signature(spike_event(plan.index_bits)))
         The same events, ascending within each step, and the markers.
+    row, col : Out(range(plan.rows)), Out(range(plan.row))
+        Beside an event on ``o``: its word and its place in the word (``index == row * plan.row + col``), for a
+        consumer that would otherwise divide the index (:class:`hw.spikeconv.SpikeConvLayer` behind a pool).
 
     Raises
     ------
@@ -80,7 +83,8 @@ class StepBuffer(wiring.Component):
             raise TypeError(f"StepBuffer needs a hw.kinds.buffer.StepBufferPlan, not {plan!r}")
         self._plan = plan
         layout = spike_event(plan.index_bits)
-        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout)),
+                          "row": Out(range(max(2, plan.rows))), "col": Out(range(max(2, plan.row)))})
 
     @property
     def plan(self):
@@ -191,6 +195,8 @@ class StepBuffer(wiring.Component):
         m.d.comb += [
             rd.en.eq(fetch),
             self.o.payload.index.eq(Mux(loaded, word_row * width + low, 0)),
+            self.row.eq(word_row),
+            self.col.eq(low),
             self.o.payload.end.eq(~loaded),
         ]
         with m.If(active):
