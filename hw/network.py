@@ -147,6 +147,8 @@ class Network(wiring.Component):
             buffer = StepBuffer(lp.buffer)
             core.submodules[generated_name(f"{lp.name}_buffer", taken)] = buffer
             wiring.connect(core, prev.o, buffer.i)
+            if lp.buffer.coordinates:  # the producer's rows are the buffer's words
+                core.d.comb += [buffer.in_row.eq(prev.row), buffer.in_col.eq(prev.col)]
             wiring.connect(core, buffer.o, cores[k].i)
             if "row" in cores[k].signature.members:  # a core that takes the event's word and place beside it
                 core.d.comb += [cores[k].row.eq(buffer.row), cores[k].col.eq(buffer.col)]

@@ -112,6 +112,8 @@ class OrPool(wiring.Component):
     -------
     i : In(stream.Signature(spike_event(bits_for_count(C*H*W))))
     o : Out(stream.Signature(spike_event(bits_for_count(C*(H//Kh)*(W//Kw)))))
+    row, col : Out(range(C*(H//Kh))), Out(range(W//Kw))
+        Beside an event on ``o``: its pooled row ``c * (H // Kh) + y // Kh`` and column ``x // Kw``.
 
     Raises
     ------
@@ -127,6 +129,8 @@ class OrPool(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(spike_event(bits_for_count(c * h * w)))),
             "o": Out(stream.Signature(spike_event(bits_for_count(count(plan.out_shape))))),
+            "row": Out(range(max(2, plan.out_shape[0] * plan.out_shape[1]))),
+            "col": Out(range(max(2, plan.out_shape[2]))),
         })
 
     @property
@@ -196,6 +200,7 @@ class OrPool(wiring.Component):
         ]
         with m.If(~end):
             m.d.comb += self.o.payload.index.eq(mul_const(pooled_row, wp) + pooled_col)
+        m.d.comb += [self.row.eq(pooled_row), self.col.eq(pooled_col)]
 
         with m.If(src_valid & self.o.ready):
             with m.If(end):

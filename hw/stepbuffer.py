@@ -71,6 +71,9 @@ class StepBuffer(wiring.Component):
     row, col : Out(range(plan.rows)), Out(range(plan.row))
         Beside an event on ``o``: its word and its place in the word (``index == row * plan.row + col``), for a
         consumer that would otherwise divide the index (:class:`hw.spikeconv.SpikeConvLayer` behind a pool).
+    in_row, in_col : In(range(plan.rows)), In(range(plan.row))
+        Only with ``plan.coordinates``: beside an event on ``i``, its word and place, which the producer (an
+        :class:`hw.pool.OrPool` whose rows are the words) knows; the buffer then divides no index.
 
     Raises
     ------
@@ -83,8 +86,11 @@ class StepBuffer(wiring.Component):
             raise TypeError(f"StepBuffer needs a hw.kinds.buffer.StepBufferPlan, not {plan!r}")
         self._plan = plan
         layout = spike_event(plan.index_bits)
-        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout)),
-                          "row": Out(range(max(2, plan.rows))), "col": Out(range(max(2, plan.row)))})
+        members = {"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout)),
+                   "row": Out(range(max(2, plan.rows))), "col": Out(range(max(2, plan.row)))}
+        if plan.coordinates:
+            members |= {"in_row": In(range(max(2, plan.rows))), "in_col": In(range(max(2, plan.row)))}
+        super().__init__(members)
 
     @property
     def plan(self):
@@ -129,14 +135,14 @@ class StepBuffer(wiring.Component):
         m.d.comb += self.i.ready.eq(room)
         m.d.sync += [in_valid.eq(self.i.valid & self.i.ready), in_index.eq(self.i.payload.index),
                      in_end.eq(self.i.payload.end)]
-        index = in_index
         row = Signal(range(rows))
         col = Signal(range(width))
-        m.d.comb += [
-            row.eq(div_const(index, width, n)),
-            col.eq(index - row * width),
-            wr.data.eq(Cat(cur_bits, cur_row[:lo_bits]) if listed else cur_bits),
-        ]
+        if p.coordinates:
+            # the producer's row and place beside each event are the word and the bit: no division
+            m.d.sync += [row.eq(self.in_row), col.eq(self.in_col)]
+        else:
+            m.d.comb += [row.eq(div_const(in_index, width, n)), col.eq(in_index - row * width)]
+        m.d.comb += wr.data.eq(Cat(cur_bits, cur_row[:lo_bits]) if listed else cur_bits)
         step_end = in_valid & in_end
         new_word = Signal()
         with m.If(in_valid):

@@ -170,14 +170,16 @@ def test_every_plan_option(k):
 #: with strides 1-2 and paddings 0-2, pools before and after them, up to three convolutions and three dense layers,
 #: and dense first layers.
 DEEP_CASES = [(12, False, 0.3), (16, False, 0.0), (6, False, 0.4), (2, True, 0.2), (6, True, 0.0),
-              (27, False, 0.3)]  # 27: a spike convolution behind a pool of rows as wide as its buffer's words
+              (27, False, 0.3)]  # 27: pool rows as wide as the buffer's words, a spike convolution behind them
 
 
 @pytest.mark.parametrize("seed,dense_first,stall", DEEP_CASES)
 def test_deep_network_matches_golden(seed, dense_first, stall):
     model = random_deep_model(seed, dense_first=dense_first, time_steps=3)
-    if seed == 27:
-        assert any(getattr(lp, "coordinates", False) for lp in plan(model).layers)
+    if seed == 27:  # the pool's rows are the buffer's words, and the buffer's words the spike convolution's rows
+        layers = plan(model).layers
+        assert any(getattr(lp, "coordinates", False) for lp in layers)
+        assert any(lp.buffer is not None and lp.buffer.coordinates for lp in layers)
     x = random_inputs(model, 2, np.random.default_rng(seed))
     check(model, x, seed=seed, stall=stall)
 

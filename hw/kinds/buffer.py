@@ -7,6 +7,7 @@ the slot layout (a list of the words with spikes, or a bitmap with a flag per wo
 on the device), and lists the buffer's memories. Pure Python.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 from golden.checks import MAX_TIME_STEPS, check_int
@@ -50,6 +51,9 @@ class StepBufferPlan:
         Bits of the row number kept beside a listed word (all but the top one).
     listed : bool
         A slot is a list of the words with spikes (else a bitmap with a flag register per word).
+    coordinates : bool
+        The producer gives each event's word and place beside it (its rows are the words: an OR-pool whose rows
+        are at least ``WORD / 2`` wide).
     """
     name: str
     neurons: int
@@ -59,6 +63,7 @@ class StepBufferPlan:
     row_bits: int
     lo_bits: int
     listed: bool
+    coordinates: bool = False
 
     @property
     def index_bits(self):
@@ -134,8 +139,11 @@ def buffer_plan(name, context, *, listed=None):
         neurons *= int(dim)
     row = buffer_row(name, context.producer, context.producer_kind, context.in_shape)
     rows_free = context.producer_kind is None or not context.producer_kind.emits_rows
-    return step_buffer(f"{name}.buffer", neurons, row, context.time_steps, context.device, listed=listed,
-                       narrow=rows_free)
+    buf, mems = step_buffer(f"{name}.buffer", neurons, row, context.time_steps, context.device, listed=listed,
+                            narrow=rows_free)
+    if not rows_free and buf.row == int(context.in_shape[-1]):
+        buf = dataclasses.replace(buf, coordinates=True)
+    return buf, mems
 
 
 def _layout(neurons, row):
