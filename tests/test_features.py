@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.fft
 import scipy.io.wavfile
 
 from golden.cli import EXIT_BAD_INPUT, run_main
@@ -66,8 +67,8 @@ def test_params_refuse_bad_values():
         FeatureParams.from_dict({**FeatureParams().to_dict(), "dither": 1})
     with pytest.raises(FeatureError, match="no 'features' object"):
         FeatureParams.from_dict(None)
-    with pytest.raises(FeatureError, match="kind 'logmel' is not supported"):
-        FeatureParams(kind="logmel")
+    with pytest.raises(FeatureError, match="kind 'cqt' is not supported"):
+        FeatureParams(kind="cqt")
     with pytest.raises(FeatureError, match="mean has 3 values, n_mfcc is 16"):
         FeatureParams(mean=[0.0] * 3, std=[1.0] * 16)
     with pytest.raises(FeatureError, match="n_mfcc 40 must be 1 ... n_mels"):
@@ -338,3 +339,28 @@ def test_a_warped_filterbank_moves_energy_the_right_way():
         # the same as the filterbank of the tone at alpha * hz, on the scaled part of the band
         moved = np.sin(2 * np.pi * 1.1 * hz * t)
         assert _centroid(x, p, 1.1) == pytest.approx(_centroid(moved, p, 1.0), abs=0.3)
+
+
+def test_logmel_is_the_mfcc_before_its_dct():
+    x = _tone(pad=0.2)
+    lm = FeatureParams(kind="logmel", n_mels=16, n_mfcc=16)
+    full = FeatureParams(n_mels=16, n_mfcc=16)
+    energies = ft.audio_features(x, lm)
+    assert energies.shape[1] == 16 and lm.map_shape == (1, 16, 48)
+    assert np.allclose(scipy.fft.dct(energies, type=2, norm="ortho", axis=1), ft.audio_features(x, full))
+    # the band that holds the 440 Hz tone is louder than the bands around 3 kHz
+    band = np.argmax(ft.mel_filterbank(lm)[:, round(440 / 31.25)])
+    assert energies[:, band].mean() > energies[:, -2].mean() + 5
+    # CMVN per band: every row has zero mean and unit spread over the utterance
+    c = ft.audio_features(x, FeatureParams(kind="logmel", n_mels=16, n_mfcc=16, cmn=True, cvn=True))
+    assert np.allclose(c.mean(axis=0), 0, atol=1e-9) and np.allclose(c.std(axis=0), 1, atol=1e-9)
+
+
+def test_logmel_is_checked_and_round_trips():
+    with pytest.raises(FeatureError, match=r"^features: kind 'logmel' keeps every mel band as a row of the map: "
+                                           r"n_mfcc \(16\) must equal n_mels \(32\)$"):
+        FeatureParams(kind="logmel")
+    with pytest.raises(FeatureError, match=r"^features: kind 'lpc' is not supported \(known: 'mfcc', 'logmel'\)$"):
+        FeatureParams(kind="lpc")
+    p = _fitted(FeatureParams(kind="logmel", n_mels=16, n_mfcc=16, cmn=True))
+    assert FeatureParams.from_dict(json.loads(json.dumps(p.to_dict()))) == p

@@ -335,6 +335,12 @@ def test_trainer_options_set_cmvn_and_vtlp():
     assert (p.cmn, p.cvn, p.cvn_floor) == (True, False, 0.1)
     p = feature_params(args("--front-end", "classic", "--cvn", "--cvn-floor", "0.3"))
     assert (p.cmn, p.cvn, p.cvn_floor, p.win_ms) == (True, True, 0.3, 25.0)  # --cvn brings the mean with it
+    p = feature_params(args("--feature-kind", "logmel"))
+    assert (p.kind, p.n_mels, p.n_mfcc, p.map_shape) == ("logmel", 16, 16, (1, 16, 48))
+    assert feature_params(args("--feature-kind", "logmel", "--n-mels", "20")).map_shape == (1, 20, 48)
+    assert feature_params(args("--n-mels", "24", "--n-mfcc", "12")).map_shape == (1, 12, 48)
+    with pytest.raises(ValueError, match="^--n-mfcc sets the cepstral coefficients; with --feature-kind logmel"):
+        feature_params(args("--feature-kind", "logmel", "--n-mfcc", "12"))
     a = augment_config(args())
     assert a.vtlp_p == 0.0  # off unless asked for
     a = augment_config(args("--vtlp", "0.9", "1.1", "--vtlp-p", "0.5"))

@@ -13,7 +13,8 @@ Pipeline (all in float64):
    filter ``y[n] = x[n] - a x[n-1]`` is applied (``y[0] = x[0]``);
 2. frames of ``win_ms`` (Hamming window, symmetric) every ``hop_ms``, power spectrum with ``n_fft`` points;
 3. ``n_mels`` triangular mel filters (HTK mel scale) from ``fmin`` to ``fmax``, natural log
-   (floored at ``1e-10``), DCT-II (orthonormal), first ``n_mfcc`` coefficients (the trainer's VTLP augmentation
+   (floored at ``1e-10``), DCT-II (orthonormal), first ``n_mfcc`` coefficients (``kind`` ``"logmel"``: no DCT,
+   the ``n_mels`` log energies are the map's rows, from the lowest band up; the trainer's VTLP augmentation
    warps the filterbank's frequency axis, :func:`vtlp_warp`; a model's own maps never are);
 4. silence trimming: leading and trailing frames whose energy is more than ``trim_db`` below the
    loudest frame are dropped;
@@ -58,9 +59,13 @@ import scipy.signal
 from golden.checks import check_int
 from golden.cli import run_main
 
-__all__ = ["FeatureError", "FeatureWarning", "CroppedWarning", "FeatureParams", "read_wav", "mfcc", "raw_features",
+__all__ = ["KINDS", "FeatureError", "FeatureWarning", "CroppedWarning", "FeatureParams", "read_wav", "mfcc", "raw_features",
            "audio_features", "condition", "fit_normalization", "finalize", "quantize", "extract", "extract_audio",
            "warnings_to_stderr", "main", "mel_filterbank", "vtlp_warp", "MAX_SECONDS", "QUIET_DBFS", "VTLP_BEND"]
+
+
+#: Front-end kinds: cepstra (the DCT of the log mel energies) or the log mel energies themselves.
+KINDS = ("mfcc", "logmel")
 
 
 class FeatureError(ValueError):
@@ -113,6 +118,11 @@ class FeatureParams:
         Cepstral variance normalization (needs ``cmn``): after the mean, divide each coefficient by the utterance's
         own standard deviation over its trimmed, cropped frames, so that every coefficient of every utterance has
         unit spread; it evens out how strongly a voice or a channel modulates each coefficient.
+    kind : str
+        ``"mfcc"``: the first ``n_mfcc`` cepstral coefficients (DCT of the log mel energies); ``"logmel"``: the log
+        mel energies themselves, one row per band (``n_mfcc`` must equal ``n_mels``), a spectrogram on which a
+        convolution sees neighbouring bands, so that a formant moved by another vocal tract moves along the map's
+        height instead of changing every coefficient.
     cvn_floor : float
         Smallest standard deviation ``cvn`` divides by (positive): an utterance of one frame, or a coefficient that
         hardly moves, is not blown up. FSDD's per-utterance deviations lie above 0.3 at the robust front-end.
@@ -143,8 +153,12 @@ class FeatureParams:
 
     def __post_init__(self):
         self._check_types()
-        if self.kind != "mfcc":
-            raise FeatureError(f"features: kind {self.kind!r} is not supported (known: 'mfcc')")
+        if self.kind not in KINDS:
+            raise FeatureError(f"features: kind {self.kind!r} is not supported (known: "
+                               f"{', '.join(map(repr, KINDS))})")
+        if self.kind == "logmel" and self.n_mfcc != self.n_mels:
+            raise FeatureError(f"features: kind 'logmel' keeps every mel band as a row of the map: n_mfcc "
+                               f"({self.n_mfcc}) must equal n_mels ({self.n_mels})")
         if self.win_samples < 2 or self.hop_samples < 1:
             raise FeatureError(f"features: window {self.win_ms} ms / hop {self.hop_ms} ms give fewer than 2 / 1 "
                                f"samples at {self.sample_rate} Hz")
@@ -420,7 +434,7 @@ def condition(x: np.ndarray, p: FeatureParams) -> np.ndarray:
 
 def mfcc(x: np.ndarray, p: FeatureParams, *, name: str = "audio", warp: float = 1.0) -> np.ndarray:
     """MFCCs of trimmed audio, shape ``(n_frames, n_mfcc)`` (the DC removal and pre-emphasis of step 1, then
-    steps 2-4 of the pipeline); ``warp`` is a VTLP factor for the filterbank (:func:`mel_filterbank`), used by
+    steps 2-4 of the pipeline; with ``kind`` ``"logmel"`` the log mel energies, before the DCT); ``warp`` is a VTLP factor for the filterbank (:func:`mel_filterbank`), used by
     the training-time augmentation only (1: none).
 
     A :class:`FeatureWarning` says when the loudest frame's RMS level is below :data:`QUIET_DBFS`.
@@ -451,6 +465,8 @@ def mfcc(x: np.ndarray, p: FeatureParams, *, name: str = "audio", warp: float = 
     loud = np.flatnonzero(10.0 * np.log10(np.maximum(energy, 1e-300) / peak) > -p.trim_db)
     power = power[loud[0]:loud[-1] + 1]
     logmel = np.log(np.maximum(power @ mel_filterbank(p, warp).T, 1e-10))
+    if p.kind == "logmel":
+        return logmel
     return scipy.fft.dct(logmel, type=2, norm="ortho", axis=1)[:, :p.n_mfcc]
 
 

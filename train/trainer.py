@@ -3,7 +3,8 @@
 ``python -m train --data DIR --out models/fsdd_scnn`` runs the whole recipe:
 
 1. features of the chosen split (:mod:`train.fsdd`; ``--front-end robust`` by default: 32 ms window every 16 ms,
-   DC removal, per-utterance mean normalization; ``--cvn`` adds the per-utterance variance normalization); one training speaker (``--val-speaker``, default ``auto``: the
+   DC removal, per-utterance mean normalization; ``--cvn`` adds the per-utterance variance normalization,
+   ``--feature-kind logmel`` takes the log mel energies instead of their cepstrum); one training speaker (``--val-speaker``, default ``auto``: the
    ``seed mod n``-th) becomes the validation side, or with ``--val-index LO HI`` the recordings numbered
    ``LO ... HI`` of every speaker and digit (the official test side's speakers), and the normalization is fitted
    on the rest;
@@ -160,6 +161,12 @@ def build_parser():
     f.add_argument("--win-ms", type=float, help="analysis window in ms (default: the front-end's)")
     f.add_argument("--hop-ms", type=float, help="hop in ms (default: the front-end's)")
     f.add_argument("--frames", type=int, help="frames of the input map (default: 48)")
+    f.add_argument("--feature-kind", choices=["mfcc", "logmel"], default="mfcc",
+                   help="mfcc: cepstral coefficients; logmel: the log mel energies themselves, one row per band, so "
+                        "that the convolution slides along the frequency axis (default: %(default)s)")
+    f.add_argument("--n-mels", type=int,
+                   help="mel filters (default: 32 with mfcc; 16 with logmel, where they are the map's rows)")
+    f.add_argument("--n-mfcc", type=int, help="cepstral coefficients kept, the map's height with mfcc (default: 16)")
     f.add_argument("--preemph", type=float, default=0.0,
                    help="pre-emphasis coefficient, 0 for none (default: %(default)s)")
     a = p.add_argument_group(
@@ -257,6 +264,14 @@ def feature_params(args):
     kw = dict(FRONT_ENDS[args.front_end])
     kw["cmn"] = kw["cmn"] or args.cmn or args.cvn
     kw.update(cvn=args.cvn, cvn_floor=args.cvn_floor)
+    if args.feature_kind == "logmel":
+        if args.n_mfcc is not None:
+            raise ValueError("--n-mfcc sets the cepstral coefficients; with --feature-kind logmel the map has one row "
+                             "per mel band: use --n-mels")
+        kw["n_mels"] = kw["n_mfcc"] = args.n_mels if args.n_mels is not None else 16
+    else:
+        kw.update({k: getattr(args, k) for k in ("n_mels", "n_mfcc") if getattr(args, k) is not None})
+    kw["kind"] = args.feature_kind
     for name in ("win_ms", "hop_ms", "frames"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
