@@ -167,6 +167,8 @@ def build_parser():
     f.add_argument("--n-mels", type=int,
                    help="mel filters (default: 32 with mfcc; 16 with logmel, where they are the map's rows)")
     f.add_argument("--n-mfcc", type=int, help="cepstral coefficients kept, the map's height with mfcc (default: 16)")
+    f.add_argument("--trim-db", type=float,
+                   help="leading/trailing frames this many dB below the loudest are trimmed (default: 35)")
     f.add_argument("--preemph", type=float, default=0.0,
                    help="pre-emphasis coefficient, 0 for none (default: %(default)s)")
     a = p.add_argument_group(
@@ -272,7 +274,7 @@ def feature_params(args):
     else:
         kw.update({k: getattr(args, k) for k in ("n_mels", "n_mfcc") if getattr(args, k) is not None})
     kw["kind"] = args.feature_kind
-    for name in ("win_ms", "hop_ms", "frames"):
+    for name in ("win_ms", "hop_ms", "frames", "trim_db"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
     return FeatureParams(preemph=args.preemph, **kw)
