@@ -1,4 +1,4 @@
-"""MFCC feature front-end: from a WAV file to the INT8 input map the hardware receives.
+"""MFCC (or log-mel) feature front-end: from a WAV file to the INT8 input map the hardware receives.
 
 The front-end is deterministic NumPy/SciPy code with every parameter held in one dataclass,
 :class:`FeatureParams`, which the trainer stores in the manifest's ``features`` object, so the same
@@ -25,7 +25,7 @@ Pipeline (all in float64):
 6. normalization of each coefficient with the training set's ``mean`` / ``std``;
 7. centre zero-padding to exactly ``frames`` frames (zero is the normalized mean);
 8. INT8: ``clip(round(input_scale * x), -127, 127)``; the map has shape ``(1, n_mfcc, frames)``
-   (channel, coefficient, time).
+   (channel, coefficient or mel band, time).
 
 Refused with :class:`FeatureError`, naming the file and the problem: a missing or unreadable file, a header cut
 short, no samples, NaN or infinite samples, float samples beyond +-16, a file over 64 MiB or a recording over
