@@ -90,3 +90,55 @@ def test_masks_zero_one_band_and_one_run_of_frames():
     assert torch.equal(mask_maps(x, AugmentConfig(mask_p=0.0), gen), x)
     again = mask_maps(x, cfg, torch.Generator().manual_seed(0))
     assert torch.equal(again, y)
+
+
+# -- VTLP ------------------------------------------------------------------------------------------------------
+
+def test_vtlp_config_is_checked():
+    with pytest.raises(ValueError, match=r"^augmentation vtlp range 1\.1 \.\.\. 0\.9 is empty$"):
+        AugmentConfig(vtlp=(1.1, 0.9))
+    with pytest.raises(ValueError, match=r"^augmentation VTLP warp factors must be positive, not 0\.0$"):
+        AugmentConfig(vtlp=(0.0, 1.1))
+    with pytest.raises(ValueError, match=r"^augmentation vtlp_p must be a probability in 0 \.\.\. 1, not 2$"):
+        AugmentConfig(vtlp_p=2)
+
+
+def test_vtlp_off_draws_nothing_and_changes_no_map():
+    """Old recipes (vtlp_p 0) draw exactly the numbers they drew before VTLP existed."""
+    rng = np.random.default_rng(5)
+    assert augment.vtlp_factor(rng, AugmentConfig()) == 1.0
+    assert rng.random() == np.random.default_rng(5).random()
+    audio = [_speech(k) for k in range(3)]
+    spk = ["a", "b", "c"]
+    off = augmented_maps(audio, spk, _params(), AugmentConfig(copies=2), seed=3, progress=False)
+    unit = augmented_maps(audio, spk, _params(), AugmentConfig(copies=2, vtlp=(1.0, 1.0), vtlp_p=1.0), seed=3,
+                          progress=False)
+    assert np.array_equal(off, unit)  # alpha = 1 is no warp; the draw comes after every other one
+
+
+def test_vtlp_factors_are_seeded_and_in_range():
+    cfg = AugmentConfig(vtlp=(0.9, 1.1), vtlp_p=0.5)
+    draws = [augment.vtlp_factor(np.random.default_rng([0, k]), cfg) for k in range(200)]
+    assert draws == [augment.vtlp_factor(np.random.default_rng([0, k]), cfg) for k in range(200)]
+    warped = [a for a in draws if a != 1.0]
+    assert 60 < len(warped) < 140 and all(0.9 <= a <= 1.1 for a in warped)
+
+
+def test_vtlp_changes_the_augmented_maps(monkeypatch):
+    audio = [_speech(k) for k in range(3)]
+    spk = ["a", "b", "c"]
+    quiet = dict(copies=2, noise_p=0.0, clip_p=0.0, speed_p=0.0, dc_p=0.0)
+    warps = []
+    real = augment.vtlp_factor
+
+    def spy(rng, cfg):
+        warps.append(real(rng, cfg))
+        return warps[-1]
+    monkeypatch.setattr(augment, "vtlp_factor", spy)
+    plain = augmented_maps(audio, spk, _params(), AugmentConfig(**quiet), seed=0, progress=False)
+    assert warps == [1.0] * 6
+    warps.clear()
+    warped = augmented_maps(audio, spk, _params(), AugmentConfig(**quiet, vtlp=(0.85, 0.9), vtlp_p=1.0), seed=0,
+                            progress=False)
+    assert len(warps) == 6 and all(0.85 <= a <= 0.9 for a in warps)
+    assert not np.array_equal(plain, warped)

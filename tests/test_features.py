@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.fft
 import scipy.io.wavfile
 
 from golden.cli import EXIT_BAD_INPUT, run_main
@@ -66,8 +67,8 @@ def test_params_refuse_bad_values():
         FeatureParams.from_dict({**FeatureParams().to_dict(), "dither": 1})
     with pytest.raises(FeatureError, match="no 'features' object"):
         FeatureParams.from_dict(None)
-    with pytest.raises(FeatureError, match="kind 'logmel' is not supported"):
-        FeatureParams(kind="logmel")
+    with pytest.raises(FeatureError, match="kind 'cqt' is not supported"):
+        FeatureParams(kind="cqt")
     with pytest.raises(FeatureError, match="mean has 3 values, n_mfcc is 16"):
         FeatureParams(mean=[0.0] * 3, std=[1.0] * 16)
     with pytest.raises(FeatureError, match="n_mfcc 40 must be 1 ... n_mels"):
@@ -211,3 +212,155 @@ def test_the_shipped_models_maps_are_unchanged():
     assert (p.cmn, p.dc_remove, p.preemph) == (False, False, 0.0)
     for k in range(0, len(vectors), 37):
         assert np.array_equal(ft.extract(DATA / vectors.names[k], p, warn_crop=False), vectors.x[k])
+
+
+# -- per-utterance variance normalization (CMVN) and the VTLP warp ---------------------------------------------
+
+def _cmvn(**kw):
+    return FeatureParams(win_ms=32.0, hop_ms=16.0, dc_remove=True, cmn=True, cvn=True, **kw)
+
+
+def test_cmvn_gives_every_coefficient_zero_mean_and_unit_spread():
+    c = ft.audio_features(_tone(pad=0.2), _cmvn())
+    assert np.allclose(c.mean(axis=0), 0, atol=1e-9)
+    assert np.allclose(c.std(axis=0), 1, atol=1e-9)
+    plain = ft.audio_features(_tone(pad=0.2), FeatureParams(win_ms=32.0, hop_ms=16.0, dc_remove=True, cmn=True))
+    assert np.allclose(c, plain / plain.std(axis=0))
+
+
+@pytest.mark.parametrize("gain", [0.05, 0.3, 1.7])
+def test_cmvn_features_do_not_depend_on_the_gain(gain):
+    x = _tone(pad=0.2)
+    p = _cmvn()
+    assert np.allclose(ft.audio_features(gain * x, p), ft.audio_features(x, p), atol=1e-6)
+    q = _fitted(p)
+    assert np.array_equal(ft.extract_audio(gain * x, q), ft.extract_audio(x, q))
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"FSDD recordings not found at {DATA}")
+def test_cmvn_features_of_a_recording_do_not_depend_on_the_gain():
+    # a boost short of clipping (peak 0.51); an attenuation would bring stretches of digital silence in this
+    # recording to the log's floor (1e-10), where no front-end of log energies is level-independent
+    x = ft.read_wav(DATA / "3_george_7.wav")
+    p = _cmvn()
+    assert np.allclose(ft.audio_features(1.9 * x, p), ft.audio_features(x, p), atol=1e-9)
+    q = _fitted(p)
+    assert np.array_equal(ft.extract_audio(1.9 * x, q), ft.extract_audio(x, q))
+
+
+def test_cvn_floor_keeps_a_still_coefficient_finite():
+    # one frame: every deviation is zero, the floor keeps the (zero) coefficients finite
+    one = ft.audio_features(_tone(seconds=0.04), _cmvn(frames=1))
+    assert one.shape == (1, 16) and np.all(one == 0)
+    x = _tone(pad=0.2)
+    raw = ft.audio_features(x, FeatureParams(win_ms=32.0, hop_ms=16.0, dc_remove=True, cmn=True))
+    big = float(raw.std(axis=0).max()) * 2
+    floored = ft.audio_features(x, _cmvn(cvn_floor=big))
+    assert np.allclose(floored, raw / big)
+
+
+def test_cvn_is_checked_and_round_trips_through_the_manifest():
+    with pytest.raises(FeatureError, match=r"^features: cvn \(per-utterance variance normalization\) needs cmn "
+                                           r"\(the mean first\)$"):
+        FeatureParams(cvn=True)
+    with pytest.raises(FeatureError, match=r"^features: cvn_floor must be positive, not 0\.0$"):
+        _cmvn(cvn_floor=0.0)
+    with pytest.raises(FeatureError, match=r"^features: cvn must be true or false, not 1$"):
+        FeatureParams.from_dict({**_cmvn().to_dict(), "cvn": 1})
+    p = _fitted(_cmvn(cvn_floor=0.25))
+    d = json.loads(json.dumps(p.to_dict()))
+    assert (d["cvn"], d["cvn_floor"]) == (True, 0.25)
+    assert FeatureParams.from_dict(d) == p
+    old = {k: v for k, v in p.to_dict().items() if k not in ("cvn", "cvn_floor")}
+    assert (FeatureParams.from_dict(old).cvn, FeatureParams.from_dict(old).cvn_floor) == (False, 0.1)
+
+
+def test_the_cli_and_the_host_make_the_cmvn_map_of_the_manifest(tmp_path, capsys):
+    """`python -m train.features` and `boards.host` read the same manifest object and make the same CMVN map."""
+    import golden.manifest as gm
+    from boards.host import _features_of
+    from golden.randmodel import random_model
+    wav = _write(tmp_path / "a.wav", _tone(pad=0.2))
+    p = _fitted(_cmvn(cvn_floor=0.2))
+    model = random_model(1)
+    model = gm.Model(**{**model.__dict__, "features": p.to_dict()})
+    gm.save(model, tmp_path / "m")
+    loaded = FeatureParams.from_dict(gm.load(tmp_path / "m").features)
+    assert loaded.cvn and loaded.cvn_floor == 0.2
+    want = ft.extract(wav, p)
+    assert ft.main([str(wav), "--model", str(tmp_path / "m"), "--json"]) == 0
+    assert np.array_equal(np.array(json.loads(capsys.readouterr().out)), want)
+    maps, refused = _features_of([wav], loaded)
+    assert not refused and np.array_equal(maps[wav], want)
+    # without cvn the map differs: the field is used, not ignored
+    assert not np.array_equal(ft.extract(wav, _fitted(FeatureParams(win_ms=32.0, hop_ms=16.0, dc_remove=True,
+                                                                    cmn=True))), want)
+
+
+def test_vtlp_warp_of_one_is_the_identity():
+    f = np.linspace(0, 4000, 129)
+    assert np.array_equal(ft.vtlp_warp(f, 1.0, 0.0, 4000.0), f)
+    p = FeatureParams()
+    assert np.array_equal(ft.mel_filterbank(p, 1.0), ft.mel_filterbank(p))
+    x = _tone(pad=0.2)
+    assert np.array_equal(ft.audio_features(x, p, warp=1.0), ft.audio_features(x, p))
+
+
+@pytest.mark.parametrize("alpha", [0.9, 0.95, 1.05, 1.1])
+def test_vtlp_warp_keeps_the_band_edges_and_is_increasing(alpha):
+    f = np.linspace(0, 4000, 1001)
+    w = ft.vtlp_warp(f, alpha, 0.0, 4000.0)
+    assert w[0] == 0.0 and w[-1] == pytest.approx(4000.0)
+    assert np.all(np.diff(w) > 0)
+    assert w[100] == pytest.approx(alpha * f[100])  # the low part is scaled by alpha
+    # outside fmin ... fmax nothing moves
+    g = ft.vtlp_warp(np.array([50.0, 3900.0]), alpha, 100.0, 3800.0)
+    assert np.array_equal(g, [50.0, 3900.0])
+    with pytest.raises(ValueError, match=r"^VTLP warp factor must be positive, not 0\.0$"):
+        ft.vtlp_warp(f, 0.0, 0.0, 4000.0)
+
+
+def _centroid(x, p, warp):
+    """Energy-weighted mean mel channel of audio ``x``."""
+    spectrum = np.abs(np.fft.rfft(x[:p.n_fft] * np.hamming(p.n_fft))) ** 2
+    energy = ft.mel_filterbank(p, warp) @ spectrum
+    return float((np.arange(p.n_mels) * energy).sum() / energy.sum())
+
+
+def test_a_warped_filterbank_moves_energy_the_right_way():
+    """alpha > 1 moves a formant up (into higher mel filters), as a shorter vocal tract does; alpha < 1 down."""
+    p = FeatureParams()
+    t = np.arange(p.n_fft) / p.sample_rate
+    for hz in (500.0, 1200.0, 2500.0):
+        x = np.sin(2 * np.pi * hz * t)
+        base = _centroid(x, p, 1.0)
+        assert _centroid(x, p, 1.1) > base + 0.3
+        assert _centroid(x, p, 0.9) < base - 0.3
+        # the same as the filterbank of the tone at alpha * hz, on the scaled part of the band
+        moved = np.sin(2 * np.pi * 1.1 * hz * t)
+        assert _centroid(x, p, 1.1) == pytest.approx(_centroid(moved, p, 1.0), abs=0.3)
+
+
+def test_logmel_is_the_mfcc_before_its_dct():
+    x = _tone(pad=0.2)
+    lm = FeatureParams(kind="logmel", n_mels=16, n_mfcc=16)
+    full = FeatureParams(n_mels=16, n_mfcc=16)
+    energies = ft.audio_features(x, lm)
+    assert energies.shape[1] == 16 and lm.map_shape == (1, 16, 48)
+    assert np.allclose(scipy.fft.dct(energies, type=2, norm="ortho", axis=1), ft.audio_features(x, full))
+    # the band that holds the 440 Hz tone is louder than the bands around 3 kHz
+    band = np.argmax(ft.mel_filterbank(lm)[:, round(440 / 31.25)])
+    assert energies[:, band].mean() > energies[:, -2].mean() + 5
+    # CMVN per band: every row has zero mean and unit spread over the utterance
+    c = ft.audio_features(x, FeatureParams(kind="logmel", n_mels=16, n_mfcc=16, cmn=True, cvn=True))
+    assert np.allclose(c.mean(axis=0), 0, atol=1e-9) and np.allclose(c.std(axis=0), 1, atol=1e-9)
+
+
+def test_logmel_is_checked_and_round_trips():
+    with pytest.raises(FeatureError, match=r"^features: kind 'logmel' keeps every mel band as a row of the map: "
+                                           r"n_mfcc \(16\) must equal n_mels \(32\)$"):
+        FeatureParams(kind="logmel")
+    with pytest.raises(FeatureError, match=r"^features: kind 'lpc' is not supported \(known: 'mfcc', 'logmel'\)$"):
+        FeatureParams(kind="lpc")
+    p = _fitted(FeatureParams(kind="logmel", n_mels=16, n_mfcc=16, cmn=True))
+    assert FeatureParams.from_dict(json.loads(json.dumps(p.to_dict()))) == p

@@ -326,6 +326,28 @@ def test_trainer_options_choose_the_stack():
         cfg("--layers", "d64", "--hidden", "3")
 
 
+def test_trainer_options_set_cmvn_and_vtlp():
+    from train.trainer import augment_config, build_parser, feature_params
+
+    def args(*argv):
+        return build_parser().parse_args(["--data", "x", *argv])
+    p = feature_params(args())
+    assert (p.cmn, p.cvn, p.cvn_floor) == (True, False, 0.1)
+    p = feature_params(args("--front-end", "classic", "--cvn", "--cvn-floor", "0.3"))
+    assert (p.cmn, p.cvn, p.cvn_floor, p.win_ms) == (True, True, 0.3, 25.0)  # --cvn brings the mean with it
+    p = feature_params(args("--feature-kind", "logmel"))
+    assert (p.kind, p.n_mels, p.n_mfcc, p.map_shape) == ("logmel", 16, 16, (1, 16, 48))
+    assert feature_params(args("--feature-kind", "logmel", "--n-mels", "20")).map_shape == (1, 20, 48)
+    assert feature_params(args("--n-mels", "24", "--n-mfcc", "12")).map_shape == (1, 12, 48)
+    assert (feature_params(args()).trim_db, feature_params(args("--trim-db", "20")).trim_db) == (35.0, 20.0)
+    with pytest.raises(ValueError, match="^--n-mfcc sets the cepstral coefficients; with --feature-kind logmel"):
+        feature_params(args("--feature-kind", "logmel", "--n-mfcc", "12"))
+    a = augment_config(args())
+    assert a.vtlp_p == 0.0  # off unless asked for
+    a = augment_config(args("--vtlp", "0.9", "1.1", "--vtlp-p", "0.5"))
+    assert (a.vtlp, a.vtlp_p) == ((0.9, 1.1), 0.5)
+
+
 def test_budget_with_spram():
     model = SCNN(SCNNConfig(layers=PRESETS["scnn-a"].layers)).export(name="a")
     with pytest.raises(BudgetError, match=r"model a needs [\d,]+ bits of block RAM .* or --spram to count the four "

@@ -13,7 +13,11 @@ perturbations of :mod:`train.perturb` (the same code the robustness benchmark me
 3. additive noise (probability ``noise_p``) at an SNR drawn uniformly from ``snr_db``: white, pink, brown (1/f^2)
    or babble, equally likely; babble mixes four other recordings **of the training side only** (never a validation
    or test recording), each of another speaker than the one augmented;
-4. a DC offset of up to ``dc`` of full scale (probability ``dc_p``).
+4. a DC offset of up to ``dc`` of full scale (probability ``dc_p``);
+5. VTLP, vocal tract length perturbation (Jaitly & Hinton 2013; probability ``vtlp_p``, 0 in the old recipes):
+   the front-end's mel filterbank is computed on a frequency axis warped by a factor drawn uniformly from ``vtlp``
+   (:func:`train.features.vtlp_warp`, piecewise linear so that ``fmax`` stays ``fmax``), which moves the formants
+   alone, as another vocal tract length would; the speed change of step 1 moves pitch and duration together.
 
 During training every epoch shows each recording in one of its ``copies + 1`` versions (the clean one included),
 drawn with the trainer's seeded generator, so an epoch costs no more than without augmentation.
@@ -35,7 +39,7 @@ import torch
 
 from . import perturb
 
-__all__ = ["AugmentConfig", "augmented_maps", "mask_maps", "NOISE_KINDS"]
+__all__ = ["AugmentConfig", "augmented_maps", "vtlp_factor", "mask_maps", "NOISE_KINDS"]
 
 #: Noise kinds drawn for the additive noise, equally likely.
 NOISE_KINDS = ("white", "pink", "brown", "babble")
@@ -59,6 +63,9 @@ class AugmentConfig:
         Largest DC offset (fraction of full scale) and its probability.
     bands, frames, mask_p : int, int, float
         Widest band of coefficients and longest run of frames masked, and the probability of each mask.
+    vtlp, vtlp_p : (float, float), float
+        Range of the VTLP warp factor, and the probability that a version is warped (0: never, and no number is
+        drawn for it, so the other draws are those of a configuration without VTLP).
     """
 
     copies: int = 4
@@ -73,20 +80,24 @@ class AugmentConfig:
     bands: int = 2
     frames: int = 4
     mask_p: float = 0.5
+    vtlp: tuple = (0.9, 1.1)
+    vtlp_p: float = 0.0
 
     def __post_init__(self):
         if not isinstance(self.copies, int) or self.copies < 0:
             raise ValueError(f"augmentation copies must be a non-negative integer, not {self.copies!r}")
-        for name in ("noise_p", "clip_p", "speed_p", "dc_p", "mask_p"):
+        for name in ("noise_p", "clip_p", "speed_p", "dc_p", "mask_p", "vtlp_p"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"augmentation {name} must be a probability in 0 ... 1, not {v!r}")
-        for name in ("snr_db", "gain_db", "speed"):
+        for name in ("snr_db", "gain_db", "speed", "vtlp"):
             lo, hi = getattr(self, name)
             if not lo <= hi:
                 raise ValueError(f"augmentation {name} range {lo} ... {hi} is empty")
         if not self.speed[0] > 0:
             raise ValueError(f"augmentation speed factors must be positive, not {self.speed[0]!r}")
+        if not self.vtlp[0] > 0:
+            raise ValueError(f"augmentation VTLP warp factors must be positive, not {self.vtlp[0]!r}")
         if self.bands < 0 or self.frames < 0:
             raise ValueError(f"mask widths must be non-negative, not {self.bands} bands / {self.frames} frames")
 
@@ -112,6 +123,14 @@ def perturb_once(x, rng, cfg: AugmentConfig, others):
     return x
 
 
+def vtlp_factor(rng, cfg: AugmentConfig) -> float:
+    """The VTLP warp factor of one version: uniform in ``cfg.vtlp`` with probability ``cfg.vtlp_p``, else 1.
+    Draws nothing from ``rng`` when ``cfg.vtlp_p`` is 0."""
+    if cfg.vtlp_p == 0.0 or not rng.random() < cfg.vtlp_p:
+        return 1.0
+    return float(rng.uniform(*cfg.vtlp))
+
+
 def augmented_maps(audio, speakers, params, cfg: AugmentConfig, seed: int, *, progress: bool = True):
     """INT8 maps of ``cfg.copies`` perturbed versions of every recording, shape ``(copies, N, 1, n_mfcc, frames)``.
 
@@ -124,7 +143,8 @@ def augmented_maps(audio, speakers, params, cfg: AugmentConfig, seed: int, *, pr
     params : train.features.FeatureParams
         The fitted front-end.
     seed : int
-        Version ``k`` of recording ``i`` is drawn from ``numpy.random.default_rng([seed, k, i])``.
+        Version ``k`` of recording ``i`` is drawn from ``numpy.random.default_rng([seed, k, i])`` (its VTLP factor
+        last, after the audio perturbations).
 
     A version the front-end refuses (a perturbation left no speech) falls back to the clean map.
     """
@@ -147,7 +167,7 @@ def augmented_maps(audio, speakers, params, cfg: AugmentConfig, seed: int, *, pr
                 pick = [j for j in rng.choice(n, size=min(16, n), replace=False) if speakers[j] != speakers[i]]
                 try:
                     y = perturb_once(x, rng, cfg, [audio[j] for j in pick[:8]])
-                    out[k, i] = extract_audio(y, params, warn_crop=False)
+                    out[k, i] = extract_audio(y, params, warn_crop=False, warp=vtlp_factor(rng, cfg))
                 except (FeatureError, ValueError):
                     out[k, i] = clean[i]
     return out

@@ -1,4 +1,4 @@
-"""MFCC feature front-end: from a WAV file to the INT8 input map the hardware receives.
+"""MFCC (or log-mel) feature front-end: from a WAV file to the INT8 input map the hardware receives.
 
 The front-end is deterministic NumPy/SciPy code with every parameter held in one dataclass,
 :class:`FeatureParams`, which the trainer stores in the manifest's ``features`` object, so the same
@@ -13,15 +13,19 @@ Pipeline (all in float64):
    filter ``y[n] = x[n] - a x[n-1]`` is applied (``y[0] = x[0]``);
 2. frames of ``win_ms`` (Hamming window, symmetric) every ``hop_ms``, power spectrum with ``n_fft`` points;
 3. ``n_mels`` triangular mel filters (HTK mel scale) from ``fmin`` to ``fmax``, natural log
-   (floored at ``1e-10``), DCT-II (orthonormal), first ``n_mfcc`` coefficients;
+   (floored at ``1e-10``), DCT-II (orthonormal), first ``n_mfcc`` coefficients (``kind`` ``"logmel"``: no DCT,
+   the ``n_mels`` log energies are the map's rows, from the lowest band up; the trainer's VTLP augmentation
+   warps the filterbank's frequency axis, :func:`vtlp_warp`; a model's own maps never are);
 4. silence trimming: leading and trailing frames whose energy is more than ``trim_db`` below the
    loudest frame are dropped;
 5. centre crop to at most ``frames`` frames (and, with ``cmn``, subtraction of the utterance's own mean, which
-   makes the map independent of the recording level: a gain only moves coefficient 0, by a constant);
+   makes the map independent of the recording level: a gain only moves coefficient 0, by a constant; with ``cvn``
+   as well, division of every coefficient by the utterance's own standard deviation over its frames, floored at
+   ``cvn_floor``: per-utterance mean and variance normalization, CMVN);
 6. normalization of each coefficient with the training set's ``mean`` / ``std``;
 7. centre zero-padding to exactly ``frames`` frames (zero is the normalized mean);
 8. INT8: ``clip(round(input_scale * x), -127, 127)``; the map has shape ``(1, n_mfcc, frames)``
-   (channel, coefficient, time).
+   (channel, coefficient or mel band, time).
 
 Refused with :class:`FeatureError`, naming the file and the problem: a missing or unreadable file, a header cut
 short, no samples, NaN or infinite samples, float samples beyond +-16, a file over 64 MiB or a recording over
@@ -55,9 +59,13 @@ import scipy.signal
 from golden.checks import check_int
 from golden.cli import run_main
 
-__all__ = ["FeatureError", "FeatureWarning", "CroppedWarning", "FeatureParams", "read_wav", "mfcc", "raw_features",
+__all__ = ["KINDS", "FeatureError", "FeatureWarning", "CroppedWarning", "FeatureParams", "read_wav", "mfcc", "raw_features",
            "audio_features", "condition", "fit_normalization", "finalize", "quantize", "extract", "extract_audio",
-           "warnings_to_stderr", "main", "MAX_SECONDS", "QUIET_DBFS"]
+           "warnings_to_stderr", "main", "mel_filterbank", "vtlp_warp", "MAX_SECONDS", "QUIET_DBFS", "VTLP_BEND"]
+
+
+#: Front-end kinds: cepstra (the DCT of the log mel energies) or the log mel energies themselves.
+KINDS = ("mfcc", "logmel")
 
 
 class FeatureError(ValueError):
@@ -66,8 +74,8 @@ class FeatureError(ValueError):
 
 _INT_FIELDS = {"sample_rate": (1000, 192_000), "n_fft": (2, 1 << 16), "n_mels": (1, 1024), "n_mfcc": (1, 1024),
                "frames": (1, 1 << 16)}
-_FLOAT_FIELDS = ("win_ms", "hop_ms", "fmin", "fmax", "trim_db", "input_scale", "preemph")
-_BOOL_FIELDS = ("cmn", "dc_remove")
+_FLOAT_FIELDS = ("win_ms", "hop_ms", "fmin", "fmax", "trim_db", "input_scale", "preemph", "cvn_floor")
+_BOOL_FIELDS = ("cmn", "dc_remove", "cvn")
 
 
 @dataclass(frozen=True)
@@ -106,9 +114,21 @@ class FeatureParams:
         filter and keeps the silence from being trimmed.
     preemph : float
         Pre-emphasis coefficient ``a`` in ``0 <= a < 1`` (0: none): ``y[n] = x[n] - a x[n-1]``, after the DC removal.
+    cvn : bool
+        Cepstral variance normalization (needs ``cmn``): after the mean, divide each coefficient by the utterance's
+        own standard deviation over its trimmed, cropped frames, so that every coefficient of every utterance has
+        unit spread; it evens out how strongly a voice or a channel modulates each coefficient.
+    kind : str
+        ``"mfcc"``: the first ``n_mfcc`` cepstral coefficients (DCT of the log mel energies); ``"logmel"``: the log
+        mel energies themselves, one row per band (``n_mfcc`` must equal ``n_mels``), a spectrogram on which a
+        convolution sees neighbouring bands, so that a formant moved by another vocal tract moves along the map's
+        height instead of changing every coefficient.
+    cvn_floor : float
+        Smallest standard deviation ``cvn`` divides by (positive): an utterance of one frame, or a coefficient that
+        hardly moves, is not blown up. FSDD's per-utterance deviations lie above 0.3 at the robust front-end.
 
-    The defaults of ``cmn``, ``dc_remove`` and ``preemph`` are the behaviour of the first front-end, so a manifest
-    written before these fields existed makes exactly the map it made then.
+    The defaults of ``cmn``, ``dc_remove``, ``preemph`` and ``cvn`` are the behaviour of the first front-end, so a
+    manifest written before these fields existed makes exactly the map it made then.
     """
 
     sample_rate: int = 8000
@@ -127,12 +147,18 @@ class FeatureParams:
     cmn: bool = False
     dc_remove: bool = False
     preemph: float = 0.0
+    cvn: bool = False
+    cvn_floor: float = 0.1
     kind: str = field(default="mfcc")
 
     def __post_init__(self):
         self._check_types()
-        if self.kind != "mfcc":
-            raise FeatureError(f"features: kind {self.kind!r} is not supported (known: 'mfcc')")
+        if self.kind not in KINDS:
+            raise FeatureError(f"features: kind {self.kind!r} is not supported (known: "
+                               f"{', '.join(map(repr, KINDS))})")
+        if self.kind == "logmel" and self.n_mfcc != self.n_mels:
+            raise FeatureError(f"features: kind 'logmel' keeps every mel band as a row of the map: n_mfcc "
+                               f"({self.n_mfcc}) must equal n_mels ({self.n_mels})")
         if self.win_samples < 2 or self.hop_samples < 1:
             raise FeatureError(f"features: window {self.win_ms} ms / hop {self.hop_ms} ms give fewer than 2 / 1 "
                                f"samples at {self.sample_rate} Hz")
@@ -159,6 +185,10 @@ class FeatureParams:
             raise FeatureError(f"features: input_scale must be positive, not {self.input_scale!r}")
         if not 0.0 <= self.preemph < 1.0:
             raise FeatureError(f"features: preemph must lie in 0 ... 1 (1 excluded), not {self.preemph!r}")
+        if self.cvn and not self.cmn:
+            raise FeatureError("features: cvn (per-utterance variance normalization) needs cmn (the mean first)")
+        if not self.cvn_floor > 0:
+            raise FeatureError(f"features: cvn_floor must be positive, not {self.cvn_floor!r}")
 
     def _check_types(self):
         """Refuse a field of the wrong type or a non-finite number (a manifest is untrusted input)."""
@@ -350,10 +380,39 @@ def _mel_inv(m):
     return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
 
 
-def mel_filterbank(p: FeatureParams) -> np.ndarray:
-    """Triangular mel filters, shape ``(n_mels, n_fft // 2 + 1)``."""
+#: Where the piecewise-linear warp of :func:`vtlp_warp` bends, as a fraction of the band ``fmin ... fmax``
+#: (Jaitly & Hinton bend at 4.8 of 8 kHz; a higher bend keeps more of this narrower band on the scaled segment).
+VTLP_BEND = 0.8
+
+
+def vtlp_warp(freqs, alpha: float, fmin: float, fmax: float) -> np.ndarray:
+    """Frequencies ``freqs`` (Hz) under the vocal tract length perturbation of Jaitly & Hinton (2013).
+
+    Inside ``fmin ... fmax`` the offset ``u = f - fmin`` becomes ``alpha * u`` up to the bend
+    ``u0 = VTLP_BEND * (fmax - fmin) * min(alpha, 1) / alpha``, then follows the straight line from there to
+    ``fmax``, so that ``fmin`` and ``fmax`` stay where they are and the warp is continuous and increasing;
+    outside the band frequencies are unchanged. ``alpha = 1`` is the identity; ``alpha > 1`` moves a spectral
+    feature (a formant) up, as a shorter vocal tract would, ``alpha < 1`` down.
+    """
+    if not alpha > 0:
+        raise ValueError(f"VTLP warp factor must be positive, not {alpha!r}")
+    f = np.asarray(freqs, dtype=np.float64)
+    if alpha == 1.0:
+        return f
+    band = fmax - fmin
+    u = f - fmin
+    u0 = VTLP_BEND * band * min(alpha, 1.0) / alpha
+    upper = band - (band - alpha * u0) / (band - u0) * (band - u)
+    w = np.where(u <= u0, alpha * u, upper)
+    return np.where((u >= 0) & (u <= band), fmin + w, f)
+
+
+def mel_filterbank(p: FeatureParams, warp: float = 1.0) -> np.ndarray:
+    """Triangular mel filters, shape ``(n_mels, n_fft // 2 + 1)``; with ``warp`` != 1 the FFT bins' frequencies
+    are first moved by :func:`vtlp_warp` (the energy of a bin at ``f`` falls into the filters at
+    ``vtlp_warp(f)``)."""
     edges = _mel_inv(np.linspace(_mel(p.fmin), _mel(p.fmax), p.n_mels + 2))
-    freqs = np.arange(p.n_fft // 2 + 1) * p.sample_rate / p.n_fft
+    freqs = vtlp_warp(np.arange(p.n_fft // 2 + 1) * p.sample_rate / p.n_fft, warp, p.fmin, p.fmax)
     fb = np.zeros((p.n_mels, freqs.size))
     for m in range(p.n_mels):
         lo, mid, hi = edges[m], edges[m + 1], edges[m + 2]
@@ -373,9 +432,10 @@ def condition(x: np.ndarray, p: FeatureParams) -> np.ndarray:
     return x
 
 
-def mfcc(x: np.ndarray, p: FeatureParams, *, name: str = "audio") -> np.ndarray:
+def mfcc(x: np.ndarray, p: FeatureParams, *, name: str = "audio", warp: float = 1.0) -> np.ndarray:
     """MFCCs of trimmed audio, shape ``(n_frames, n_mfcc)`` (the DC removal and pre-emphasis of step 1, then
-    steps 2-4 of the pipeline).
+    steps 2-4 of the pipeline; with ``kind`` ``"logmel"`` the log mel energies, before the DCT); ``warp`` is a VTLP factor for the filterbank (:func:`mel_filterbank`), used by
+    the training-time augmentation only (1: none).
 
     A :class:`FeatureWarning` says when the loudest frame's RMS level is below :data:`QUIET_DBFS`.
 
@@ -404,7 +464,9 @@ def mfcc(x: np.ndarray, p: FeatureParams, *, name: str = "audio") -> np.ndarray:
               f"below {QUIET_DBFS:g} dBFS")
     loud = np.flatnonzero(10.0 * np.log10(np.maximum(energy, 1e-300) / peak) > -p.trim_db)
     power = power[loud[0]:loud[-1] + 1]
-    logmel = np.log(np.maximum(power @ mel_filterbank(p).T, 1e-10))
+    logmel = np.log(np.maximum(power @ mel_filterbank(p, warp).T, 1e-10))
+    if p.kind == "logmel":
+        return logmel
     return scipy.fft.dct(logmel, type=2, norm="ortho", axis=1)[:, :p.n_mfcc]
 
 
@@ -422,9 +484,11 @@ def raw_features(path, p: FeatureParams, *, warn_crop: bool = True) -> np.ndarra
     return audio_features(read_wav(path, p.sample_rate), p, name=str(path), warn_crop=warn_crop)
 
 
-def audio_features(x: np.ndarray, p: FeatureParams, *, name: str = "audio", warn_crop: bool = True) -> np.ndarray:
-    """:func:`raw_features` of audio already read (mono float at ``p.sample_rate``)."""
-    c = mfcc(x, p, name=name)
+def audio_features(x: np.ndarray, p: FeatureParams, *, name: str = "audio", warn_crop: bool = True,
+                   warp: float = 1.0) -> np.ndarray:
+    """:func:`raw_features` of audio already read (mono float at ``p.sample_rate``); ``warp`` as in
+    :func:`mfcc`."""
+    c = mfcc(x, p, name=name, warp=warp)
     if c.shape[0] > p.frames:
         if warn_crop:
             _warn(f"{name}: {_seconds(c.shape[0], p):.2f} s of speech after trimming silence; the model hears only "
@@ -433,6 +497,8 @@ def audio_features(x: np.ndarray, p: FeatureParams, *, name: str = "audio", warn
         c = c[start:start + p.frames]
     if p.cmn:
         c = c - c.mean(axis=0, keepdims=True)
+        if p.cvn:
+            c = c / np.maximum(c.std(axis=0, keepdims=True), p.cvn_floor)
     return c
 
 
@@ -478,9 +544,10 @@ def warnings_to_stderr():
                     warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
-def extract_audio(x: np.ndarray, p: FeatureParams, *, name: str = "audio", warn_crop: bool = True) -> np.ndarray:
-    """:func:`extract` of audio already read (mono float at ``p.sample_rate``)."""
-    return quantize(finalize(audio_features(x, p, name=name, warn_crop=warn_crop), p), p)
+def extract_audio(x: np.ndarray, p: FeatureParams, *, name: str = "audio", warn_crop: bool = True,
+                  warp: float = 1.0) -> np.ndarray:
+    """:func:`extract` of audio already read (mono float at ``p.sample_rate``); ``warp`` as in :func:`mfcc`."""
+    return quantize(finalize(audio_features(x, p, name=name, warn_crop=warn_crop, warp=warp), p), p)
 
 
 # -- command line --------------------------------------------------------------------------------------------

@@ -3,12 +3,14 @@
 ``python -m train --data DIR --out models/fsdd_scnn`` runs the whole recipe:
 
 1. features of the chosen split (:mod:`train.fsdd`; ``--front-end robust`` by default: 32 ms window every 16 ms,
-   DC removal, per-utterance mean normalization); one training speaker (``--val-speaker``, default ``auto``: the
+   DC removal, per-utterance mean normalization; ``--cvn`` adds the per-utterance variance normalization,
+   ``--feature-kind logmel`` takes the log mel energies instead of their cepstrum); one training speaker (``--val-speaker``, default ``auto``: the
    ``seed mod n``-th) becomes the validation side, or with ``--val-index LO HI`` the recordings numbered
    ``LO ... HI`` of every speaker and digit (the official test side's speakers), and the normalization is fitted
    on the rest;
 2. ``--augment-copies`` perturbed versions of every training recording (:mod:`train.augment`: speed, gain with or
-   without clipping, white/pink/brown noise or babble of other training speakers, DC offset), made once;
+   without clipping, white/pink/brown noise or babble of other training speakers, DC offset, and with ``--vtlp``
+   a warped mel filterbank), made once;
 3. optionally (``--init-from-cnn``) the non-spiking CNN of the same layout, trained for ``--cnn-epochs``, whose
    weights start the spiking network (:mod:`train.convert`);
 4. ``--epochs`` float epochs (snnTorch neurons, fast-sigmoid surrogate, Adam with a one-cycle schedule; each
@@ -151,15 +153,29 @@ def build_parser():
                         "front-end (25 ms every 10 ms, 15%% cropped, no DC removal) (default: %(default)s)")
     f.add_argument("--cmn", action="store_true",
                    help="per-utterance cepstral mean normalization with --front-end classic (robust has it)")
+    f.add_argument("--cvn", action="store_true",
+                   help="per-utterance variance normalization as well (CMVN; implies --cmn): each coefficient divided "
+                        "by the utterance's own standard deviation over its frames, floored at --cvn-floor")
+    f.add_argument("--cvn-floor", type=float, default=0.1,
+                   help="smallest standard deviation --cvn divides by (default: %(default)s)")
     f.add_argument("--win-ms", type=float, help="analysis window in ms (default: the front-end's)")
     f.add_argument("--hop-ms", type=float, help="hop in ms (default: the front-end's)")
     f.add_argument("--frames", type=int, help="frames of the input map (default: 48)")
+    f.add_argument("--feature-kind", choices=["mfcc", "logmel"], default="mfcc",
+                   help="mfcc: cepstral coefficients; logmel: the log mel energies themselves, one row per band, so "
+                        "that the convolution slides along the frequency axis (default: %(default)s)")
+    f.add_argument("--n-mels", type=int,
+                   help="mel filters (default: 32 with mfcc; 16 with logmel, where they are the map's rows)")
+    f.add_argument("--n-mfcc", type=int, help="cepstral coefficients kept, the map's height with mfcc (default: 16)")
+    f.add_argument("--trim-db", type=float,
+                   help="leading/trailing frames this many dB below the loudest are trimmed (default: 35)")
     f.add_argument("--preemph", type=float, default=0.0,
                    help="pre-emphasis coefficient, 0 for none (default: %(default)s)")
     a = p.add_argument_group(
         "augmentation", "Seeded augmentation (train/augment.py): perturbed copies of the training audio made once "
         "(speed, gain with or without clipping, white/pink/brown noise or babble of other training speakers, DC "
-        "offset), one of them drawn per recording and epoch; masks of coefficient bands and frames per batch.")
+        "offset; with --vtlp a warped mel filterbank), one of them drawn per recording and epoch; masks of "
+        "coefficient bands and frames per batch.")
     a.add_argument("--augment-copies", type=int, default=4,
                    help="perturbed versions of every training recording, 0 for none (default: %(default)s)")
     a.add_argument("--noise-p", type=float, default=0.8, help="probability of additive noise (default: %(default)s)")
@@ -177,6 +193,12 @@ def build_parser():
     a.add_argument("--mask-frames", type=int, default=4,
                    help="longest run of frames masked per map, 0 for none (default: %(default)s)")
     a.add_argument("--mask-p", type=float, default=0.5, help="probability of each mask (default: %(default)s)")
+    a.add_argument("--vtlp", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="vocal tract length perturbation of the perturbed copies: the mel filterbank's frequency axis "
+                        "warped by a factor drawn uniformly from LO ... HI, e.g. 0.9 1.1 (piecewise linear, fmax stays "
+                        "fmax); moves the formants without the pitch (default: off)")
+    a.add_argument("--vtlp-p", type=float, default=1.0,
+                   help="probability that a perturbed copy is warped, with --vtlp (default: %(default)s)")
     p.add_argument("--val-speaker", default="auto", metavar="NAME",
                    help="training speaker held out as the validation side, on which the float epoch that starts "
                         "quantization-aware training and the final quantization-aware epoch are chosen; auto: the "
@@ -242,8 +264,17 @@ def feature_params(args):
     """The unfitted :class:`train.features.FeatureParams` of the front-end options."""
     from .features import FeatureParams
     kw = dict(FRONT_ENDS[args.front_end])
-    kw["cmn"] = kw["cmn"] or args.cmn
-    for name in ("win_ms", "hop_ms", "frames"):
+    kw["cmn"] = kw["cmn"] or args.cmn or args.cvn
+    kw.update(cvn=args.cvn, cvn_floor=args.cvn_floor)
+    if args.feature_kind == "logmel":
+        if args.n_mfcc is not None:
+            raise ValueError("--n-mfcc sets the cepstral coefficients; with --feature-kind logmel the map has one row "
+                             "per mel band: use --n-mels")
+        kw["n_mels"] = kw["n_mfcc"] = args.n_mels if args.n_mels is not None else 16
+    else:
+        kw.update({k: getattr(args, k) for k in ("n_mels", "n_mfcc") if getattr(args, k) is not None})
+    kw["kind"] = args.feature_kind
+    for name in ("win_ms", "hop_ms", "frames", "trim_db"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
     return FeatureParams(preemph=args.preemph, **kw)
@@ -254,7 +285,8 @@ def augment_config(args):
     from .augment import AugmentConfig
     return AugmentConfig(copies=args.augment_copies, noise_p=args.noise_p, snr_db=tuple(args.snr),
                          gain_db=tuple(args.gain_db), clip_p=args.clip_p, speed=tuple(args.speed),
-                         speed_p=args.speed_p, bands=args.mask_bands, frames=args.mask_frames, mask_p=args.mask_p)
+                         speed_p=args.speed_p, bands=args.mask_bands, frames=args.mask_frames, mask_p=args.mask_p,
+                         **({"vtlp": tuple(args.vtlp), "vtlp_p": args.vtlp_p} if args.vtlp else {}))
 
 
 _DEFAULT_STACK = {"channels": 4, "kernel": 3, "pool": [2, 4], "hidden": [28]}
