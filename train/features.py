@@ -59,8 +59,8 @@ import scipy.signal
 from golden.checks import check_int
 from golden.cli import run_main
 
-__all__ = ["KINDS", "FeatureError", "FeatureWarning", "CroppedWarning", "FeatureParams", "read_wav", "mfcc", "raw_features",
-           "audio_features", "condition", "fit_normalization", "finalize", "quantize", "extract", "extract_audio",
+__all__ = ["KINDS", "FeatureError", "FeatureWarning", "CroppedWarning", "FeatureParams", "read_wav", "mfcc",
+           "raw_features", "audio_features", "condition", "fit_normalization", "finalize", "quantize", "extract", "extract_audio",
            "warnings_to_stderr", "main", "mel_filterbank", "vtlp_warp", "MAX_SECONDS", "QUIET_DBFS", "VTLP_BEND"]
 
 
@@ -434,8 +434,8 @@ def condition(x: np.ndarray, p: FeatureParams) -> np.ndarray:
 
 def mfcc(x: np.ndarray, p: FeatureParams, *, name: str = "audio", warp: float = 1.0) -> np.ndarray:
     """MFCCs of trimmed audio, shape ``(n_frames, n_mfcc)`` (the DC removal and pre-emphasis of step 1, then
-    steps 2-4 of the pipeline; with ``kind`` ``"logmel"`` the log mel energies, before the DCT); ``warp`` is a VTLP factor for the filterbank (:func:`mel_filterbank`), used by
-    the training-time augmentation only (1: none).
+    steps 2-4 of the pipeline; with ``kind`` ``"logmel"`` the log mel energies, before the DCT); ``warp`` is a VTLP
+    factor for the filterbank (:func:`mel_filterbank`), used by the training-time augmentation only (1: none).
 
     A :class:`FeatureWarning` says when the loudest frame's RMS level is below :data:`QUIET_DBFS`.
 

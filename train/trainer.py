@@ -4,10 +4,10 @@
 
 1. features of the chosen split (:mod:`train.fsdd`; ``--front-end robust`` by default: 32 ms window every 16 ms,
    DC removal, per-utterance mean normalization; ``--cvn`` adds the per-utterance variance normalization,
-   ``--feature-kind logmel`` takes the log mel energies instead of their cepstrum); one training speaker (``--val-speaker``, default ``auto``: the
-   ``seed mod n``-th) becomes the validation side, or with ``--val-index LO HI`` the recordings numbered
-   ``LO ... HI`` of every speaker and digit (the official test side's speakers), and the normalization is fitted
-   on the rest;
+   ``--feature-kind logmel`` takes the log mel energies instead of their cepstrum); one training speaker
+   (``--val-speaker``, default ``auto``: the ``seed mod n``-th) becomes the validation side, or with
+   ``--val-index LO HI`` the recordings numbered ``LO ... HI`` of every speaker and digit (the official test
+   side's speakers), and the normalization is fitted on the rest;
 2. ``--augment-copies`` perturbed versions of every training recording (:mod:`train.augment`: speed, gain with or
    without clipping, white/pink/brown noise or babble of other training speakers, DC offset, and with ``--vtlp``
    a warped mel filterbank), made once;
