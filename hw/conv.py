@@ -66,7 +66,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.exclusive import exclusive_memory
+from hw.exclusive import ExclusiveMemory
 from hw.kinds.conv2d import ConvPlan
 from hw.layouts import bits_for_count, spike_event
 from hw.lif import LIFUnit
@@ -293,7 +293,7 @@ class ConvLayer(wiring.Component):
         x_data = Signal(8 * c_in)
         if g.input_memory == "bram":
             # written while loading and in a streaming first pass, which read nothing from it
-            xmem = exclusive_memory(shape=unsigned(8 * c_in), depth=h * w, init=[])
+            xmem = ExclusiveMemory(shape=unsigned(8 * c_in), depth=h * w, init=[])
             m.submodules.xmem = xmem
             x_wr = xmem.write_port(granularity=8)
             x_rd = xmem.read_port()
@@ -351,7 +351,7 @@ class ConvLayer(wiring.Component):
         for lane in range(lanes):
             for t in range(steps):
                 # written while computing, read while emitting
-                mem = exclusive_memory(shape=unsigned(wb), depth=passes * wpr, init=[])
+                mem = ExclusiveMemory(shape=unsigned(wb), depth=passes * wpr, init=[])
                 m.submodules[f"spikes_{lane}_{t}"] = mem
                 bitmaps[lane, t] = (mem.write_port(granularity=None if g.whole_words else 1), mem.read_port())
 

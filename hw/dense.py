@@ -29,7 +29,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .exclusive import exclusive_memory
+from .exclusive import ExclusiveMemory
 from .kinds.dense import DensePlan
 from .layouts import bits_for_count, spike_event
 from .lif import membrane_base, saturate
@@ -166,8 +166,10 @@ class SpikeAccumulator(wiring.Component):
 
     With ``"ram"`` they are a memory of ``G`` words of ``lanes`` accumulators (block RAM), word ``g`` holding
     neuron ``l * G + g`` of every lane ``l``. A weight word of group ``g`` is read with accumulator word ``g`` and
-    their lane-wise sum written back in the next cycle; the read port is transparent for the write port, so that a
-    read of the word being written (``G = 1``, consecutive events) sees the sum: one word per cycle, as the chain.
+    their lane-wise sum written back in the next cycle; with ``G = 1`` the read port is transparent for the write
+    port, so that consecutive events, which read the word being written, see the sum: one word per cycle, as the
+    chain; with ``G >= 2`` no read meets the write of its word and the memory is a :class:`hw.exclusive.
+    ExclusiveMemory`.
     The sweep reads the word of neuron ``sel`` one cycle ahead (word 0 in the cycle the marker is taken), so
     ``current`` is valid in the cycle ``sel`` is swept, and resets a whole word to its biases when its last neuron
     below ``M`` is swept (``sel + G >= M``): no lane write enables, which the ECP5 and Gowin block RAMs lack for
@@ -331,7 +333,7 @@ class SpikeAccumulator(wiring.Component):
                  for g in range(groups)]
         shape = data.ArrayLayout(signed(bits), lanes)
         if groups >= 2:
-            m.submodules.accumulators = memory = exclusive_memory(shape=shape, depth=groups, init=words)
+            m.submodules.accumulators = memory = ExclusiveMemory(shape=shape, depth=groups, init=words)
             wr = memory.write_port()
             acc = memory.read_port()
         else:
@@ -426,7 +428,7 @@ class DenseLayer(wiring.Component):
         # the sweep moves on (which drives the enables of every accumulator).
         bits = neuron.mem_bits
         # The sweep writes neuron n while it reads n + 2 or n + 1 (mod M): one word in one cycle only where M <= 2.
-        membranes = (exclusive_memory if n_out > 2 else Memory)(shape=signed(bits), depth=n_out, init=[])
+        membranes = (ExclusiveMemory if n_out > 2 else Memory)(shape=signed(bits), depth=n_out, init=[])
         m.submodules.membranes = membranes
         v_rd = membranes.read_port()
         v_wr = membranes.write_port()

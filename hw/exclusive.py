@@ -9,12 +9,12 @@ flip-flop with the LUT in front of it only where that LUT drives nothing else), 
 
 Most cores never read and write one word in the same cycle: a step buffer reads a complete step while its writer
 fills a later one, a convolution writes its spike bitmaps while it computes and reads them while it emits, a sweep
-writes neuron ``n`` while it reads ``n + 1`` or ``n + 2``. For those the bypass is waste. :func:`exclusive_memory`
-makes such a memory, one read port and one write port, marked with the attribute :data:`ATTRIBUTE`;
+writes neuron ``n`` while it reads ``n + 1`` or ``n + 2``. For those the bypass is waste. :class:`ExclusiveMemory`
+is such a memory, one read port and one write port, marked with the attribute :data:`ATTRIBUTE`;
 :data:`SYNTHESIS_SCRIPT`, which the build flow runs right after reading the design (``script_after_read``), tells
 Yosys that a read meeting a write on a marked memory may return anything, so it builds no bypass.
 
-The promise is checked, not trusted: inside :func:`watching`, every :func:`exclusive_memory` that is elaborated
+The promise is checked, not trusted: inside :func:`watching`, every :class:`ExclusiveMemory` that is elaborated
 is recorded, and :func:`add_checker` adds an amaranth.sim process that fails on any clock edge at which a recorded
 memory's read port is enabled on the address its write port writes. The testbenches of the cores and of whole
 networks (``tests/hw_streams.py``) run under that check, so a core whose memory is marked wrongly fails its tests.
@@ -25,8 +25,7 @@ from contextlib import contextmanager
 from amaranth.hdl import Value
 from amaranth.lib.memory import Memory
 
-__all__ = ["ATTRIBUTE", "SYNTHESIS_SCRIPT", "ExclusiveMemory", "exclusive_memory", "watching", "add_checker",
-           "CollisionError"]
+__all__ = ["ATTRIBUTE", "SYNTHESIS_SCRIPT", "ExclusiveMemory", "watching", "add_checker", "CollisionError"]
 
 #: The RTLIL attribute of a memory whose read port never reads the word its write port writes in the same cycle.
 ATTRIBUTE = "spikesmith_exclusive"
@@ -67,11 +66,6 @@ class ExclusiveMemory(Memory):
         for record in _recorders:
             record(self)
         return super().elaborate(platform)
-
-
-def exclusive_memory(*, shape, depth, init):
-    """An :class:`ExclusiveMemory` (see the module docstring for the promise it carries)."""
-    return ExclusiveMemory(shape=shape, depth=depth, init=init)
 
 
 @contextmanager

@@ -216,9 +216,11 @@ class SpikeConvLayer(wiring.Component):
             with m.Else():
                 m.d.sync += g.eq(g + 1)
         with m.If(take & ~self.i.payload.end):
-            m.d.sync += [held.eq(1), index.eq(self.i.payload.index)]
+            m.d.sync += held.eq(1)
             if p.coordinates:
                 m.d.sync += [held_line.eq(self.row), held_x.eq(self.col)]
+            else:
+                m.d.sync += index.eq(self.i.payload.index)
         m.d.comb += state.start.eq(take & self.i.payload.end)
 
         # -- visit: the weight word of tap (c, ky, kx) and group g, added in the next cycle to the current word of

@@ -10,7 +10,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .exclusive import exclusive_memory
+from .exclusive import ExclusiveMemory
 from .kinds.buffer import StepBufferPlan
 from .layouts import spike_event
 from .pool import div_const
@@ -104,7 +104,7 @@ class StepBuffer(wiring.Component):
         half = 1 << lo_bits  # rows whose top bit is 0
 
         # The reader reads complete steps only and the writer fills a later one: never the same word in one cycle.
-        m.submodules.words = words = exclusive_memory(shape=unsigned(p.word_bits), depth=steps * rows, init=[])
+        m.submodules.words = words = ExclusiveMemory(shape=unsigned(p.word_bits), depth=steps * rows, init=[])
         wr = words.write_port()
         rd = words.read_port()
         complete = Signal(range(steps + 1))
@@ -129,18 +129,18 @@ class StepBuffer(wiring.Component):
         # The input is registered first (the writer works on the event taken in the previous cycle), so that no
         # path runs from the producer's output through the word arithmetic below.
         in_valid = Signal()
-        in_index = Signal.like(self.i.payload.index)
         in_end = Signal()
         room = Signal(init=1)
         m.d.comb += self.i.ready.eq(room)
-        m.d.sync += [in_valid.eq(self.i.valid & self.i.ready), in_index.eq(self.i.payload.index),
-                     in_end.eq(self.i.payload.end)]
+        m.d.sync += [in_valid.eq(self.i.valid & self.i.ready), in_end.eq(self.i.payload.end)]
         row = Signal(range(rows))
         col = Signal(range(width))
         if p.coordinates:
             # the producer's row and place beside each event are the word and the bit: no division
             m.d.sync += [row.eq(self.in_row), col.eq(self.in_col)]
         else:
+            in_index = Signal.like(self.i.payload.index)
+            m.d.sync += in_index.eq(self.i.payload.index)
             m.d.comb += [row.eq(div_const(in_index, width, n)), col.eq(in_index - row * width)]
         m.d.comb += wr.data.eq(Cat(cur_bits, cur_row[:lo_bits]) if listed else cur_bits)
         step_end = in_valid & in_end

@@ -33,7 +33,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .exclusive import exclusive_memory
+from .exclusive import ExclusiveMemory
 from .kinds.memory import STATE_PLACES
 from .layouts import bits_for_count, spike_event
 from .lif import membrane_base, saturate
@@ -144,8 +144,8 @@ class LIFSweep(wiring.Component):
             v_data = membranes.data_out.as_signed()
         else:
             # written at stage 2 while stage 0 reads two neurons on: one word in one cycle only where n_out <= 2
-            membranes = (exclusive_memory if n_out > 2 else state_memory)(shape=signed(bits), depth=n_out, init=[])
-            m.submodules.membranes = membranes
+            make = ExclusiveMemory if n_out > 2 else state_memory
+            m.submodules.membranes = membranes = make(shape=signed(bits), depth=n_out, init=[])
             v_wr = membranes.write_port()
             v_rd = membranes.read_port()
             v_data = v_rd.data

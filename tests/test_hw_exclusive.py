@@ -13,7 +13,7 @@ from amaranth.sim import Simulator
 
 from boards.report import parse_yosys_log
 from hw.device import DEVICES
-from hw.exclusive import SYNTHESIS_SCRIPT, CollisionError, exclusive_memory, watching
+from hw.exclusive import SYNTHESIS_SCRIPT, CollisionError, ExclusiveMemory, watching
 from hw.kinds.buffer import step_buffer
 from hw.stepbuffer import StepBuffer
 from hw_streams import simulator
@@ -35,7 +35,7 @@ class Ram(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        make = exclusive_memory if self._exclusive else Memory
+        make = ExclusiveMemory if self._exclusive else Memory
         m.submodules.mem = mem = make(shape=unsigned(8), depth=16, init=[])
         wr, rd = mem.write_port(), mem.read_port()
         m.d.comb += [wr.addr.eq(self.wr_addr), wr.en.eq(self.wr_en), wr.data.eq(self.wr_data),
@@ -66,7 +66,7 @@ def test_reads_beside_the_write_pass():
 
 
 def test_a_read_of_the_word_being_written_fails():
-    with pytest.raises(CollisionError, match="read address 9 while writing it"):
+    with pytest.raises(CollisionError, match=r"test_hw_exclusive\.py:\d+\) read address 9 while writing it"):
         run(Ram(), [(3, 1, 4, 1), (9, 1, 9, 1), (0, 0, 0, 0)])
 
 
@@ -88,7 +88,7 @@ def test_only_one_read_and_one_write_port():
 
         def elaborate(self, platform):
             m = Module()
-            m.submodules.mem = mem = exclusive_memory(shape=unsigned(8), depth=16, init=[])
+            m.submodules.mem = mem = ExclusiveMemory(shape=unsigned(8), depth=16, init=[])
             r1, r2 = mem.read_port(), mem.read_port()
             m.d.comb += [r1.addr.eq(self.a), r2.addr.eq(self.a), self.q.eq(r1.data ^ r2.data)]
             return m
