@@ -8,7 +8,7 @@ single source of the hardware's parameters, on the board's device), the network 
 
 from hw.resources import FitError
 
-__all__ = ["FitError", "make_plan", "make_network", "cycle_totals", "check_fit", "synthesis_overrides"]
+__all__ = ["FitError", "make_plan", "plan_params", "make_network", "cycle_totals", "check_fit", "synthesis_overrides"]
 
 
 def make_plan(model, *, device=None, params=None):
@@ -22,6 +22,14 @@ def make_plan(model, *, device=None, params=None):
     from hw.plan import plan
 
     return plan(model, device=device, params=params)
+
+
+def plan_params(model, device, params=None):
+    """The hardware options a plan of ``model`` on ``device`` takes (:func:`hw.plan.plan_params`): ``params``, else
+    the model's own for the device."""
+    from hw.plan import plan_params as options
+
+    return options(model, device, params)
 
 
 def make_network(plan, *, debug=False):

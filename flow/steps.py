@@ -158,16 +158,9 @@ def plan(ctx):
     ctx.state.update(plan=hw_plan, pll=pll, baud=baud, clock_hz=pll.f_out, flash_offset=_flash_offset(ctx, hw_plan))
     data = summary(model, hw_plan, debug=False)
     (ctx.work / "plan.txt").write_text(summary_text(data))
-    record = {"clock_mhz": pll.f_out / 1e6, "baud": baud, "pll": _pll_record(pll), "params": _params(ctx, model),
+    record = {"clock_mhz": pll.f_out / 1e6, "baud": baud, "pll": _pll_record(pll), "params": design.plan_params(model, ctx.board.device, ctx.params) or {},
               "memory_bits": data["memory_bits"], "ebr_estimate": data["ebr_estimate"]}
     return record, [ctx.write_json("plan.json", data), "plan.txt"]
-
-
-def _params(ctx, model):
-    """The hardware options the plan took: ``--params``, else the model's own for the device (``hardware``)."""
-    if ctx.params is not None:
-        return ctx.params
-    return (model.hardware or {}).get(ctx.board.device.name, {})
 
 
 def _flash_offset(ctx, hw_plan):

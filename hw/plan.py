@@ -30,7 +30,7 @@ from . import device as devices
 from . import kinds
 from .kinds.memory import Memory, memory
 
-__all__ = ["Memory", "Context", "Plan", "plan", "plan_layer", "count", "auto_weights", "auto_state"]
+__all__ = ["Memory", "Context", "Plan", "plan", "plan_params", "plan_layer", "count", "auto_weights", "auto_state"]
 
 
 def count(shape):
@@ -169,6 +169,14 @@ def _check_topology(model, layer_kinds):
                              f"and only the last (layer {layer.name} is a {kind.name} layer)")
 
 
+def plan_params(model, device, params=None):
+    """The options :func:`plan` takes: ``params`` when given (``{}`` too), else the model's own for ``device`` (a
+    :class:`hw.device.Device`; the manifest's ``hardware`` object), else ``None``."""
+    if params is not None:
+        return params
+    return (getattr(model, "hardware", None) or {}).get(device.name)
+
+
 def plan(model, *, device=None, params=None):
     """Choose the hardware of ``model`` on ``device``.
 
@@ -198,8 +206,7 @@ def plan(model, *, device=None, params=None):
         device = devices.get("iCE40UP5K")
     elif isinstance(device, str):
         device = devices.get(device)
-    if params is None:
-        params = (getattr(model, "hardware", None) or {}).get(device.name)
+    params = plan_params(model, device, params)
     steps = check_int(f"model {model.name}: time_steps", model.time_steps, 1, MAX_TIME_STEPS)
     layer_kinds = kinds.kinds_of(model.layers)
     params = _check_params(model, params, layer_kinds)
