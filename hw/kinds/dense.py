@@ -143,9 +143,9 @@ def default_accumulators(layer, lanes, device):
     share of the logic); otherwise ``"registers"``.
 
     On the iCE40UP5K (176 cells per EBR) the 384 x 128 layer of ``models/fsdd_deep`` (4 lanes of 15 bits, 32
-    groups: 4 EBRs for 1,920 flip-flops less 345 cells) and its 128 x 64 layer (2 EBRs for 832 less 143) go to
+    groups: 4 EBRs for 1,920 flip-flops less 285 cells) and its 128 x 64 layer (2 EBRs for 832 less 117) go to
     block RAM; the 384 x 28 layer of ``models/fsdd_scnn`` (7 EBRs for 392, or with its weights in SPRAM at 2 lanes
-    2 EBRs for 392 less 98) and every readout stay in registers. On the ECP5 and Gowin
+    2 EBRs for 392 less 70) and every readout stay in registers. On the ECP5 and Gowin
     parts the default lanes are many and the groups few, so the words are wide and shallow: they stay in
     registers."""
     groups = -(-layer.out_features // lanes)
@@ -156,9 +156,10 @@ def default_accumulators(layer, lanes, device):
 
 def ram_accumulator_logic(lanes, groups, acc_bits):
     """Logic cells (coarse) that accumulators in block RAM need beyond a chain's: the lane multiplexer that reads
-    one neuron of a word in the sweep, the bypass of the transparent read, and the table of bias words that resets
-    a word (about one cell per bit and eight words)."""
-    return (lanes - 1) * acc_bits + lanes * acc_bits * (1 + -(-groups // 8))
+    one neuron of a word in the sweep, the table of bias words that resets a word (about one cell per bit and eight
+    words) and, with ``G = 1`` only, the bypass of the transparent read (with ``G >= 2`` the memory is exclusive:
+    :class:`hw.exclusive.ExclusiveMemory`)."""
+    return (lanes - 1) * acc_bits + lanes * acc_bits * (int(groups == 1) + -(-groups // 8))
 
 
 def plan_dense(layer, ctx, kind, state):
