@@ -159,6 +159,20 @@ def test_leave_one_speaker_out_study(tmp_path):
     assert "theo" not in summary["speakers"]["theo"]["val_speakers"]
 
 
+def test_leave_one_speaker_out_of_the_cnn_control_reports_float(tmp_path, capsys):
+    """The non-spiking control has no integer model: its study is judged, and labelled, by the float accuracy."""
+    from train import loso
+    argv = ["--data", str(DATA), "--speakers", "theo", "--out", str(tmp_path), "--limit-train", "100",
+            "--epochs", "1", "--batch", "16", "--neuron", "relu", "--val-speaker", "none", "--quiet"]
+    assert loso.main(argv) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    theo = summary["speakers"]["theo"]
+    assert summary["measure"] == "float" and theo["bit_true_accuracy"] is None
+    assert summary["mean_float_accuracy"] == summary["worst_float_accuracy"] == theo["float_accuracy"]
+    assert "mean_bit_true_accuracy" not in summary
+    assert "mean float accuracy" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_bench_inference_figures():
     from train.bench import bench_inference

@@ -4,7 +4,9 @@ FSDD's official split puts every speaker on both sides, so its accuracy does not
 it never heard. ``python -m train.loso --data DIR [TRAINER OPTIONS]`` trains one network per speaker with that
 speaker's 500 recordings held out (``python -m train --split speaker:NAME``, same recipe and options, no model
 written), and reports each held-out speaker's bit-true accuracy (golden model, after the exact agreement check),
-their mean, the worst speaker, and the float accuracies, with a progress bar over the folds. Inside each fold the
+their mean, the worst speaker, and the float accuracies, with a progress bar over the folds. With ``--neuron relu``
+(the non-spiking CNN of the same layout, which has no integer model) the float accuracy is the figure, and the
+summary's keys say so (``mean_float_accuracy``, ``worst_float_accuracy``, ``measure``). Inside each fold the
 model is chosen on a validation speaker taken from the five training speakers (``--val-speaker``, see
 ``python -m train --help``), never on the held-out one. Figures go to ``--out``/summary.json; the last printed line
 is that JSON.
@@ -26,6 +28,15 @@ from .util import atomic_write_json
 __all__ = ["run_loso", "main"]
 
 
+_LABEL = {"bit_true_accuracy": "bit-true", "float_accuracy": "float"}
+
+
+def _measure(fold: dict) -> str:
+    """The figure a fold is judged by: bit-true for the spiking network, float for the non-spiking control
+    (``--neuron relu``, which has no integer model)."""
+    return "bit_true_accuracy" if fold["bit_true_accuracy"] is not None else "float_accuracy"
+
+
 def run_loso(data_dir, speakers, trainer_argv, out_dir, *, progress=True) -> dict:
     """Train and measure one held-out speaker after the other; returns the summary dict."""
     from tqdm import tqdm
@@ -42,16 +53,18 @@ def run_loso(data_dir, speakers, trainer_argv, out_dir, *, progress=True) -> dic
         m = train(args)
         per[who] = {k: m.get(k) for k in ("bit_true_accuracy", "float_accuracy", "test_samples", "train_seconds",
                                           "val_speakers", "qat_epoch_chosen")}
-        folds.write(f"speaker {who}: bit-true {100 * per[who]['bit_true_accuracy']:.2f}%, float "
-                    f"{100 * per[who]['float_accuracy']:.2f}% on {per[who]['test_samples']} held-out recordings",
-                    file=sys.stderr)
-    worst = min(per, key=lambda k: per[k]["bit_true_accuracy"])
-    summary = {"speakers": per,
-               "mean_bit_true_accuracy": float(np.mean([v["bit_true_accuracy"] for v in per.values()])),
-               "worst_speaker": worst, "worst_bit_true_accuracy": per[worst]["bit_true_accuracy"],
+        key = _measure(per[who])
+        folds.write(f"speaker {who}: {_LABEL[key]} {100 * per[who][key]:.2f}% on {per[who]['test_samples']} "
+                    f"held-out recordings", file=sys.stderr)
+    key = _measure(next(iter(per.values())))
+    worst = min(per, key=lambda k: per[k][key])
+    tag = key.removesuffix("_accuracy")
+    summary = {"speakers": per, "measure": _LABEL[key],
+               f"mean_{tag}_accuracy": float(np.mean([v[key] for v in per.values()])),
+               "worst_speaker": worst, f"worst_{tag}_accuracy": per[worst][key],
                "mean_float_accuracy": float(np.mean([v["float_accuracy"] for v in per.values()])),
-               "pooled_bit_true_accuracy": float(sum(v["bit_true_accuracy"] * v["test_samples"] for v in per.values())
-                                                 / sum(v["test_samples"] for v in per.values())),
+               f"pooled_{tag}_accuracy": float(sum(v[key] * v["test_samples"] for v in per.values())
+                                               / sum(v["test_samples"] for v in per.values())),
                "trainer_options": list(trainer_argv)}
     atomic_write_json(out / "summary.json", summary)
     return summary
@@ -74,12 +87,14 @@ def main(argv=None) -> int:
     except FsddError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    key = _measure(next(iter(summary["speakers"].values())))
+    tag, label = key.removesuffix("_accuracy"), _LABEL[key]
     for who, v in summary["speakers"].items():
-        print(f"  {who:<10} bit-true {100 * v['bit_true_accuracy']:6.2f}%  float {100 * v['float_accuracy']:6.2f}%  "
-              f"({v['test_samples']} recordings)")
-    print(f"leave-one-speaker-out: mean bit-true accuracy {100 * summary['mean_bit_true_accuracy']:.2f}% over "
+        also = f"  float {100 * v['float_accuracy']:6.2f}%" if key != "float_accuracy" else ""
+        print(f"  {who:<10} {label} {100 * v[key]:6.2f}%{also}  ({v['test_samples']} recordings)")
+    print(f"leave-one-speaker-out: mean {label} accuracy {100 * summary[f'mean_{tag}_accuracy']:.2f}% over "
           f"{len(names)} speakers (float {100 * summary['mean_float_accuracy']:.2f}%), worst "
-          f"{summary['worst_speaker']} {100 * summary['worst_bit_true_accuracy']:.2f}%")
+          f"{summary['worst_speaker']} {100 * summary[f'worst_{tag}_accuracy']:.2f}%")
     print(json.dumps(summary))
     return 0
 
