@@ -113,6 +113,25 @@ def test_float_mode_and_cnn_control_run():
         cnn.export()
 
 
+@pytest.mark.parametrize("neuron", ["lif", "relu"])
+def test_dropout_acts_in_float_training_only(neuron):
+    """Dropout changes the float network while it trains, and nothing in evaluation or in the integer modes."""
+    plain, dropped = _small(neuron=neuron), _small(neuron=neuron, dropout=0.5)
+    dropped.load_state_dict(plain.state_dict())
+    x = _maps(16) * 2
+    plain.eval(), dropped.eval()
+    assert torch.equal(plain(x), dropped(x))
+    dropped.train()
+    torch.manual_seed(1)
+    assert not torch.equal(plain(x), dropped(x))
+    if neuron == "lif":
+        for mode in ("qat", "int"):
+            plain.mode = dropped.mode = mode
+            assert torch.equal(plain(x), dropped(x))
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), not 1.0"):
+        SCNNConfig(dropout=1.0)
+
+
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
 def test_export_is_valid_and_agrees(tmp_path, reset):
     net = _small(reset=reset)

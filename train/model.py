@@ -251,6 +251,10 @@ class SCNNConfig:
         ``"lif"`` for the spiking network, ``"relu"`` for the non-spiking CNN control (float only).
     input_scale : float
         ``x_int = input_scale * x``.
+    dropout : float
+        Dropout probability on the activations (spikes) of every layer before the readout, in float training only
+        (the quantization-aware and integer modes never drop): a regularizer that changes nothing in the exported
+        arithmetic.
     mem_bits : list of int
         Membrane width of every neuron layer (conv and dense in order, readout last), chosen by calibration before
         export.
@@ -268,6 +272,7 @@ class SCNNConfig:
     slope: float = 25.0
     neuron: str = "lif"
     input_scale: float = 32.0
+    dropout: float = 0.0
     mem_bits: list = field(default_factory=list)
     layers: str = ""
 
@@ -279,6 +284,8 @@ class SCNNConfig:
             raise ValueError(f"reset must be 'subtract' or 'zero', not {self.reset!r}")
         if self.neuron not in ("lif", "relu"):
             raise ValueError(f"neuron must be 'lif' or 'relu', not {self.neuron!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), not {self.dropout!r}")
         if not self.layers and self.kernel % 2 != 1:
             raise ValueError(f"kernel must be odd (same padding), not {self.kernel}")
         stack = self.stack
@@ -385,19 +392,22 @@ class SCNN(nn.Module):
     def _forward_float(self, x):
         cfg = self.config
         cur = self.body[0](x if self.stack[0].kind == "conv2d" else x.flatten(1))
+
+        def drop(h):
+            return F.dropout(h, cfg.dropout, self.training) if cfg.dropout else h
         if cfg.neuron == "relu":
-            return self.out(self._rest(F.relu(cur), lambda j, c: F.relu(c)))
+            return self.out(self._rest(drop(F.relu(cur)), lambda j, c: drop(F.relu(c))))
         mems = [torch.zeros_like(cur)] + [None] * (len(self.body) - 1)
 
         def lif(j, c):
             if mems[j] is None:
                 mems[j] = torch.zeros_like(c)
             spk, mems[j] = self.lifs[j](c, mems[j])
-            return spk
+            return drop(spk)
         total = 0
         for _ in range(cfg.time_steps):
             spk, mems[0] = self.lifs[0](cur, mems[0])
-            total = total + self.out(self._rest(spk, lif))
+            total = total + self.out(self._rest(drop(spk), lif))
         return total
 
     @classmethod

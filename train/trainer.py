@@ -238,6 +238,9 @@ def build_parser():
     g.add_argument("--reset", choices=["subtract", "zero"], default="subtract",
                    help="reset mechanism (default: %(default)s)")
     g.add_argument("--slope", type=float, default=25.0, help="fast-sigmoid surrogate slope")
+    g.add_argument("--dropout", type=float, default=0.0,
+                   help="dropout probability on every layer's spikes (activations) before the readout, float "
+                        "training only; the exported arithmetic is unchanged (default: %(default)s)")
     g.add_argument("--neuron", choices=["lif", "relu"], default="lif",
                    help="relu: the non-spiking CNN control (float only, not exported)")
     p.add_argument("--spram", action="store_true",
@@ -309,7 +312,8 @@ def network_config(args, input_shape):
     return SCNNConfig(input_shape=input_shape, layers=layers, channels=shape["channels"], kernel=shape["kernel"],
                       pool=tuple(shape["pool"]), hidden=tuple(shape["hidden"]),
                       time_steps=steps if steps is not None else 4, leak_shift=args.leak_shift,
-                      threshold=args.threshold, reset=args.reset, slope=args.slope, neuron=args.neuron)
+                      threshold=args.threshold, reset=args.reset, slope=args.slope, neuron=args.neuron,
+                      dropout=args.dropout)
 
 
 
