@@ -364,3 +364,32 @@ def test_logmel_is_checked_and_round_trips():
         FeatureParams(kind="lpc")
     p = _fitted(FeatureParams(kind="logmel", n_mels=16, n_mfcc=16, cmn=True))
     assert FeatureParams.from_dict(json.loads(json.dumps(p.to_dict()))) == p
+
+
+def test_stretch_frames_interpolates_linearly_and_keeps_the_ends():
+    ramp = np.arange(10.0)[:, None] * np.array([[1.0, -2.0]])
+    out = ft.stretch_frames(ramp, 37)
+    assert out.shape == (37, 2)
+    assert np.allclose(out[:, 0], np.linspace(0, 9, 37)) and np.allclose(out[:, 1], -2 * np.linspace(0, 9, 37))
+    assert ft.stretch_frames(ramp, 10) is ramp
+    assert np.allclose(ft.stretch_frames(ramp, 4)[:, 0], [0, 3, 6, 9])   # squeezed, not cropped
+    assert np.array_equal(ft.stretch_frames(np.array([[2.0, 5.0]]), 3), [[2, 5]] * 3)
+    assert np.array_equal(ft.stretch_frames(ramp, 1), ramp[:1])
+
+
+def test_stretch_fills_the_window_whatever_the_length(tmp_path):
+    """With ``stretch`` a long utterance is squeezed without a warning and a short one fills the window: the map
+    of speech spoken at two rates is nearly the same."""
+    import warnings
+    p = _fitted(FeatureParams(stretch=True, cmn=True, dc_remove=True, win_ms=32.0, hop_ms=16.0))
+    long = _write(tmp_path / "long.wav", np.tile(_tone(seconds=0.2), 10))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ft.FeatureWarning)
+        assert ft.raw_features(long, p).shape == (48, 16)
+    short = ft.extract(_write(tmp_path / "s.wav", _tone(seconds=0.3)), p)[0]
+    assert np.count_nonzero(np.all(short == 0, axis=0)) == 0          # no padded frame
+    plain = ft.extract(_write(tmp_path / "p.wav", _tone(seconds=0.3)), _fitted(FeatureParams(cmn=True)))[0]
+    assert np.count_nonzero(np.all(plain == 0, axis=0)) > 10          # the same tone padded without stretch
+    assert FeatureParams.from_dict(json.loads(json.dumps(p.to_dict()))) == p
+    with pytest.raises(FeatureError, match="features: stretch must be true or false, not 1"):
+        FeatureParams(stretch=1)

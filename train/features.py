@@ -18,7 +18,8 @@ Pipeline (all in float64):
    warps the filterbank's frequency axis, :func:`vtlp_warp`; a model's own maps never are);
 4. silence trimming: leading and trailing frames whose energy is more than ``trim_db`` below the
    loudest frame are dropped;
-5. centre crop to at most ``frames`` frames (and, with ``cmn``, subtraction of the utterance's own mean, which
+5. centre crop to at most ``frames`` frames (with ``stretch``: linear interpolation along time to exactly ``frames``
+   frames instead, so that every utterance fills the window whatever its length; and, with ``cmn``, subtraction of the utterance's own mean, which
    makes the map independent of the recording level: a gain only moves coefficient 0, by a constant; with ``cvn``
    as well, division of every coefficient by the utterance's own standard deviation over its frames, floored at
    ``cvn_floor``: per-utterance mean and variance normalization, CMVN);
@@ -60,7 +61,7 @@ from golden.checks import check_int
 from golden.cli import run_main
 
 __all__ = ["KINDS", "FeatureError", "FeatureWarning", "CroppedWarning", "FeatureParams", "read_wav", "mfcc",
-           "raw_features", "audio_features", "condition", "fit_normalization", "finalize", "quantize", "extract", "extract_audio",
+           "raw_features", "audio_features", "stretch_frames", "condition", "fit_normalization", "finalize", "quantize", "extract", "extract_audio",
            "warnings_to_stderr", "main", "mel_filterbank", "vtlp_warp", "MAX_SECONDS", "QUIET_DBFS", "VTLP_BEND"]
 
 
@@ -75,7 +76,7 @@ class FeatureError(ValueError):
 _INT_FIELDS = {"sample_rate": (1000, 192_000), "n_fft": (2, 1 << 16), "n_mels": (1, 1024), "n_mfcc": (1, 1024),
                "frames": (1, 1 << 16)}
 _FLOAT_FIELDS = ("win_ms", "hop_ms", "fmin", "fmax", "trim_db", "input_scale", "preemph", "cvn_floor")
-_BOOL_FIELDS = ("cmn", "dc_remove", "cvn")
+_BOOL_FIELDS = ("cmn", "dc_remove", "cvn", "stretch")
 
 
 @dataclass(frozen=True)
@@ -126,8 +127,13 @@ class FeatureParams:
     cvn_floor : float
         Smallest standard deviation ``cvn`` divides by (positive): an utterance of one frame, or a coefficient that
         hardly moves, is not blown up. FSDD's per-utterance deviations lie above 0.3 at the robust front-end.
+    stretch : bool
+        Fit the trimmed speech to the window: its frames are linearly interpolated along time to exactly ``frames``
+        frames (frame ``i`` of the map at position ``i (n - 1) / (frames - 1)`` of the ``n`` trimmed frames), so a
+        long utterance is squeezed instead of cropped and a short or quickly spoken one fills the window instead of
+        sitting in its middle: the map no longer says how fast the speaker talks.
 
-    The defaults of ``cmn``, ``dc_remove``, ``preemph`` and ``cvn`` are the behaviour of the first front-end, so a
+    The defaults of ``cmn``, ``dc_remove``, ``preemph``, ``cvn`` and ``stretch`` are the behaviour of the first front-end, so a
     manifest written before these fields existed makes exactly the map it made then.
     """
 
@@ -150,6 +156,7 @@ class FeatureParams:
     cvn: bool = False
     cvn_floor: float = 0.1
     kind: str = field(default="mfcc")
+    stretch: bool = False
 
     def __post_init__(self):
         self._check_types()
@@ -489,7 +496,9 @@ def audio_features(x: np.ndarray, p: FeatureParams, *, name: str = "audio", warn
     """:func:`raw_features` of audio already read (mono float at ``p.sample_rate``); ``warp`` as in
     :func:`mfcc`."""
     c = mfcc(x, p, name=name, warp=warp)
-    if c.shape[0] > p.frames:
+    if p.stretch:
+        c = stretch_frames(c, p.frames)
+    elif c.shape[0] > p.frames:
         if warn_crop:
             _warn(f"{name}: {_seconds(c.shape[0], p):.2f} s of speech after trimming silence; the model hears only "
                   f"the middle {_seconds(p.frames, p):.2f} s ({p.frames} frames)", CroppedWarning)
@@ -500,6 +509,20 @@ def audio_features(x: np.ndarray, p: FeatureParams, *, name: str = "audio", warn
         if p.cvn:
             c = c / np.maximum(c.std(axis=0, keepdims=True), p.cvn_floor)
     return c
+
+
+def stretch_frames(c: np.ndarray, frames: int) -> np.ndarray:
+    """``c`` (shape ``(n, coefficients)``) linearly interpolated along its first axis to exactly ``frames`` rows:
+    row ``i`` is taken at position ``i (n - 1) / (frames - 1)`` (the first and last rows are kept; one row is
+    repeated)."""
+    n = c.shape[0]
+    if n == frames:
+        return c
+    pos = np.linspace(0.0, n - 1.0, frames) if frames > 1 else np.zeros(1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    w = (pos - lo)[:, None]
+    return c[lo] * (1.0 - w) + c[hi] * w
 
 
 def fit_normalization(raws, p: FeatureParams) -> FeatureParams:

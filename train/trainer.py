@@ -169,6 +169,9 @@ def build_parser():
     f.add_argument("--n-mfcc", type=int, help="cepstral coefficients kept, the map's height with mfcc (default: 16)")
     f.add_argument("--trim-db", type=float,
                    help="leading/trailing frames this many dB below the loudest are trimmed (default: 35)")
+    f.add_argument("--stretch", action="store_true",
+                   help="fit every utterance's trimmed speech to the window by linear interpolation along time "
+                        "(no crop, no padding: the map does not say how fast the speaker talks)")
     f.add_argument("--preemph", type=float, default=0.0,
                    help="pre-emphasis coefficient, 0 for none (default: %(default)s)")
     a = p.add_argument_group(
@@ -280,7 +283,7 @@ def feature_params(args):
     for name in ("win_ms", "hop_ms", "frames", "trim_db"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
-    return FeatureParams(preemph=args.preemph, **kw)
+    return FeatureParams(preemph=args.preemph, stretch=args.stretch, **kw)
 
 
 def augment_config(args):
