@@ -142,3 +142,44 @@ def test_vtlp_changes_the_augmented_maps(monkeypatch):
                             progress=False)
     assert len(warps) == 6 and all(0.85 <= a <= 0.9 for a in warps)
     assert not np.array_equal(plain, warped)
+
+
+@pytest.mark.parametrize("kw,msg", [
+    ({"reverb_p": -0.1}, r"augmentation reverb_p must be a probability in 0 \.\.\. 1, not -0\.1"),
+    ({"rt60": (0.8, 0.3)}, r"augmentation rt60 range 0\.8 \.\.\. 0\.3 is empty"),
+    ({"rt60": (0.01, 0.3)}, r"augmentation reverberation times must lie in 0\.05 \.\.\. 3 s, not 0\.01 \.\.\. 0\.3"),
+    ({"rooms": 0}, r"augmentation rooms must be an integer in 1 \.\.\. 1024, not 0"),
+])
+def test_room_config_is_checked(kw, msg):
+    with pytest.raises(ValueError, match=f"^{msg}$"):
+        AugmentConfig(**kw)
+
+
+def test_rooms_off_simulate_nothing_and_change_no_map(monkeypatch):
+    """Old recipes (reverb_p 0) simulate no room and draw exactly the numbers they drew before rooms existed."""
+    def fail(*a, **k):
+        raise AssertionError("a room was simulated")
+    monkeypatch.setattr(augment.perturb, "room_impulse_response", fail)
+    assert augment.room_bank(AugmentConfig(), 0, 8000) == []
+    audio = [_speech(k) for k in range(3)]
+    spk = ["a", "b", "c"]
+    off = augmented_maps(audio, spk, _params(), AugmentConfig(copies=2), seed=3, progress=False)
+    rng = np.random.default_rng(9)
+    y = perturb_once(audio[0], rng, AugmentConfig(), [], rooms=[])
+    assert np.array_equal(y, perturb_once(audio[0], np.random.default_rng(9), AugmentConfig(), []))
+    assert off.shape == (2, 3, 1, 16, 48)
+
+
+def test_rooms_are_seeded_and_change_the_maps():
+    audio = [_speech(k) for k in range(3)]
+    spk = ["a", "b", "c"]
+    quiet = dict(copies=2, noise_p=0.0, clip_p=0.0, speed_p=0.0, dc_p=0.0, rooms=3, rt60=(0.6, 0.9))
+    bank = augment.room_bank(AugmentConfig(**quiet, reverb_p=1.0), 4, 8000)
+    again = augment.room_bank(AugmentConfig(**quiet, reverb_p=1.0), 4, 8000)
+    assert len(bank) == 3 and all(np.array_equal(a, b) for a, b in zip(bank, again))
+    assert not np.array_equal(bank[0], augment.room_bank(AugmentConfig(**quiet, reverb_p=1.0), 5, 8000)[0])
+    dry = augmented_maps(audio, spk, _params(), AugmentConfig(**quiet), seed=4, progress=False)
+    wet = augmented_maps(audio, spk, _params(), AugmentConfig(**quiet, reverb_p=1.0), seed=4, progress=False)
+    assert np.array_equal(wet, augmented_maps(audio, spk, _params(), AugmentConfig(**quiet, reverb_p=1.0), seed=4,
+                                              progress=False))
+    assert not np.array_equal(dry, wet)

@@ -79,6 +79,35 @@ def test_time_stretch_keeps_the_pitch_and_speed_does_not(rate):
     assert peak_hz(z) == pytest.approx(500 * rate, abs=8)
 
 
+def _decay_seconds(rir, drop_db=30.0):
+    """Time for the impulse response's remaining energy (Schroeder integral) to fall by ``drop_db``."""
+    e = np.cumsum(rir[::-1] ** 2)[::-1]
+    return np.argmax(10 * np.log10(e / e[0] + 1e-30) < -drop_db) / RATE
+
+
+def test_simulated_rooms_are_seeded_start_at_the_direct_sound_and_ring_longer_when_asked():
+    rooms = {t: [perturb.room_impulse_response(t, np.random.default_rng([k, 1])) for k in range(4)]
+             for t in (0.2, 1.0)}
+    again = perturb.room_impulse_response(1.0, np.random.default_rng([0, 1]))
+    assert np.array_equal(rooms[1.0][0], again)
+    for rirs in rooms.values():
+        assert all(np.argmax(np.abs(r)) == 0 for r in rirs)
+    assert np.median([_decay_seconds(r) for r in rooms[0.2]]) < 0.5 * np.median([_decay_seconds(r)
+                                                                                   for r in rooms[1.0]])
+    with pytest.raises(ValueError, match=r"^reverberation time must be 0\.05 \.\.\. 3 s, not 5\.0$"):
+        perturb.room_impulse_response(5.0, np.random.default_rng(0))
+
+
+def test_reverb_adds_the_tail_and_keeps_the_power():
+    x = tone(300, amp=0.4)
+    rir = perturb.room_impulse_response(0.6, np.random.default_rng(2))
+    y = perturb.reverb(x, rir)
+    assert y.size == x.size + rir.size - 1
+    assert perturb.power(y) == pytest.approx(perturb.power(x))
+    assert np.array_equal(perturb.reverb(x, np.array([1.0])), x)
+    assert np.abs(y[x.size:]).max() > 0  # the room rings on after the talker stops
+
+
 def test_conditions_are_named_once():
     names = [c.name for c in CONDITIONS]
     assert len(names) == len(set(names)) and names[0] == "clean"

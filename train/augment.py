@@ -14,7 +14,11 @@ perturbations of :mod:`train.perturb` (the same code the robustness benchmark me
    or babble, equally likely; babble mixes four other recordings **of the training side only** (never a validation
    or test recording), each of another speaker than the one augmented;
 4. a DC offset of up to ``dc`` of full scale (probability ``dc_p``);
-5. VTLP, vocal tract length perturbation (Jaitly & Hinton 2013; probability ``vtlp_p``, 0 in the old recipes):
+5. a room (probability ``reverb_p``, 0 in the old recipes): the audio played through one of ``rooms`` simulated
+   shoebox rooms (:func:`train.perturb.room_impulse_response`, pyroomacoustics' image-source method) whose
+   reverberation times are drawn uniformly from ``rt60`` seconds; the rooms are drawn once per training from the
+   seed, and applied after the speed change, before the recorder's gain and the noise;
+6. VTLP, vocal tract length perturbation (Jaitly & Hinton 2013; probability ``vtlp_p``, 0 in the old recipes):
    the front-end's mel filterbank is computed on a frequency axis warped by a factor drawn uniformly from ``vtlp``
    (:func:`train.features.vtlp_warp`, piecewise linear so that ``fmax`` stays ``fmax``), which moves the formants
    alone, as another vocal tract length would; the speed change of step 1 moves pitch and duration together.
@@ -26,7 +30,6 @@ drawn with the trainer's seeded generator, so an epoch costs no more than withou
 masks set a band of up to ``bands`` consecutive coefficients and a run of up to ``frames`` consecutive frames of
 each map to zero (the normalized mean), each with probability ``mask_p``.
 
-Rooms (reverberation) are not simulated: no well-kept package of this environment supplies room impulse responses.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ import torch
 
 from . import perturb
 
-__all__ = ["AugmentConfig", "augmented_maps", "vtlp_factor", "mask_maps", "NOISE_KINDS"]
+__all__ = ["AugmentConfig", "augmented_maps", "room_bank", "vtlp_factor", "mask_maps", "NOISE_KINDS"]
 
 #: Noise kinds drawn for the additive noise, equally likely.
 NOISE_KINDS = ("white", "pink", "brown", "babble")
@@ -66,6 +69,9 @@ class AugmentConfig:
     vtlp, vtlp_p : (float, float), float
         Range of the VTLP warp factor, and the probability that a version is warped (0: never, and no number is
         drawn for it, so the other draws are those of a configuration without VTLP).
+    reverb_p, rt60, rooms : float, (float, float), int
+        Probability that a version is played through a simulated room, the range of the rooms' reverberation
+        times in seconds, and how many rooms are simulated (0 probability: none, and no number is drawn).
     """
 
     copies: int = 4
@@ -82,15 +88,18 @@ class AugmentConfig:
     mask_p: float = 0.5
     vtlp: tuple = (0.9, 1.1)
     vtlp_p: float = 0.0
+    reverb_p: float = 0.0
+    rt60: tuple = (0.2, 1.0)
+    rooms: int = 32
 
     def __post_init__(self):
         if not isinstance(self.copies, int) or self.copies < 0:
             raise ValueError(f"augmentation copies must be a non-negative integer, not {self.copies!r}")
-        for name in ("noise_p", "clip_p", "speed_p", "dc_p", "mask_p", "vtlp_p"):
+        for name in ("noise_p", "clip_p", "speed_p", "dc_p", "mask_p", "vtlp_p", "reverb_p"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"augmentation {name} must be a probability in 0 ... 1, not {v!r}")
-        for name in ("snr_db", "gain_db", "speed", "vtlp"):
+        for name in ("snr_db", "gain_db", "speed", "vtlp", "rt60"):
             lo, hi = getattr(self, name)
             if not lo <= hi:
                 raise ValueError(f"augmentation {name} range {lo} ... {hi} is empty")
@@ -98,6 +107,11 @@ class AugmentConfig:
             raise ValueError(f"augmentation speed factors must be positive, not {self.speed[0]!r}")
         if not self.vtlp[0] > 0:
             raise ValueError(f"augmentation VTLP warp factors must be positive, not {self.vtlp[0]!r}")
+        if not (0.05 <= self.rt60[0] and self.rt60[1] <= 3.0):
+            raise ValueError(f"augmentation reverberation times must lie in 0.05 ... 3 s, not {self.rt60[0]} ... "
+                             f"{self.rt60[1]}")
+        if not isinstance(self.rooms, int) or not 1 <= self.rooms <= 1024:
+            raise ValueError(f"augmentation rooms must be an integer in 1 ... 1024, not {self.rooms!r}")
         if self.bands < 0 or self.frames < 0:
             raise ValueError(f"mask widths must be non-negative, not {self.bands} bands / {self.frames} frames")
 
@@ -111,10 +125,26 @@ def _noise(x, rng, cfg, others):
     return perturb.add_noise(x, make(x.size, rng), snr)
 
 
-def perturb_once(x, rng, cfg: AugmentConfig, others):
-    """One random version of audio ``x`` (steps 1-4 of the module docstring); ``others``: babble material."""
+def room_bank(cfg: AugmentConfig, seed: int, sample_rate: int) -> list:
+    """The impulse responses of ``cfg.rooms`` simulated rooms (none when ``cfg.reverb_p`` is 0), drawn from
+    ``numpy.random.default_rng([seed, ROOM_STREAM])``, reverberation times uniform in ``cfg.rt60``."""
+    if cfg.reverb_p == 0.0:
+        return []
+    rng = np.random.default_rng([seed, ROOM_STREAM])
+    return [perturb.room_impulse_response(float(rng.uniform(*cfg.rt60)), rng, sample_rate) for _ in range(cfg.rooms)]
+
+
+#: The seed stream of the training rooms (apart from every recording's own stream ``[seed, k, i]``).
+ROOM_STREAM = 0x524F4F4D
+
+
+def perturb_once(x, rng, cfg: AugmentConfig, others, rooms=()):
+    """One random version of audio ``x`` (steps 1-5 of the module docstring); ``others``: babble material;
+    ``rooms``: the impulse responses of :func:`room_bank`."""
     if rng.random() < cfg.speed_p:
         x = perturb.speed(x, float(rng.uniform(*cfg.speed)))
+    if rooms and rng.random() < cfg.reverb_p:
+        x = perturb.reverb(x, rooms[int(rng.integers(len(rooms)))])
     x = perturb.gain(x, 10.0 ** (float(rng.uniform(*cfg.gain_db)) / 20.0), clip=bool(rng.random() < cfg.clip_p))
     if rng.random() < cfg.noise_p and perturb.power(x) > 0.0:
         x = _noise(x, rng, cfg, others)
@@ -155,9 +185,7 @@ def augmented_maps(audio, speakers, params, cfg: AugmentConfig, seed: int, *, pr
     out = np.zeros((cfg.copies, n, *params.map_shape), dtype=np.int8)
     if cfg.copies == 0:
         return out
-    by_speaker = {}
-    for i, s in enumerate(speakers):
-        by_speaker.setdefault(s, []).append(i)
+    rooms = room_bank(cfg, seed, params.sample_rate)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FeatureWarning)
         clean = [extract_audio(x, params, warn_crop=False) for x in audio]
@@ -166,7 +194,7 @@ def augmented_maps(audio, speakers, params, cfg: AugmentConfig, seed: int, *, pr
                 rng = np.random.default_rng([seed, k, i])
                 pick = [j for j in rng.choice(n, size=min(16, n), replace=False) if speakers[j] != speakers[i]]
                 try:
-                    y = perturb_once(x, rng, cfg, [audio[j] for j in pick[:8]])
+                    y = perturb_once(x, rng, cfg, [audio[j] for j in pick[:8]], rooms)
                     out[k, i] = extract_audio(y, params, warn_crop=False, warp=vtlp_factor(rng, cfg))
                 except (FeatureError, ValueError):
                     out[k, i] = clean[i]

@@ -16,6 +16,9 @@ equals spike for spike: the figures are those of the hardware. The conditions:
 ``8-bit PCM``               the recording through 8-bit unsigned PCM
 ``stretch`` R               R times as fast, pitch kept (phase vocoder)
 ``speed`` R                 R times as fast, pitch changed with it (resampling)
+``reverb`` RT60 T s         played through a simulated shoebox room of reverberation time T (one of
+                            :data:`ROOMS` rooms of 3-10 m drawn once for each T from a fixed seed, a set of its
+                            own, apart from any training's rooms; :func:`train.perturb.room_impulse_response`)
 ==========================  ==================================================================================
 
 Noise and babble draws are seeded per condition and recording (``--seed``), so a run repeats exactly.
@@ -37,33 +40,56 @@ __all__ = ["CONDITIONS", "Condition", "evaluate", "main"]
 
 @dataclass(frozen=True)
 class Condition:
-    """One perturbation: ``name`` and ``apply(audio, rng, others)`` (``others``: other speakers' recordings)."""
+    """One perturbation: ``name`` and ``apply(audio, rng, others, rate)`` (``others``: other speakers' recordings;
+    ``rate``: the audio's sample rate)."""
     name: str
     apply: object
 
 
 def _noise(kind, snr):
     make = {"white": perturb.white, "pink": perturb.pink}[kind]
-    return Condition(f"{kind} noise {snr} dB", lambda x, rng, others: perturb.add_noise(x, make(x.size, rng), snr))
+    return Condition(f"{kind} noise {snr} dB",
+                     lambda x, rng, others, rate: perturb.add_noise(x, make(x.size, rng), snr))
 
 
 def _babble(snr):
-    return Condition(f"babble {snr} dB", lambda x, rng, others: perturb.babble(x, others, snr, rng))
+    return Condition(f"babble {snr} dB", lambda x, rng, others, rate: perturb.babble(x, others, snr, rng))
+
+
+#: Rooms simulated for each reverberation condition.
+ROOMS = 24
+
+
+class _Reverb:
+    """Through one of :data:`ROOMS` rooms of reverberation time ``rt60``, simulated on first use (from the fixed
+    seed ``[ROOM_SEED, rt60 in ms]``) and kept; the recording's own generator picks the room."""
+
+    ROOM_SEED = 0x52455642
+
+    def __init__(self, rt60):
+        self.rt60, self._rooms = rt60, {}
+
+    def __call__(self, x, rng, others, rate):
+        if rate not in self._rooms:
+            bank = np.random.default_rng([self.ROOM_SEED, int(round(1000 * self.rt60))])
+            self._rooms[rate] = [perturb.room_impulse_response(self.rt60, bank, rate) for _ in range(ROOMS)]
+        return perturb.reverb(x, self._rooms[rate][int(rng.integers(ROOMS))])
 
 
 CONDITIONS = (
-    Condition("clean", lambda x, rng, others: x),
+    Condition("clean", lambda x, rng, others, rate: x),
     *(_noise("white", snr) for snr in (20, 10, 5)),
     _noise("pink", 10),
     *(_babble(snr) for snr in (20, 10, 5)),
-    Condition("dc 1%", lambda x, rng, others: perturb.dc_offset(x, 0.01)),
-    Condition("dc 10%", lambda x, rng, others: perturb.dc_offset(x, 0.10)),
-    Condition("gain x10 clipped", lambda x, rng, others: perturb.gain(x, 10.0)),
-    Condition("8-bit PCM", lambda x, rng, others: perturb.pcm8(x)),
-    Condition("stretch 0.8", lambda x, rng, others: perturb.time_stretch(x, 0.8)),
-    Condition("stretch 1.2", lambda x, rng, others: perturb.time_stretch(x, 1.2)),
-    Condition("speed 0.9", lambda x, rng, others: perturb.speed(x, 0.9)),
-    Condition("speed 1.1", lambda x, rng, others: perturb.speed(x, 1.1)),
+    Condition("dc 1%", lambda x, rng, others, rate: perturb.dc_offset(x, 0.01)),
+    Condition("dc 10%", lambda x, rng, others, rate: perturb.dc_offset(x, 0.10)),
+    Condition("gain x10 clipped", lambda x, rng, others, rate: perturb.gain(x, 10.0)),
+    Condition("8-bit PCM", lambda x, rng, others, rate: perturb.pcm8(x)),
+    Condition("stretch 0.8", lambda x, rng, others, rate: perturb.time_stretch(x, 0.8, rate)),
+    Condition("stretch 1.2", lambda x, rng, others, rate: perturb.time_stretch(x, 1.2, rate)),
+    Condition("speed 0.9", lambda x, rng, others, rate: perturb.speed(x, 0.9)),
+    Condition("speed 1.1", lambda x, rng, others, rate: perturb.speed(x, 1.1)),
+    *(Condition(f"reverb RT60 {t} s", _Reverb(t)) for t in (0.3, 0.6, 1.0)),
 )
 
 
@@ -111,7 +137,8 @@ def evaluate(model, recordings, audio, pool, *, conditions=CONDITIONS, seed=0, p
                 with warnings.catch_warnings():
                     # cropping and very quiet audio are what some conditions do on purpose
                     warnings.simplefilter("ignore", FeatureWarning)
-                    maps.append(extract_audio(cond.apply(x, rng, others), params, name=rec.path.name))
+                    maps.append(extract_audio(cond.apply(x, rng, others, params.sample_rate), params,
+                                                name=rec.path.name))
             except (FeatureError, ValueError):
                 maps.append(None)
                 failed += 1
@@ -128,8 +155,8 @@ def evaluate(model, recordings, audio, pool, *, conditions=CONDITIONS, seed=0, p
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m train.robustness",
-        description="Bit-true accuracy of a model under noise, babble, DC offset, clipping, 8-bit audio and time "
-                    "stretch, on the test recordings of an FSDD split (the golden model, equal to the RTL).")
+        description="Bit-true accuracy of a model under noise, babble, DC offset, clipping, 8-bit audio, time "
+                    "stretch and simulated rooms, on the test recordings of an FSDD split (the golden model, equal to the RTL).")
     p.add_argument("--model", metavar="DIR", default=None, help="model directory (default: the shipped model)")
     p.add_argument("--data", metavar="DIR", help="FSDD recordings (default: $SPIKESMITH_DATA, then the download "
                                                  "location of `python -m train.fsdd download`)")

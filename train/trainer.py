@@ -177,7 +177,8 @@ def build_parser():
     a = p.add_argument_group(
         "augmentation", "Seeded augmentation (train/augment.py): perturbed copies of the training audio made once "
         "(speed, gain with or without clipping, white/pink/brown noise or babble of other training speakers, DC "
-        "offset; with --vtlp a warped mel filterbank), one of them drawn per recording and epoch; masks of "
+        "offset; with --vtlp a warped mel filterbank; with --reverb-p simulated rooms), one of them drawn per "
+        "recording and epoch; masks of "
         "coefficient bands and frames per batch.")
     a.add_argument("--augment-copies", type=int, default=4,
                    help="perturbed versions of every training recording, 0 for none (default: %(default)s)")
@@ -196,6 +197,12 @@ def build_parser():
     a.add_argument("--mask-frames", type=int, default=4,
                    help="longest run of frames masked per map, 0 for none (default: %(default)s)")
     a.add_argument("--mask-p", type=float, default=0.5, help="probability of each mask (default: %(default)s)")
+    a.add_argument("--reverb-p", type=float, default=0.0,
+                   help="probability that a perturbed copy is played through a simulated room (pyroomacoustics), "
+                        "0 for never (default: %(default)s)")
+    a.add_argument("--rt60", type=float, nargs=2, default=[0.2, 1.0], metavar=("LO", "HI"),
+                   help="range of the simulated rooms' reverberation times in seconds (default: 0.2 1.0)")
+    a.add_argument("--rooms", type=int, default=32, help="simulated rooms drawn per training (default: %(default)s)")
     a.add_argument("--vtlp", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help="vocal tract length perturbation of the perturbed copies: the mel filterbank's frequency axis "
                         "warped by a factor drawn uniformly from LO ... HI, e.g. 0.9 1.1 (piecewise linear, fmax stays "
@@ -292,6 +299,7 @@ def augment_config(args):
     return AugmentConfig(copies=args.augment_copies, noise_p=args.noise_p, snr_db=tuple(args.snr),
                          gain_db=tuple(args.gain_db), clip_p=args.clip_p, speed=tuple(args.speed),
                          speed_p=args.speed_p, bands=args.mask_bands, frames=args.mask_frames, mask_p=args.mask_p,
+                         reverb_p=args.reverb_p, rt60=tuple(args.rt60), rooms=args.rooms,
                          **({"vtlp": tuple(args.vtlp), "vtlp_p": args.vtlp_p} if args.vtlp else {}))
 
 
