@@ -9,8 +9,8 @@
    ``--val-index LO HI`` the recordings numbered ``LO ... HI`` of every speaker and digit (the official test
    side's speakers), and the normalization is fitted on the rest;
 2. ``--augment-copies`` perturbed versions of every training recording (:mod:`train.augment`: speed, gain with or
-   without clipping, white/pink/brown noise or babble of other training speakers, DC offset, and with ``--vtlp``
-   a warped mel filterbank), made once;
+   without clipping, white/pink/brown noise or babble of other training speakers, DC offset, with ``--reverb-p``
+   simulated rooms, and with ``--vtlp`` a warped mel filterbank), made once;
 3. optionally (``--init-from-cnn``) the non-spiking CNN of the same layout, trained for ``--cnn-epochs``, whose
    weights start the spiking network (:mod:`train.convert`);
 4. ``--epochs`` float epochs (snnTorch neurons, fast-sigmoid surrogate, Adam with a one-cycle schedule; each
