@@ -156,6 +156,8 @@ OPTIONS = [
     {"fc1": {"lanes": 4, "weights": "spram", "accumulators": "ram"}, "out": {"lanes": 3, "accumulators": "ram"}},
     {"fc1": {"lanes": 6, "accumulators": "ram"}, "out": {"lanes": 4, "weights": "spram", "accumulators": "ram"}},
     {"fc1": {"lanes": 1, "accumulators": "ram"}, "out": {"accumulators": "registers"}},
+    # the step buffers' layouts against the plan's choice (a list in front of fc1, a bitmap in front of out)
+    {"fc1": {"buffer": "bitmap"}, "out": {"lanes": 2, "buffer": "list"}},
 ]
 
 
@@ -198,6 +200,9 @@ DEEP_OPTIONS = [
                  "pool1": {"registered": True}, "pool2": {"registered": False}}),
     (2, True, {"fc1": {"lanes": 1, "state": "spram"}, "out": {"lanes": 2}}),
     (6, True, {"fc1": {"lanes": 3, "state": "bram"}}),
+    # 27: bitmaps where the plan takes lists, conv3's holding the pool's coordinates; lists of one word a step
+    (27, False, {"conv2": {"buffer": "bitmap"}, "conv3": {"buffer": "bitmap"}, "fc1": {"buffer": "list"},
+                 "out": {"buffer": "list"}}),
     (12, False, {"pool1": {"registered": True}, "conv2": {"state": "spram"}, "fc1": {"lanes": 2, "accumulators": "ram"},
                  "out": {"lanes": 1, "accumulators": "ram"}}),
 ]
@@ -240,6 +245,7 @@ def test_options_cover_what_the_plan_accepts():
     assert values["spike_logic"] == {"table", "pipeline"} and values["input_memory"] == {"bram", "spram"}
     assert values["weights"] == {"bram", "spram"} and values["accumulators"] == {"registers", "ram"}
     assert values["state"] == {"bram", "spram"} and values["registered"] == {True, False}
+    assert values["buffer"] == {"list", "bitmap"}
 
 
 def test_spike_logic_reaches_the_cycle_model():
@@ -285,6 +291,8 @@ def test_plan_refuses_bad_params():
         plan(model, params={"fc1": {"lanes": 7}})
     with pytest.raises(ValueError, match=r"^layer fc1: lanes must be an integer, not '2'$"):
         plan(model, params={"fc1": {"lanes": "2"}})
+    with pytest.raises(ValueError, match=r"^layer fc1: buffer must be 'list' or 'bitmap', not 'tree'$"):
+        plan(model, params={"fc1": {"buffer": "tree"}})
 
 
 def test_network_takes_a_plan():

@@ -127,8 +127,8 @@ def buffer_plan(name, context, *, listed=None):
         The consumer's layer name.
     context : hw.plan.Context
     listed : bool, optional
-        Force the slot layout; by default a list where a step has more than two words and the list needs no more
-        block RAM than a bitmap.
+        Force the slot layout; by default the consumer's option ``buffer`` (``"list"`` or ``"bitmap"``), else a
+        list where a step has more than two words and the list needs no more block RAM than a bitmap.
 
     Returns
     -------
@@ -137,6 +137,8 @@ def buffer_plan(name, context, *, listed=None):
     neurons = 1
     for dim in context.in_shape:
         neurons *= int(dim)
+    if listed is None:
+        listed = buffer_option(name, context.options.get("buffer"))
     row = buffer_row(name, context.producer, context.producer_kind, context.in_shape)
     rows_free = context.producer_kind is None or not context.producer_kind.emits_rows
     buf, mems = step_buffer(f"{name}.buffer", neurons, row, context.time_steps, context.device, listed=listed,
@@ -144,6 +146,22 @@ def buffer_plan(name, context, *, listed=None):
     if not rows_free and buf.row == int(context.in_shape[-1]):
         buf = dataclasses.replace(buf, coordinates=True)
     return buf, mems
+
+
+#: Values of a buffered layer's option ``buffer``: the slot layout of the step buffer in front of it.
+BUFFER_LAYOUTS = {"list": True, "bitmap": False}
+
+
+def buffer_option(name, value):
+    """``listed`` for the option ``buffer`` of layer ``name``: ``True`` for ``"list"``, ``False`` for ``"bitmap"``,
+    ``None`` (the plan's choice) when absent. A list keeps a count per slot where a bitmap keeps a flag per word
+    and slot: in front of a wide layer the bitmap's flags and their scan take far more logic (2,443 LUT4 for the
+    128 words x 4 steps of a 16-channel pool's rows) for one block RAM less."""
+    if value is None:
+        return None
+    if value not in BUFFER_LAYOUTS:
+        raise ValueError(f"layer {name}: buffer must be 'list' or 'bitmap', not {value!r}")
+    return BUFFER_LAYOUTS[value]
 
 
 def _layout(neurons, row):

@@ -20,7 +20,7 @@ __all__ = ["DensePlan", "plan_layer", "plan_dense", "default_lanes", "fewest_lan
            "default_accumulators", "ram_accumulator_logic", "OPTIONS", "WEIGHTS", "ACCUMULATORS"]
 
 #: Options a user may set for a dense or readout layer.
-OPTIONS = ("lanes", "weights", "accumulators")
+OPTIONS = ("lanes", "weights", "accumulators", "buffer")
 #: Where the weight ROM may live.
 WEIGHTS = ("bram", "spram")
 #: Where the accumulators may live: a register chain, or a block RAM of ``G`` words of ``lanes`` accumulators.

@@ -200,6 +200,6 @@ def _timeline(*args, **kwargs):
 
 
 KIND = register(Kind(
-    name="spikeconv", manifest_type="conv2d", neuron="lif", options=("lanes", "state"), takes_map=False,
+    name="spikeconv", manifest_type="conv2d", neuron="lif", options=("lanes", "state", "buffer"), takes_map=False,
     buffered=True, final=False, emits_rows=False, spiking=True, plan_layer=plan_layer, core=_core, timeline=_timeline, work=work,
     logic=logic, random_options=random_options))
