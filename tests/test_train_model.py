@@ -419,14 +419,19 @@ ROBUST = ROOT / "models" / "fsdd_robust"
 
 
 @pytest.mark.skipif(not (ROBUST / "manifest.json").exists(), reason=f"no robust model at {ROBUST}")
-def test_robust_model_fits_the_block_ram_and_uses_the_robust_front_end():
+def test_robust_model_fits_with_its_spram_plan_and_uses_the_robust_front_end():
+    from hw.plan import plan
     from train.features import FeatureParams
     model = gm.load(ROBUST)
-    check_budget(model)  # block RAM alone: the generator builds it today
+    check_budget(model, spram=True)
     p = FeatureParams.from_dict(model.features)
-    assert (p.win_ms, p.hop_ms, p.frames, p.dc_remove, p.cmn) == (32.0, 16.0, 48, True, True)
+    assert (p.win_ms, p.hop_ms, p.frames, p.dc_remove, p.cmn, p.trim_db) == (32.0, 16.0, 48, True, True, 20.0)
     assert p.map_shape == tuple(model.input_shape)
     assert model.training == {"dataset": "fsdd", "split": "official"}
+    # its own iCE40UP5K options (manifest "hardware"): the plan the README's figures were built with
+    fc1 = plan(model).layer("fc1")
+    assert (fc1.lanes, fc1.weights, fc1.buffer.listed) == (4, "spram", True)
+    assert plan(model, params={}).layer("fc1").lanes != 4
 
 
 @pytest.mark.skipif(not (ROBUST / "manifest.json").exists(), reason=f"no robust model at {ROBUST}")
