@@ -430,8 +430,8 @@ def test_robust_model_fits_with_its_spram_plan_and_uses_the_robust_front_end():
     assert model.training == {"dataset": "fsdd", "split": "official"}
     # its own iCE40UP5K options (manifest "hardware"): the plan the README's figures were built with
     fc1 = plan(model).layer("fc1")
-    assert (fc1.lanes, fc1.weights, fc1.buffer.listed) == (4, "spram", True)
-    assert plan(model, params={}).layer("fc1").lanes != 4
+    assert (fc1.lanes, fc1.weights, fc1.buffer.listed, fc1.accumulators) == (8, "spram", True, "registers")
+    assert plan(model, params={}).layer("fc1").lanes != 8
 
 
 @pytest.mark.skipif(not (ROBUST / "manifest.json").exists(), reason=f"no robust model at {ROBUST}")
