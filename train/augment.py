@@ -125,6 +125,10 @@ def _noise(x, rng, cfg, others):
     return perturb.add_noise(x, make(x.size, rng), snr)
 
 
+#: The seed stream of the training rooms (apart from every recording's own stream ``[seed, k, i]``).
+ROOM_STREAM = 0x524F4F4D
+
+
 def room_bank(cfg: AugmentConfig, seed: int, sample_rate: int) -> list:
     """The impulse responses of ``cfg.rooms`` simulated rooms (none when ``cfg.reverb_p`` is 0), drawn from
     ``numpy.random.default_rng([seed, ROOM_STREAM])``, reverberation times uniform in ``cfg.rt60``."""
@@ -132,10 +136,6 @@ def room_bank(cfg: AugmentConfig, seed: int, sample_rate: int) -> list:
         return []
     rng = np.random.default_rng([seed, ROOM_STREAM])
     return [perturb.room_impulse_response(float(rng.uniform(*cfg.rt60)), rng, sample_rate) for _ in range(cfg.rooms)]
-
-
-#: The seed stream of the training rooms (apart from every recording's own stream ``[seed, k, i]``).
-ROOM_STREAM = 0x524F4F4D
 
 
 def perturb_once(x, rng, cfg: AugmentConfig, others, rooms=()):
