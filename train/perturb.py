@@ -151,9 +151,9 @@ def speed(x, factor):
     return scipy.signal.resample_poly(np.asarray(x, dtype=np.float64), 100 // g, int(ratio) // g)
 
 
-#: Highest image-source order of a simulated room: it bounds the time a small, very reverberant room takes (a 3 m
-#: room of RT60 1 s would need order 178, 4 s of computing; at 40 it takes about 0.1 s and keeps the first 0.3 s or
-#: more of the tail, where most of its energy is).
+#: Highest image-source order of a simulated room: it bounds the time a small, very reverberant room takes. The
+#: worst case, a 3 x 3 x 2.5 m room of RT60 1 s, would need order 178 (4 s of computing); at 40 it keeps the first
+#: 0.35 s of the response and 96% of its energy (the energy falls 20 dB in 0.22 s instead of 0.35 s).
 MAX_IMAGE_ORDER = 40
 
 
