@@ -353,6 +353,14 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
     show = not args.quiet
     started = time.perf_counter()
 
+    # refuse bad options and a structure that cannot fit before the data are read (before the seed: the
+    # network built here for the budget draws its own random weights)
+    aug = augment_config(args)
+    shape = tuple(dataset.x_train.shape[1:]) if dataset is not None else feature_params(args).map_shape
+    cfg = network_config(args, shape)
+    if cfg.neuron == "lif" and not args.no_export:
+        from .export import check_budget
+        check_budget(SCNN(cfg).export(name=name), spram=args.spram)
     seed_everything(args.seed)
     from .fsdd import list_recordings, split, validation_speaker
     if dataset is not None:
@@ -363,7 +371,6 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
                                                                 args.val_speaker, args.seed)
         ds = load_dataset(args.data, args.split, feature_params(args), limit_train=args.limit_train,
                           progress=show, val_speaker=val_speaker, val_index=tuple(val_index) if val_index else None)
-    aug = augment_config(args)
     bank = _augmented_bank(ds, aug, args.seed, show)
     y_tr = torch.as_tensor(ds.y_train)
     x_te, y_te = torch.as_tensor(ds.x_test, dtype=torch.float32), torch.as_tensor(ds.y_test)
@@ -371,9 +378,6 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
     validate = len(x_va) > 0
     cfg = network_config(args, tuple(ds.x_train.shape[1:]))
     net = SCNN(cfg)
-    if cfg.neuron == "lif" and not args.no_export:
-        from .export import check_budget
-        check_budget(net.export(name=name), spram=args.spram)  # fail before training when the structure cannot fit
     gen = torch.Generator().manual_seed(args.seed)
     steps = (bank.shape[1] + args.batch - 1) // args.batch
     float_opt = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
