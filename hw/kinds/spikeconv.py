@@ -45,10 +45,6 @@ class SpikeConvPlan(LayerPlan):
     buffer : hw.kinds.buffer.StepBufferPlan
         The step buffer in front of the core.
     memories : tuple of hw.plan.Memory
-    coordinates : bool
-        The step buffer's words are the input map's rows (``c * H + y``; a producer that emits whole rows, an
-        OR-pool, of rows too wide to share a word): the core takes a spike's row and column from the buffer's
-        ``row`` and ``col`` beside the event instead of dividing its flat index by ``W``.
     """
     lanes: int
     groups: int
@@ -57,9 +53,15 @@ class SpikeConvPlan(LayerPlan):
     col_reach: tuple
     buffer: object
     memories: tuple
-    coordinates: bool = False
 
     lif_units = 1
+
+    @property
+    def coordinates(self):
+        """The step buffer's words are the input map's rows (``c * H + y``; a producer that emits whole rows, an
+        OR-pool, of rows too wide to share a word): the core takes a spike's row and column from the buffer's
+        ``row`` and ``col`` beside the event instead of dividing its flat index by ``W``."""
+        return self.buffer.coordinates
 
     @property
     def state(self):
@@ -156,11 +158,8 @@ def plan_layer(layer, ctx):
         ctx.memory(f"{name}.membranes", layer.neuron.mem_bits, co * ho * wo,
                    "spram" if state == "spram" else "ram"),
     )
-    coordinates = (ctx.producer_kind is not None and ctx.producer_kind.emits_rows and buffer.row == w
-                   and buffer.rows == c * h)
     return SpikeConvPlan(ctx.index, name, "spikeconv", layer, ctx.in_shape, ctx.out_shape, ctx.time_steps, lanes,
-                         groups, stride, reach(h, kh, sh, ph, ho), reach(w, kw, sw, pw, wo), buffer, mems,
-                         coordinates)
+                         groups, stride, reach(h, kh, sh, ph, ho), reach(w, kw, sw, pw, wo), buffer, mems)
 
 
 def work(plan, ops):
