@@ -178,8 +178,7 @@ def build_parser():
         "augmentation", "Seeded augmentation (train/augment.py): perturbed copies of the training audio made once "
         "(speed, gain with or without clipping, white/pink/brown noise or babble of other training speakers, DC "
         "offset; with --vtlp a warped mel filterbank; with --reverb-p simulated rooms), one of them drawn per "
-        "recording and epoch; masks of "
-        "coefficient bands and frames per batch.")
+        "recording and epoch; masks of coefficient bands and frames per batch.")
     a.add_argument("--augment-copies", type=int, default=4,
                    help="perturbed versions of every training recording, 0 for none (default: %(default)s)")
     a.add_argument("--noise-p", type=float, default=0.8, help="probability of additive noise (default: %(default)s)")
@@ -356,8 +355,8 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
     # refuse bad options and a structure that cannot fit before the data are read (before the seed: the
     # network built here for the budget draws its own random weights)
     aug = augment_config(args)
-    shape = tuple(dataset.x_train.shape[1:]) if dataset is not None else feature_params(args).map_shape
-    cfg = network_config(args, shape)
+    params = None if dataset is not None else feature_params(args)
+    cfg = network_config(args, tuple(dataset.x_train.shape[1:]) if dataset is not None else params.map_shape)
     if cfg.neuron == "lif" and not args.no_export:
         from .export import check_budget
         check_budget(SCNN(cfg).export(name=name), spram=args.spram)
@@ -369,14 +368,13 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
         val_index = getattr(args, "val_index", None)
         val_speaker = None if val_index else validation_speaker(split(list_recordings(args.data), args.split)[0],
                                                                 args.val_speaker, args.seed)
-        ds = load_dataset(args.data, args.split, feature_params(args), limit_train=args.limit_train,
+        ds = load_dataset(args.data, args.split, params, limit_train=args.limit_train,
                           progress=show, val_speaker=val_speaker, val_index=tuple(val_index) if val_index else None)
     bank = _augmented_bank(ds, aug, args.seed, show)
     y_tr = torch.as_tensor(ds.y_train)
     x_te, y_te = torch.as_tensor(ds.x_test, dtype=torch.float32), torch.as_tensor(ds.y_test)
     x_va, y_va = torch.as_tensor(ds.x_val, dtype=torch.float32), torch.as_tensor(ds.y_val)
     validate = len(x_va) > 0
-    cfg = network_config(args, tuple(ds.x_train.shape[1:]))
     net = SCNN(cfg)
     gen = torch.Generator().manual_seed(args.seed)
     steps = (bank.shape[1] + args.batch - 1) // args.batch
