@@ -141,3 +141,13 @@ def test_bench_clean_equals_the_golden_accuracy_and_repeats(tmp_path, capsys):
 def test_bench_refuses_a_model_without_audio_front_end(capsys):
     assert main(["--model", "models/tiny", "--data", "nowhere", "--quiet"]) == 2
     assert "model tiny has no feature front-end" in capsys.readouterr().err
+
+
+def test_bench_without_pyroomacoustics_is_refused_before_any_work(monkeypatch, capsys):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "pyroomacoustics" else real(name, *a))
+    assert main(["--model", "models/tiny", "--data", "/nonexistent"]) == 2
+    err = capsys.readouterr().err
+    assert "pyroomacoustics, which is not installed: pip install -e '.[train]'" in err

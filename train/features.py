@@ -18,11 +18,12 @@ Pipeline (all in float64):
    warps the filterbank's frequency axis, :func:`vtlp_warp`; a model's own maps never are);
 4. silence trimming: leading and trailing frames whose energy is more than ``trim_db`` below the
    loudest frame are dropped;
-5. centre crop to at most ``frames`` frames (with ``stretch``: linear interpolation along time to exactly ``frames``
-   frames instead, so that every utterance fills the window whatever its length; and, with ``cmn``, subtraction of the utterance's own mean, which
-   makes the map independent of the recording level: a gain only moves coefficient 0, by a constant; with ``cvn``
-   as well, division of every coefficient by the utterance's own standard deviation over its frames, floored at
-   ``cvn_floor``: per-utterance mean and variance normalization, CMVN);
+5. centre crop to at most ``frames`` frames (with ``stretch``: linear interpolation along time to exactly
+   ``frames`` frames instead, so that every utterance fills the window whatever its length); with ``cmn``,
+   subtraction of the utterance's own mean, which makes the map independent of the recording level: a gain only
+   moves coefficient 0, by a constant; with ``cvn`` as well, division of every coefficient by the utterance's own
+   standard deviation over its frames, floored at ``cvn_floor``: per-utterance mean and variance normalization,
+   CMVN;
 6. normalization of each coefficient with the training set's ``mean`` / ``std``;
 7. centre zero-padding to exactly ``frames`` frames (zero is the normalized mean);
 8. INT8: ``clip(round(input_scale * x), -127, 127)``; the map has shape ``(1, n_mfcc, frames)``
@@ -61,8 +62,9 @@ from golden.checks import check_int
 from golden.cli import run_main
 
 __all__ = ["KINDS", "FeatureError", "FeatureWarning", "CroppedWarning", "FeatureParams", "read_wav", "mfcc",
-           "raw_features", "audio_features", "stretch_frames", "condition", "fit_normalization", "finalize", "quantize", "extract", "extract_audio",
-           "warnings_to_stderr", "main", "mel_filterbank", "vtlp_warp", "MAX_SECONDS", "QUIET_DBFS", "VTLP_BEND"]
+           "raw_features", "audio_features", "stretch_frames", "condition", "fit_normalization", "finalize",
+           "quantize", "extract", "extract_audio", "warnings_to_stderr", "main", "mel_filterbank", "vtlp_warp",
+           "MAX_SECONDS", "QUIET_DBFS", "VTLP_BEND"]
 
 
 #: Front-end kinds: cepstra (the DCT of the log mel energies) or the log mel energies themselves.
@@ -133,8 +135,8 @@ class FeatureParams:
         long utterance is squeezed instead of cropped and a short or quickly spoken one fills the window instead of
         sitting in its middle: the map no longer says how fast the speaker talks.
 
-    The defaults of ``cmn``, ``dc_remove``, ``preemph``, ``cvn`` and ``stretch`` are the behaviour of the first front-end, so a
-    manifest written before these fields existed makes exactly the map it made then.
+    The defaults of ``cmn``, ``dc_remove``, ``preemph``, ``cvn`` and ``stretch`` are the behaviour of the first
+    front-end, so a manifest written before these fields existed makes exactly the map it made then.
     """
 
     sample_rate: int = 8000

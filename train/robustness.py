@@ -27,6 +27,7 @@ Noise and babble draws are seeded per condition and recording (``--seed``), so a
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from dataclasses import dataclass
@@ -156,7 +157,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m train.robustness",
         description="Bit-true accuracy of a model under noise, babble, DC offset, clipping, 8-bit audio, time "
-                    "stretch and simulated rooms, on the test recordings of an FSDD split (the golden model, equal to the RTL).")
+                    "stretch and simulated rooms, on the test recordings of an FSDD split (the golden model, equal "
+                    "to the RTL).")
     p.add_argument("--model", metavar="DIR", default=None, help="model directory (default: the shipped model)")
     p.add_argument("--data", metavar="DIR", help="FSDD recordings (default: $SPIKESMITH_DATA, then the download "
                                                  "location of `python -m train.fsdd download`)")
@@ -174,6 +176,9 @@ def main(argv=None) -> int:
     from .features import FeatureError, FeatureParams, read_wav
     from .fsdd import FsddError, list_recordings, split
     try:
+        if importlib.util.find_spec("pyroomacoustics") is None:
+            raise FeatureError("the reverberation conditions simulate rooms with pyroomacoustics, which is not "
+                               "installed: pip install -e '.[train]'")
         import spikesmith
         model = spikesmith.load_model(args.model)
         if not model.features:
