@@ -136,12 +136,17 @@ def design_key(verilog_text: str, simulator: str, version: tuple[int, int], *, a
     """Hash of a design and everything else a build depends on (hex, 64 characters).
 
     Source-location attributes (``(* src = ... *)``) are removed first: they name files and line numbers of the
-    generator, not the logic.
+    generator, not the logic. The key holds cocotb's version and the directory of its libraries, which a Verilator
+    executable names in its run path: a build made from another virtual environment (removed since, or of another
+    cocotb) is never taken from the shared cache.
     """
+    import cocotb
+    from cocotb_tools.config import libs_dir
+
     h = hashlib.sha256()
     h.update(json.dumps({"format": _BUILD_FORMAT, "simulator": simulator, "version": list(version),
                          "verilator_args": list(VERILATOR_ARGS), "make": list(MAKE_VARIABLES),
-                         "timescale": list(TIMESCALE),
+                         "timescale": list(TIMESCALE), "cocotb": [cocotb.__version__, str(libs_dir)],
                          "python": sys.version_info[:2]}, sort_keys=True).encode())
     if not trace:
         h.update(b"no trace")

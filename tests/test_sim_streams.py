@@ -7,6 +7,7 @@ lost or changed payload and a broken stream rule.
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from amaranth.hdl import unsigned
@@ -46,6 +47,15 @@ def test_design_key_ignores_source_locations():
     assert design_key(text, "verilator", (5, 48)) != design_key(text.replace("q(", "r("), "verilator", (5, 48))
     with pytest.raises(ValueError, match="top-level module name must be a Verilog identifier, not '1q'"):
         emit_verilog(StreamQueue(shape=unsigned(6), depth=2), name="1q")
+
+
+def test_design_key_names_the_cocotb_libraries(monkeypatch):
+    """A Verilator build links cocotb's libraries by their directory: another virtual environment's is another key."""
+    import cocotb_tools.config
+    text = emit_verilog(StreamQueue(shape=unsigned(6), depth=2), name="q")
+    here = design_key(text, "verilator", (5, 48))
+    monkeypatch.setattr(cocotb_tools.config, "libs_dir", Path("/elsewhere/.venv/cocotb/libs"))
+    assert design_key(text, "verilator", (5, 48)) != here
 
 
 def test_build_is_cached():
