@@ -183,3 +183,38 @@ def test_rooms_are_seeded_and_change_the_maps():
     assert np.array_equal(wet, augmented_maps(audio, spk, _params(), AugmentConfig(**quiet, reverb_p=1.0), seed=4,
                                               progress=False))
     assert not np.array_equal(dry, wet)
+
+
+def _noise_kinds(monkeypatch, cfg, draws=400):
+    """The noise kinds ``cfg`` draws over ``draws`` versions (babble material present)."""
+    kinds = []
+    monkeypatch.setattr(augment.perturb, "babble", lambda x, talkers, snr, rng, count=4: kinds.append("babble") or x)
+    for name in ("white", "pink", "brown"):
+        make = getattr(augment.perturb, name)
+        monkeypatch.setattr(augment.perturb, name, lambda n, rng, _k=name, _m=make: kinds.append(_k) or _m(n, rng))
+    x, other = _speech(0), _speech(1)
+    for i in range(draws):
+        augment._noise(x, np.random.default_rng([7, i]), cfg, [other])
+    return kinds
+
+
+def test_babble_share_follows_babble_p(monkeypatch):
+    even = _noise_kinds(monkeypatch, AugmentConfig())
+    assert all(150 // 2 < even.count(k) < 150 for k in augment.NOISE_KINDS), "unset: the four kinds equally likely"
+    heavy = _noise_kinds(monkeypatch, AugmentConfig(babble_p=0.75))
+    assert 260 < heavy.count("babble") < 340
+    assert all(heavy.count(k) > 15 for k in ("white", "pink", "brown"))
+    assert set(_noise_kinds(monkeypatch, AugmentConfig(babble_p=1.0), draws=50)) == {"babble"}
+    assert "babble" not in _noise_kinds(monkeypatch, AugmentConfig(babble_p=0.0), draws=50)
+
+
+def test_babble_p_without_babble_material_draws_the_other_kinds():
+    x = _speech(0)
+    y = augment._noise(x, np.random.default_rng(1), AugmentConfig(babble_p=1.0), [])
+    assert y.shape == x.shape and not np.array_equal(x, y)
+
+
+@pytest.mark.parametrize("p", [-0.5, 1.5])
+def test_babble_p_is_checked(p):
+    with pytest.raises(ValueError, match=rf"^augmentation babble_p must be a probability in 0 \.\.\. 1, not {p}$"):
+        AugmentConfig(babble_p=p)

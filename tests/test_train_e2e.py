@@ -222,3 +222,11 @@ def test_validation_index_chooses_on_the_same_speakers_takes(tmp_path):
     assert metrics["val_samples"] + metrics["train_samples"] == 200 and metrics["val_samples"] > 0
     chosen = metrics["history"][metrics["qat_epoch_chosen"] - 1]
     assert chosen["val_acc"] == max(h["val_acc"] for h in metrics["history"] if h["phase"] == "qat")
+
+
+def test_training_refuses_a_bad_babble_share_before_reading_data(tmp_path, capsys):
+    argv = ["--data", str(tmp_path / "nowhere"), "--babble-p", "1.5", "--quiet", "--out", str(tmp_path / "m"),
+            "--run-dir", str(tmp_path / "run")]
+    assert trainer.main(argv) == 2
+    assert "augmentation babble_p must be a probability in 0 ... 1, not 1.5" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -11,8 +11,9 @@ perturbations of :mod:`train.perturb` (the same code the robustness benchmark me
 2. a gain of ``gain_db`` decibels (uniform), saturated and quantized to 16-bit PCM with probability ``clip_p``
    (a boost of up to +20 dB then clips the loud vowels, as an over-driven recorder does);
 3. additive noise (probability ``noise_p``) at an SNR drawn uniformly from ``snr_db``: white, pink, brown (1/f^2)
-   or babble, equally likely; babble mixes four other recordings **of the training side only** (never a validation
-   or test recording), each of another speaker than the one augmented;
+   or babble, equally likely (with ``babble_p`` set: babble with that probability, else one of the other three);
+   babble mixes four other recordings **of the training side only** (never a validation or test recording), each
+   of another speaker than the one augmented;
 4. a DC offset of up to ``dc`` of full scale (probability ``dc_p``);
 5. a room (probability ``reverb_p``, 0 in the old recipes): the audio played through one of ``rooms`` simulated
    shoebox rooms (:func:`train.perturb.room_impulse_response`, pyroomacoustics' image-source method) whose
@@ -58,6 +59,9 @@ class AugmentConfig:
         Perturbed versions of each training recording (0: no audio augmentation).
     noise_p, snr_db : float, (float, float)
         Probability of additive noise and the range of its SNR in dB.
+    babble_p : float or None
+        Probability that the additive noise is babble (the other kinds share the rest equally); ``None``: the four
+        kinds are equally likely, drawn as in the recipes written before this option existed.
     gain_db, clip_p : (float, float), float
         Range of the random gain in dB, and the probability that the result is saturated to 16-bit PCM.
     speed, speed_p : (float, float), float
@@ -91,6 +95,7 @@ class AugmentConfig:
     reverb_p: float = 0.0
     rt60: tuple = (0.2, 1.0)
     rooms: int = 32
+    babble_p: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.copies, int) or self.copies < 0:
@@ -99,6 +104,8 @@ class AugmentConfig:
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"augmentation {name} must be a probability in 0 ... 1, not {v!r}")
+        if self.babble_p is not None and not 0.0 <= self.babble_p <= 1.0:
+            raise ValueError(f"augmentation babble_p must be a probability in 0 ... 1, not {self.babble_p!r}")
         for name in ("snr_db", "gain_db", "speed", "vtlp", "rt60"):
             lo, hi = getattr(self, name)
             if not lo <= hi:
@@ -117,7 +124,11 @@ class AugmentConfig:
 
 
 def _noise(x, rng, cfg, others):
-    kind = NOISE_KINDS[int(rng.integers(len(NOISE_KINDS)))] if others else NOISE_KINDS[int(rng.integers(3))]
+    if cfg.babble_p is None:
+        kind = NOISE_KINDS[int(rng.integers(len(NOISE_KINDS)))] if others else NOISE_KINDS[int(rng.integers(3))]
+    else:
+        babble = bool(rng.random() < cfg.babble_p) and bool(others)
+        kind = "babble" if babble else NOISE_KINDS[int(rng.integers(3))]
     snr = float(rng.uniform(*cfg.snr_db))
     if kind == "babble":
         return perturb.babble(x, others, snr, rng)

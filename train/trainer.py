@@ -182,6 +182,9 @@ def build_parser():
     a.add_argument("--augment-copies", type=int, default=4,
                    help="perturbed versions of every training recording, 0 for none (default: %(default)s)")
     a.add_argument("--noise-p", type=float, default=0.8, help="probability of additive noise (default: %(default)s)")
+    a.add_argument("--babble-p", type=float, default=None, metavar="P",
+                   help="probability that the noise is babble, the other kinds sharing the rest (default: the four "
+                        "kinds equally likely)")
     a.add_argument("--snr", type=float, nargs=2, default=[0.0, 30.0], metavar=("LO", "HI"),
                    help="SNR range of the noise in dB (default: 0 30)")
     a.add_argument("--gain-db", type=float, nargs=2, default=[-20.0, 20.0], metavar=("LO", "HI"),
@@ -298,7 +301,7 @@ def augment_config(args):
     return AugmentConfig(copies=args.augment_copies, noise_p=args.noise_p, snr_db=tuple(args.snr),
                          gain_db=tuple(args.gain_db), clip_p=args.clip_p, speed=tuple(args.speed),
                          speed_p=args.speed_p, bands=args.mask_bands, frames=args.mask_frames, mask_p=args.mask_p,
-                         reverb_p=args.reverb_p, rt60=tuple(args.rt60), rooms=args.rooms,
+                         reverb_p=args.reverb_p, rt60=tuple(args.rt60), rooms=args.rooms, babble_p=args.babble_p,
                          **({"vtlp": tuple(args.vtlp), "vtlp_p": args.vtlp_p} if args.vtlp else {}))
 
 
