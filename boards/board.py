@@ -75,8 +75,12 @@ class Board:
     clock_mhz : float
         The clock a build asks for unless told otherwise (``--clock``): one the default model meets there.
     targets : tuple of (str, str, str, float)
-        The project's targets for a build on this board, as ``(name, report key, "<=" or ">=", bound)``; the
-        reports show each as met or missed (``boards.report.check_targets``).
+        The project's targets for a build of the board's default model, as ``(name, report key, "<=" or ">=",
+        bound)``; the reports show each as met or missed (``boards.report.check_targets``).
+    model : str
+        The shipped model (a directory under ``models/``) that a build, the virtual board and the area report use
+        on this board unless told otherwise (``--model``): the most robust one that fits the board and was measured
+        there (``flow.build.default_model_dir``).
     """
 
     name: str
@@ -96,6 +100,7 @@ class Board:
     clock_mhz: float = 24.0
     flash: str | None = None
     flash_bytes: int = 0
+    model: str = "fsdd_scnn"
 
     def __repr__(self):
         return f"Board({self.name!r}: {self.title}, {self.device.name}-{self.device.package})"

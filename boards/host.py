@@ -175,9 +175,27 @@ def _check_identity(identity, model):
     if identity.clock_hz < 1:
         problems.append(f"board reports a clock of {identity.clock_hz} Hz: its identify reply is corrupt")
     if identity.model_hash != model_hash(model):
+        shipped = _shipped_model(identity.model_hash)
+        hint = (f"the board runs the shipped model {shipped}: pass --model models/{shipped}" if shipped else
+                "rebuild the bitstream or pass the board's --model")
         problems.append(f"board runs model {identity.model_hash[:12]}..., not {model.name} "
-                        f"({model_hash(model)[:12]}...): rebuild the bitstream or pass the board's --model")
+                        f"({model_hash(model)[:12]}...): {hint}")
     return problems
+
+
+def _shipped_model(digest):
+    """The name of the model in the repository's ``models/`` whose hash is ``digest``, else None (a board built
+    with the default model of another board, or another model's, tells the user which ``--model`` it needs)."""
+    from flow.build import REPO
+    from golden.manifest import ManifestError, load, model_hash
+
+    for path in sorted((REPO / "models").glob("*/manifest.json")):
+        try:
+            if model_hash(load(path.parent)) == digest:
+                return path.parent.name
+        except (ManifestError, OSError):
+            continue
+    return None
 
 
 def _argument(kind, low, high, what):

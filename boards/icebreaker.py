@@ -36,9 +36,11 @@ ICEBREAKER = Board(
     programmer=("-b", "ice40_generic"),
     flash="spi_flash_1x",
     flash_bytes=16 << 20,
+    # issue 16's targets for the default model, fsdd_robust, whose weights fill the four SPRAMs; the smaller
+    # fsdd_scnn met issue 14's (at most 80% of the logic cells, a median latency of at most 500 us)
     targets=(
-        ("logic cells used (share)", "logic_share", "<=", 0.80),
         ("Fmax (MHz)", "fmax_mhz", ">=", 24.0),
-        ("median latency (us)", "latency_us_median", "<=", 500.0),
+        ("median latency (us)", "latency_us_median", "<=", 1000.0),
     ),
+    model="fsdd_robust",
 )

@@ -105,7 +105,9 @@ def main(argv=None) -> int:
         description="Simulate a board (its UART, protocol engine and network on Verilator) behind a pseudo-terminal "
                     "and print the terminal's name, for boards.host or any serial program.")
     p.add_argument("--board", required=True, choices=sorted(BOARDS), help="the board to simulate")
-    p.add_argument("--model", type=Path, default=None, help=f"model directory (default {default_model_dir()})")
+    models = ", ".join(f"{name} {board.model}" for name, board in sorted(BOARDS.items()))
+    p.add_argument("--model", type=Path, default=None,
+                   help=f"model directory (default: the board's shipped model in models/: {models})")
     p.add_argument("--clock", type=float, default=DEFAULT_CLOCK_MHZ,
                    help=f"the clock the design is built for, in MHz (default {DEFAULT_CLOCK_MHZ:g})")
     p.add_argument("--run-dir", type=Path, default=None, help="simulator directory (default: a temporary one)")
@@ -122,7 +124,7 @@ def main(argv=None) -> int:
     from sim.build import BuildError
 
     try:
-        model = load(args.model or default_model_dir())
+        model = load(args.model or default_model_dir(args.board))
     except (ManifestError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

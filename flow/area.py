@@ -102,7 +102,7 @@ def area(*, board, model_dir=None, params=None, progress=True, flash=False):
 
     reporter = progress if isinstance(progress, Progress) else Progress(enabled=bool(progress), prefix="area: ")
     board = _board(board)
-    model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
+    model_dir = Path(model_dir) if model_dir is not None else default_model_dir(board)
     if not (model_dir / "manifest.json").is_file():
         raise FileNotFoundError(f"{model_dir}: no model here (manifest.json missing); pass --model DIR")
     env = toolchain_env(board.device.tools)
@@ -147,7 +147,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m hw.area", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--board", required=True, choices=sorted(BOARDS), help="target board")
-    parser.add_argument("--model", metavar="DIR", help="model directory (default: the shipped model)")
+    parser.add_argument("--model", metavar="DIR", help="model directory (default: the board's shipped model)")
     add_params_argument(parser)
     parser.add_argument("--flash", action="store_true",
                         help="with the SPI flash reader of hw.build --flash (a model with weights in SPRAM)")

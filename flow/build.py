@@ -23,7 +23,7 @@ from .steps import NAME, STEPS, BuildError, Context, OverBudgetError, TimingErro
 
 __all__ = ["BuildError", "OverBudgetError", "TimingError", "BuildResult", "build", "build_auto", "program",
            "program_command", "flash_image_command", "find_loader",
-           "fastest_usable_clock", "default_model_dir", "DEFAULT_CLOCK_MHZ", "DEFAULT_SEEDS", "REPO"]
+           "fastest_usable_clock", "default_model_dir", "DEFAULT_MODEL", "DEFAULT_CLOCK_MHZ", "DEFAULT_SEEDS", "REPO"]
 
 REPO = Path(__file__).resolve().parents[1]
 #: The clock of a board that names none (``boards.board.Board.clock_mhz``).
@@ -32,9 +32,14 @@ DEFAULT_CLOCK_MHZ = 24.0
 DEFAULT_SEEDS = 5
 
 
-def default_model_dir():
-    """The shipped model: ``models/fsdd_scnn`` in the repository."""
-    return REPO / "models" / "fsdd_scnn"
+#: The shipped model used where no board says otherwise (``spikesmith.classify``, ``boards.host``).
+DEFAULT_MODEL = "fsdd_robust"
+
+
+def default_model_dir(board=None):
+    """The shipped model in the repository's ``models/``: ``board``'s own (``boards.board.Board.model``: fsdd_robust
+    on the iCEBreaker, whose SPRAMs hold its weights; fsdd_scnn on the other boards), else :data:`DEFAULT_MODEL`."""
+    return REPO / "models" / (_board(board).model if board is not None else DEFAULT_MODEL)
 
 
 class BuildResult:
@@ -75,7 +80,7 @@ def build(*, board, model_dir=None, out=None, clock_mhz=None, baud=None, params=
     ----------
     board : str or boards.board.Board
     model_dir : path, optional
-        Default: :func:`default_model_dir`.
+        Default: the board's shipped model, :func:`default_model_dir`.
     out : path, optional
         Build directory (default ``build/<board>-<model>`` in the current directory).
     clock_mhz : float, optional
@@ -122,7 +127,7 @@ def build(*, board, model_dir=None, out=None, clock_mhz=None, baud=None, params=
     """
     board = _board(board)
     clock_mhz = board.clock_mhz if clock_mhz is None else clock_mhz
-    model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
+    model_dir = Path(model_dir) if model_dir is not None else default_model_dir(board)
     reporter = progress if isinstance(progress, Progress) else Progress(enabled=bool(progress), prefix="build: ")
     if data_dir is not None and not Path(data_dir).is_dir():
         raise FileNotFoundError(f"--data {data_dir}: no such directory; point it at the FSDD recordings or leave it "

@@ -19,8 +19,7 @@ import argparse
 import json
 import sys
 
-from .build import (DEFAULT_SEEDS, BuildError, OverBudgetError, TimingError, build, build_auto,
-                     default_model_dir, program)
+from .build import DEFAULT_SEEDS, BuildError, OverBudgetError, TimingError, build, build_auto, program
 from .design import FitError
 
 __all__ = ["main", "FIT_HINT"]
@@ -42,7 +41,9 @@ def _parser():
                     "steps, each with its files and a record in the build "
                     "directory, and write resource, timing and latency reports.")
     parser.add_argument("--board", required=True, choices=sorted(BOARDS), help="target board")
-    parser.add_argument("--model", metavar="DIR", help=f"model directory (default: {default_model_dir()})")
+    models = ", ".join(f"{name} {board.model}" for name, board in sorted(BOARDS.items()))
+    parser.add_argument("--model", metavar="DIR",
+                        help=f"model directory (default: the board's shipped model in models/: {models})")
     parser.add_argument("--out", metavar="DIR", help="build directory (default: build/BOARD-MODEL)")
     defaults = ", ".join(f"{name} {board.clock_mhz:g}" for name, board in sorted(BOARDS.items()))
     parser.add_argument("--clock", metavar="MHZ",

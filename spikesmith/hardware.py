@@ -71,7 +71,7 @@ def simulate(model, *, samples=20, data=None, seed=0, params=None, run_dir=None)
 
 def build(model=None, *, board="icebreaker", out=None, clock_mhz=None, pnr=True, params=None, data=None, seeds=3,
           verify=0, progress=True):
-    """Build ``model`` (a model directory; default: the shipped model) for ``board`` (``python -m hw.build``) at
+    """Build ``model`` (a model directory; default: the board's shipped model) for ``board`` (``python -m hw.build``) at
     ``clock_mhz`` (default: the board's, 24 MHz on the iCEBreaker): plan, fit check, golden and cycle models, Verilog, optionally an RTL simulation of ``verify`` samples, then
     (with ``pnr``) synthesis, place and route, pack.
 

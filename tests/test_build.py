@@ -177,7 +177,8 @@ def test_report_from_parsed_figures(tmp_path):
     line = summary(report)
     assert set(["fits", "logic_cells", "logic_cells_available", "fmax_mhz", "clock_mhz", "latency_cycles_median",
                 "latency_us_median"]) <= set(line)
-    markdown = to_markdown(report, board.targets)
+    targets = board.targets + (("logic cells used (share)", "logic_share", "<=", 0.80),)
+    markdown = to_markdown(report, targets)
     assert "| logic cells | 4,413 | 5,280 | 84% |" in markdown
     assert "FAILS the clock" in markdown
     assert "SYNtzulu" in markdown and "3,473" in markdown
@@ -471,3 +472,18 @@ def test_place_and_route_tries_seeds_until_the_clock_is_met(monkeypatch, tmp_pat
     calls.clear()
     record, _ = flow_steps._place_and_route(context(2))  # gives up after two: the report step then fails the clock
     assert calls == [1, 2] and record["seed"] == 2
+
+
+def test_each_board_has_a_shipped_default_model_that_fits_it():
+    """The default model is the board's: fsdd_robust (weights in SPRAM) on the iCEBreaker, fsdd_scnn where
+    fsdd_robust does not fit (the Gowin's and the ECP5-25F's block RAM), misses the clock (the UPduino) or was not
+    measured (the ECP5-85F); each plan fits its board."""
+    from flow.design import check_fit, make_plan
+    from golden.manifest import load
+    assert hwbuild.default_model_dir() == REPO / "models" / hwbuild.DEFAULT_MODEL
+    for name, board in BOARDS.items():
+        path = hwbuild.default_model_dir(name)
+        assert path == hwbuild.default_model_dir(board) == REPO / "models" / board.model
+        check_fit(make_plan(load(path), device=board.device), board=board)
+    assert BOARDS["icebreaker"].model == "fsdd_robust"
+    assert {BOARDS[b].model for b in ("upduino_v3", "tangnano9k", "ulx3s-25f", "ulx3s-85f")} == {"fsdd_scnn"}

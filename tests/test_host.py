@@ -12,6 +12,7 @@ from boards import host
 from boards import protocol as P
 from golden.cli import EXIT_BAD_INPUT, EXIT_FAILURE, run_main
 from golden.manifest import load
+from flow.build import default_model_dir
 
 MODEL = "models/fsdd_scnn"
 FALSE_SYNCS = b"\xa5\x5a\x81\xff\xff" * 2_000  # every one announces a 65,535-byte payload
@@ -129,7 +130,8 @@ def test_a_missing_wav_is_reported_before_the_port_is_opened(serial_port, tmp_pa
 
 
 def _identity(clock_hz):
-    return P.Identity.for_model(load(MODEL), clock_hz=clock_hz, baud=1_000_000, timeout_us=1000)
+    """The identify reply of a board running the model the host assumes without --model."""
+    return P.Identity.for_model(load(default_model_dir()), clock_hz=clock_hz, baud=1_000_000, timeout_us=1000)
 
 
 def test_a_0_hz_identity_is_refused_and_with_force_prints_no_latency(serial_port, tmp_path, capsys):

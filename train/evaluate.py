@@ -89,12 +89,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m train.evaluate",
         description="Bit-true accuracy of a spikesmith model on FSDD, computed by the golden model.")
-    parser.add_argument("--model", default="models/fsdd_scnn", help="model directory (default: %(default)s)")
+    parser.add_argument("--model", help="model directory (default: the shipped default model, models/fsdd_robust)")
     parser.add_argument("--data", required=True, help="directory of FSDD WAV files")
     parser.add_argument("--split", default="official", help="official or speaker:NAME (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    from .util import model_or_default
+    args.model = model_or_default(args.model)
     from .features import warnings_to_stderr
     with warnings_to_stderr():
         res = evaluate(args.model, args.data, args.split, progress=not args.quiet)

@@ -584,11 +584,13 @@ def main(argv=None) -> int:
                     "feature parameters stored in a model's manifest. Audio at another sample rate is "
                     "resampled (scipy.signal.resample_poly).")
     parser.add_argument("wav", help="input WAV file")
-    parser.add_argument("--model", default="models/fsdd_scnn",
-                        help="model directory whose manifest holds the 'features' object (default: %(default)s)")
+    parser.add_argument("--model", help="model directory whose manifest holds the 'features' object (default: the "
+                                         "shipped default model, models/fsdd_robust)")
     parser.add_argument("--out", help="save the map as a .npy file (int8) for `python -m golden --input`")
     parser.add_argument("--json", action="store_true", help="print the map as one JSON list")
     args = parser.parse_args(argv)
+    from .util import model_or_default
+    args.model = model_or_default(args.model)
     from golden.manifest import load
     p = FeatureParams.from_dict(load(args.model).features)
     with warnings_to_stderr():

@@ -1,4 +1,4 @@
-"""Small helpers shared by the trainer's modules: atomic file writes and seeding.
+"""Small helpers shared by the trainer's modules: atomic file writes, seeding, the default ``--model``.
 
 Every file the trainer leaves behind (checkpoints, reports, saved maps) is written to a temporary file in the
 same directory and renamed into place, so an interrupted run never leaves a half-written file.
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["default_mode", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_save_npy",
-           "atomic_torch_save", "seed_everything"]
+           "atomic_torch_save", "seed_everything", "model_or_default"]
 
 
 def default_mode(directory=False) -> int:
@@ -78,3 +78,12 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def model_or_default(path) -> str:
+    """``path``, or where it is None the shipped default model's directory (``flow.build.default_model_dir``):
+    what a command's ``--model`` means when it is left out."""
+    if path is not None:
+        return str(path)
+    from flow.build import default_model_dir
+    return str(default_model_dir())
