@@ -125,7 +125,7 @@ def main(argv=None) -> int:
         prog="python -m train.agree",
         description="Check that the torch integer mode and the golden model give identical spike trains and "
                     "readouts for a saved model on a FSDD split.")
-    parser.add_argument("--model", help="model directory (default: the shipped default model, models/fsdd_robust)")
+    parser.add_argument("--model", help="model directory (default: the shipped default model)")
     parser.add_argument("--data", required=True, help="directory of FSDD WAV files")
     parser.add_argument("--split", default="official", help="official or speaker:NAME (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")

@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m train.evaluate",
         description="Bit-true accuracy of a spikesmith model on FSDD, computed by the golden model.")
-    parser.add_argument("--model", help="model directory (default: the shipped default model, models/fsdd_robust)")
+    parser.add_argument("--model", help="model directory (default: the shipped default model)")
     parser.add_argument("--data", required=True, help="directory of FSDD WAV files")
     parser.add_argument("--split", default="official", help="official or speaker:NAME (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")

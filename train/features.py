@@ -580,12 +580,12 @@ def extract_audio(x: np.ndarray, p: FeatureParams, *, name: str = "audio", warn_
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m train.features",
-        description="Make the INT8 input map (1 x 16 x 48 for the default model) of a WAV file with the "
+        description="Make the INT8 input map (1 x 16 x 48 for the shipped models) of a WAV file with the "
                     "feature parameters stored in a model's manifest. Audio at another sample rate is "
                     "resampled (scipy.signal.resample_poly).")
     parser.add_argument("wav", help="input WAV file")
     parser.add_argument("--model", help="model directory whose manifest holds the 'features' object (default: the "
-                                         "shipped default model, models/fsdd_robust)")
+                                         "shipped default model)")
     parser.add_argument("--out", help="save the map as a .npy file (int8) for `python -m golden --input`")
     parser.add_argument("--json", action="store_true", help="print the map as one JSON list")
     args = parser.parse_args(argv)

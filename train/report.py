@@ -205,7 +205,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m train.report",
         description="Write the plots (PNG) and a JSON of figures of a trained model, computed by the golden model.")
-    parser.add_argument("--model", default="models/fsdd_scnn", help="model directory (default: %(default)s)")
+    parser.add_argument("--model", help="model directory (default: the shipped default model)")
     parser.add_argument("--data", help="directory of FSDD WAV files (required unless --compare)")
     parser.add_argument("--run", help="training run directory with metrics.json (for the training curves)")
     parser.add_argument("--out", default="runs/report", help="output folder (default: %(default)s)")
@@ -217,6 +217,8 @@ def main(argv=None) -> int:
                              "OUT/compare.png (e.g. --init-from-cnn against from scratch)")
     parser.add_argument("--labels", nargs="+", help="legend labels of the --compare runs (default: their folders)")
     args = parser.parse_args(argv)
+    from .util import model_or_default
+    args.model = model_or_default(args.model)
     if args.compare:
         labels = args.labels or [Path(r).name for r in args.compare]
         if len(labels) != len(args.compare):
