@@ -446,3 +446,15 @@ def test_robust_model_vectors_are_its_front_end_and_agree():
     assert np.array_equal(x, v.x[pick])
     res = check_agreement(model, v.x, names=v.names, progress=False)
     assert np.mean(res.classes == v.y) >= 0.94
+
+
+def test_resume_takes_a_checkpoint_written_before_an_option_existed():
+    """An option left at its default counts as absent, so a checkpoint of an older version (without the key) resumes;
+    a different value of any option is refused."""
+    from train.trainer import _ckpt_args, _same_options, build_parser
+    args = build_parser().parse_args(["--data", "DIR", "--epochs", "7"])
+    current = _ckpt_args(args)
+    older = {k: v for k, v in current.items() if k != "babble_p"}
+    assert "babble_p" in current and _same_options(older, current)
+    assert not _same_options(older, {**current, "babble_p": 0.5})
+    assert not _same_options({**current, "epochs": 8}, current)

@@ -395,7 +395,7 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
     best = {"acc": -1.0, "epoch": 0, "net": None}
     if args.resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False)
-        if ck["args"] != _ckpt_args(args):
+        if not _same_options(ck["args"], _ckpt_args(args)):
             raise SystemExit(f"error: {ckpt_path} was written with other options; drop --resume or use them")
         net.load_state_dict(ck["net"])
         cfg.mem_bits = list(ck["mem_bits"])
@@ -542,6 +542,18 @@ def _ckpt_args(args):
     keep = {k: v for k, v in vars(args).items() if k not in ("resume", "quiet", "no_export", "out",
                                                               "run_dir", "name")}
     return json.loads(json.dumps(keep))
+
+
+def _same_options(saved, current):
+    """Whether a checkpoint's options (``saved``) are the run's (``current``), where an option left at its default
+    counts as absent: a checkpoint written before an option existed resumes under the new version as it would have
+    under the old one."""
+    parser = build_parser()
+
+    def set_ones(opts):
+        return {k: v for k, v in opts.items()
+                if v != json.loads(json.dumps(parser.get_default(k)))}
+    return set_ones(saved) == set_ones(current)
 
 
 def main(argv=None) -> int:
