@@ -176,7 +176,7 @@ def _check_identity(identity, model):
         problems.append(f"board reports a clock of {identity.clock_hz} Hz: its identify reply is corrupt")
     if identity.model_hash != model_hash(model):
         shipped = _shipped_model(identity.model_hash)
-        hint = (f"the board runs the shipped model {shipped}: pass --model models/{shipped}" if shipped else
+        hint = (f"the board runs the shipped model {shipped.name}: pass --model {shipped}" if shipped else
                 "rebuild the bitstream or pass the board's --model")
         problems.append(f"board runs model {identity.model_hash[:12]}..., not {model.name} "
                         f"({model_hash(model)[:12]}...): {hint}")
@@ -184,7 +184,7 @@ def _check_identity(identity, model):
 
 
 def _shipped_model(digest):
-    """The name of the model in the repository's ``models/`` whose hash is ``digest``, else None (a board built
+    """The directory of the model in the repository's ``models/`` whose hash is ``digest``, else None (a board built
     with the default model of another board, or another model's, tells the user which ``--model`` it needs)."""
     from flow.build import REPO
     from golden.manifest import ManifestError, load, model_hash
@@ -192,7 +192,7 @@ def _shipped_model(digest):
     for path in sorted((REPO / "models").glob("*/manifest.json")):
         try:
             if model_hash(load(path.parent)) == digest:
-                return path.parent.name
+                return path.parent
         except (ManifestError, OSError):
             continue
     return None

@@ -80,7 +80,7 @@ def area(*, board, model_dir=None, params=None, progress=True, flash=False):
     ----------
     board : str or boards.board.Board
     model_dir : path, optional
-        Default: the shipped model.
+        Default: the board's shipped model (:func:`flow.build.default_model_dir`).
     params : dict, optional
         Hardware overrides per layer (``hw.params.parse_params``).
     progress : bool or flow.progress.Progress

@@ -41,7 +41,7 @@ def test_replay_against_another_model_is_refused(virtual_port, tmp_path):
     out = _host("--port", virtual_port, "--model", str(tmp_path / "other"), "--verify", str(maps))
     assert out.returncode == 1 and "error: board" in out.stderr
     # the board runs a shipped model (as a board built with its default model does): the error names it
-    assert "the board runs the shipped model tiny: pass --model models/tiny" in out.stderr, out.stderr
+    assert f"the board runs the shipped model tiny: pass --model {ROOT / 'models' / 'tiny'}" in out.stderr, out.stderr
 
 
 class _Board:

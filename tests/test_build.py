@@ -480,10 +480,34 @@ def test_each_board_has_a_shipped_default_model_that_fits_it():
     measured (the ECP5-85F); each plan fits its board."""
     from flow.design import check_fit, make_plan
     from golden.manifest import load
-    assert hwbuild.default_model_dir() == REPO / "models" / hwbuild.DEFAULT_MODEL
+    # the model classify and the host assume is the one the iCEBreaker builds, so that the README's
+    # boards.virtual --board icebreaker, then boards.host --verify, agree without --model
+    assert hwbuild.default_model_dir() == REPO / "models" / "fsdd_robust" == hwbuild.default_model_dir("icebreaker")
     for name, board in BOARDS.items():
         path = hwbuild.default_model_dir(name)
         assert path == hwbuild.default_model_dir(board) == REPO / "models" / board.model
         check_fit(make_plan(load(path), device=board.device), board=board)
     assert BOARDS["icebreaker"].model == "fsdd_robust"
     assert {BOARDS[b].model for b in ("upduino_v3", "tangnano9k", "ulx3s-25f", "ulx3s-85f")} == {"fsdd_scnn"}
+
+
+def test_icebreaker_targets_are_issue_16s():
+    """The iCEBreaker's report targets are those of its default model: at least 24 MHz, a median of at most 1 ms."""
+    assert BOARDS["icebreaker"].targets == (("Fmax (MHz)", "fmax_mhz", ">=", 24.0),
+                                            ("median latency (us)", "latency_us_median", "<=", 1000.0))
+
+
+def test_a_build_without_a_model_takes_the_boards_own(tmp_path, monkeypatch):
+    """build() with no model_dir builds the board's default model, named in its build directory."""
+    seen = {}
+
+    def stop(ctx, *args, **kwargs):
+        seen["model"] = ctx.model_dir
+        raise hwbuild.BuildError("stopped by the test")
+    monkeypatch.setattr("flow.build.run", stop)
+    monkeypatch.chdir(tmp_path)
+    for board, name in (("upduino_v3", "fsdd_scnn"), ("icebreaker", "fsdd_robust")):
+        with pytest.raises(hwbuild.BuildError, match="stopped by the test"):
+            hwbuild.build(board=board, do_build=False, progress=False)
+        assert seen["model"] == REPO / "models" / name
+        assert (tmp_path / "build" / f"{board}-{name}.failed").is_dir()

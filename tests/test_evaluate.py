@@ -60,3 +60,14 @@ def test_speaker_split_of_the_shipped_model_warns(capsys):
     assert ("warning: 450 of the 500 test recordings of split speaker:jackson were in the model's training data "
             "(split official)") in captured.err
     assert '"seen_in_training": 450' in captured.out
+
+
+def test_model_or_default_finds_the_shipped_model_from_anywhere(tmp_path, monkeypatch):
+    """A command's --model left out means the shipped default model in the repository, whatever the working
+    directory; a given path is kept."""
+    from flow.build import default_model_dir
+    from train.util import model_or_default
+    monkeypatch.chdir(tmp_path)
+    assert model_or_default(None) == str(default_model_dir())
+    assert (default_model_dir() / "manifest.json").is_file()
+    assert model_or_default("models/x") == "models/x"

@@ -2,7 +2,7 @@
 
 ``python -m train.bench --data DIR [--model models/fsdd_scnn] [--skip-training]`` prints:
 
-* the wall time of training the default model (``python -m train`` with its default options, 80 float and 10
+* the wall time of training ``fsdd_scnn``'s recipe (``python -m train`` with the first recipe's options, 80 float and 10
   quantization-aware epochs, one torch thread) on this machine, without writing a model;
 * the throughput of the golden model (NumPy, bit-true) and of snnTorch float inference of the same network
   (:meth:`train.model.SCNN.from_model`, ``Leaky`` neurons) on the test split's 300 maps, each from one timed run
@@ -28,12 +28,12 @@ __all__ = ["bench_training", "bench_inference", "main"]
 
 
 def bench_training(data_dir, *, seed: int = 0) -> dict:
-    """Train the default model once (no export); return its times and accuracies."""
+    """Train ``fsdd_scnn``'s recipe once (no export); return its times and accuracies."""
     from .trainer import build_parser, train
     with tempfile.TemporaryDirectory(prefix="spikesmith-bench-") as tmp:
         args = build_parser().parse_args(["--data", str(data_dir), "--out", f"{tmp}/model", "--run-dir",
                                           f"{tmp}/run", "--seed", str(seed), "--no-export", "--quiet",
-                                          # the recipe of the default model (models/fsdd_scnn)
+                                          # the recipe of models/fsdd_scnn
                                           "--front-end", "classic", "--augment-copies", "0", "--mask-p", "0",
                                           "--val-speaker", "none"])
         t0 = time.perf_counter()
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     if not args.skip_training:
         tr = bench_training(args.data)
         out["training"] = tr
-        print(f"training of the default model ({tr['epochs']} epochs): {tr['train_seconds']:.1f} s of epochs, "
+        print(f"training of fsdd_scnn's recipe ({tr['epochs']} epochs): {tr['train_seconds']:.1f} s of epochs, "
               f"{tr['wall_seconds']:.1f} s wall in all (features, calibration, agreement check included); "
               f"bit-true accuracy {100 * tr['bit_true_accuracy']:.2f}%")
     print(json.dumps(out))
