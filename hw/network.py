@@ -16,10 +16,13 @@ of every buffered kind::
   ``l`` works on step ``t`` while layer ``l-1`` works on ``t+1``). A pool after a back-end core passes its events
   straight into the next step buffer, which is always ready, so it never holds that core up.
 - **Environment stalls do not change the timeline.** The cores run under one clock enable ``run``, which drops in
-  any cycle where an output towards the environment cannot be taken (a full debug queue, a result not taken); the
-  input needs no such freeze because the first core is the only busy core while it loads the map. The cycle counter
-  counts the cycles from the first input transfer of a sample to its result, leaving out the frozen cycles and the
-  cycles of the load phase without input. A new sample is admitted only after the result of the previous one.
+  any cycle where a debug queue cannot take an event; the input needs no such freeze because the first core is the
+  only busy core while it loads the map. A result waiting to be taken freezes nothing: every core is done with the
+  sample by then, the readout holds the result (stream rules) and the next sample is not admitted before the result
+  is taken, so ``run`` does not depend on ``o.ready``, whose path through a board's protocol engine and UART would
+  otherwise reach every register and memory enable of the network. The cycle counter counts the cycles from the
+  first input transfer of a sample to its result offered, leaving out the frozen cycles and the cycles of the load
+  phase without input, and stands still while the result waits.
 - **Weight image** (only when the plan puts constants in SPRAM, which the bitstream does not initialize): the
   cores that hold such memories take their words through ``load``, chained in layer order
   (:func:`hw.weights.chain_loads`; the image is :func:`hw.weights.image`); ``load.full`` rises once every word is
@@ -168,7 +171,7 @@ class Network(wiring.Component):
         in_stall = first.i.ready & gate & ~self.i.valid
 
         # The readout core holds its result until it is taken, so the result goes straight to ``o`` (no queue):
-        # while the environment does not take it, everything is frozen and the counter stands still.
+        # while the environment does not take it, the counter stands still (the cores are idle: see the docstring).
         readout = cores[-1]
         count = Signal(CYCLES_BITS)  # the cycle number of the current cycle plus one: the result's value (a register)
         env_stall = Signal()  # a debug queue cannot take an event (never while a result is offered, see below)
@@ -182,7 +185,7 @@ class Network(wiring.Component):
         ]
         with m.If(in_transfer & ~busy):
             m.d.sync += [busy.eq(1), count.eq(2)]
-        with m.Elif(busy & run & ~in_stall):
+        with m.Elif(busy & run & ~in_stall & ~readout.o.valid):
             m.d.sync += count.eq(count + 1)
         with m.If(in_transfer):
             m.d.sync += taken_inputs.eq(taken_inputs + 1)
@@ -234,7 +237,7 @@ class Network(wiring.Component):
         for s in stalls:
             any_stall = any_stall | s
         m.d.comb += env_stall.eq(any_stall)
-        m.d.comb += run.eq(~env_stall & ~(readout.o.valid & ~self.o.ready))
+        m.d.comb += run.eq(~env_stall)
 
         m.submodules.core = EnableInserter(run)(core)
         return m
