@@ -38,6 +38,5 @@ UPDUINO_V3 = Board(
     programmer=("-c", "ft232"),
     flash="spi_flash_1x",
     flash_bytes=4 << 20,
-    # fsdd_robust reaches 21.33-22.63 MHz here over placement seeds 1-5 (its pins are not the iCEBreaker's)
-    model="fsdd_scnn",
+    model="fsdd_robust",
 )

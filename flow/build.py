@@ -38,7 +38,8 @@ DEFAULT_MODEL = "fsdd_robust"
 
 def default_model_dir(board=None):
     """The shipped model in the repository's ``models/``: ``board``'s own (``boards.board.Board.model``: fsdd_robust
-    on the iCEBreaker, whose SPRAMs hold its weights; fsdd_scnn on the other boards), else :data:`DEFAULT_MODEL`."""
+    on the iCE40UP5K boards, whose SPRAMs hold its weights; fsdd_scnn on the ECP5 and Gowin boards), else
+    :data:`DEFAULT_MODEL`."""
     return REPO / "models" / (_board(board).model if board is not None else DEFAULT_MODEL)
 
 
