@@ -25,12 +25,12 @@ def main(argv=None):
     """``python -m boards.bench``; return the exit status."""
     from flow.build import DEFAULT_CLOCK_MHZ, BuildError, build, build_auto
 
-    from . import BOARDS
+    from . import BOARDS, MODEL_HELP
     from .report import check_targets
 
     parser = argparse.ArgumentParser(prog="python -m boards.bench", description=__doc__.split("\n\n")[2])
     parser.add_argument("--board", default="icebreaker", choices=sorted(BOARDS), help="target board")
-    parser.add_argument("--model", metavar="DIR", help="model directory (default: the board's shipped model)")
+    parser.add_argument("--model", metavar="DIR", help=MODEL_HELP)
     parser.add_argument("--clock", default=str(DEFAULT_CLOCK_MHZ), metavar="MHZ",
                         help="clock in MHz, or 'auto' (see python -m hw.build --help)")
     parser.add_argument("--data", metavar="DIR", help="FSDD recordings for the latency figures")

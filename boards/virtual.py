@@ -98,16 +98,14 @@ def main(argv=None) -> int:
     from hw.build import DEFAULT_CLOCK_MHZ, default_model_dir
     from hw.params import ParamsError, add_params_argument, parse_params
 
-    from . import BOARDS
+    from . import BOARDS, MODEL_HELP
 
     p = argparse.ArgumentParser(
         prog="python -m boards.virtual",
         description="Simulate a board (its UART, protocol engine and network on Verilator) behind a pseudo-terminal "
                     "and print the terminal's name, for boards.host or any serial program.")
     p.add_argument("--board", required=True, choices=sorted(BOARDS), help="the board to simulate")
-    models = ", ".join(f"{name} {board.model}" for name, board in sorted(BOARDS.items()))
-    p.add_argument("--model", type=Path, default=None,
-                   help=f"model directory (default: the board's shipped model in models/: {models})")
+    p.add_argument("--model", type=Path, default=None, help=MODEL_HELP)
     p.add_argument("--clock", type=float, default=DEFAULT_CLOCK_MHZ,
                    help=f"the clock the design is built for, in MHz (default {DEFAULT_CLOCK_MHZ:g})")
     p.add_argument("--run-dir", type=Path, default=None, help="simulator directory (default: a temporary one)")

@@ -141,13 +141,13 @@ def area(*, board, model_dir=None, params=None, progress=True, flash=False):
 
 def main(argv=None):
     """``python -m hw.area``; return the exit status."""
-    from boards import BOARDS
+    from boards import BOARDS, MODEL_HELP
     from hw.params import ParamsError, add_params_argument, parse_params
 
     parser = argparse.ArgumentParser(prog="python -m hw.area", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--board", required=True, choices=sorted(BOARDS), help="target board")
-    parser.add_argument("--model", metavar="DIR", help="model directory (default: the board's shipped model)")
+    parser.add_argument("--model", metavar="DIR", help=MODEL_HELP)
     add_params_argument(parser)
     parser.add_argument("--flash", action="store_true",
                         help="with the SPI flash reader of hw.build --flash (a model with weights in SPRAM)")

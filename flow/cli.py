@@ -31,7 +31,7 @@ FIT_HINT = ("to make it fit: fewer lanes or narrower spike words per layer (--pa
 
 
 def _parser():
-    from boards import BOARDS
+    from boards import BOARDS, MODEL_HELP
     from hw.params import add_params_argument
 
     parser = argparse.ArgumentParser(
@@ -41,9 +41,7 @@ def _parser():
                     "steps, each with its files and a record in the build "
                     "directory, and write resource, timing and latency reports.")
     parser.add_argument("--board", required=True, choices=sorted(BOARDS), help="target board")
-    models = ", ".join(f"{name} {board.model}" for name, board in sorted(BOARDS.items()))
-    parser.add_argument("--model", metavar="DIR",
-                        help=f"model directory (default: the board's shipped model in models/: {models})")
+    parser.add_argument("--model", metavar="DIR", help=MODEL_HELP)
     parser.add_argument("--out", metavar="DIR", help="build directory (default: build/BOARD-MODEL)")
     defaults = ", ".join(f"{name} {board.clock_mhz:g}" for name, board in sorted(BOARDS.items()))
     parser.add_argument("--clock", metavar="MHZ",
