@@ -39,8 +39,10 @@ def _ulx3s(name, title, platform, device, clock_mhz, targets):
     )
 
 
-#: ULX3S with the LFE5U-85F; targets of issue 15 for the default model.
-ULX3S_85F = _ulx3s("ulx3s-85f", "ULX3S (LFE5U-85F)", ULX3S_85F_Platform, LFE5U_85F, 65.0, (
+#: ULX3S with the LFE5U-85F; targets of issue 15 for the default model. The clock is 60 MHz: at 65 MHz the
+#: default model's conv products (built from adders) reach only 61.06-64.37 MHz over placement seeds 1-5, so the
+#: board's own build command failed.
+ULX3S_85F = _ulx3s("ulx3s-85f", "ULX3S (LFE5U-85F)", ULX3S_85F_Platform, LFE5U_85F, 60.0, (
     ("logic cells used (share)", "logic_share", "<=", 0.80),
     ("Fmax (MHz)", "fmax_mhz", ">=", 60.0),
     ("median latency (us)", "latency_us_median", "<=", 50.0),
