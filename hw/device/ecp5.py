@@ -31,8 +31,8 @@ def _ecp5(name, luts, blocks, multipliers, plls, io, slack, max_groups, conv_mul
         global_buffers=56,
         # nextpnr's TRELLIS_COMB over the plan's per-core estimate: models/fsdd_scnn on the ULX3S-85F places in
         # 10,878, about 10,280 for the network against 5,952 estimated (1.73: a carry is two COMB cells, and the
-        # conv products are built from adders); on the 25F, with fewer lanes, in 8,018 against 3,543 (2.09); set
-        # slightly below the 85F's so that the check refuses nothing that would fit
+        # conv products are built from adders); the 25F, with fewer lanes, in 8,018, about 7,420 against 3,543
+        # (2.09); set slightly below the 85F's so that the check refuses nothing that would fit
         logic_calibration=1.70,
         board_logic=600,
         small_rom_words=16,
