@@ -230,3 +230,52 @@ def test_training_refuses_a_bad_babble_share_before_reading_data(tmp_path, capsy
     assert trainer.main(argv) == 2
     assert "augmentation babble_p must be a probability in 0 ... 1, not 1.5" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+DISTILL = ["--distill", "0.7", "--teacher-layers", "c8k3,p2x4,d32", "--teacher-epochs", "4", "--epochs", "2",
+           "--qat-epochs", "1", "--no-export", "--augment-copies", "1"]
+
+
+def test_distillation_trains_the_teacher_first_and_resumes_to_the_same_model(tmp_path, monkeypatch):
+    """--distill: the teacher (a ReLU CNN of its own layout) is trained and measured before the spiking network;
+    an interrupted run resumes with the teacher of its checkpoint, to the same predictions."""
+    argv = QUICK + DISTILL + ["--run-dir", str(tmp_path / "run")]
+    assert trainer.main(argv) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["teacher_accuracy"] > 0.2 and 0 <= metrics["teacher_val_accuracy"] <= 1
+    assert metrics["int_accuracy_torch"] == pytest.approx(metrics["bit_true_accuracy"], abs=1e-6)
+    # without a teacher the same options give another network
+    plain = QUICK + [a for a in DISTILL if a not in ("--distill", "0.7")] + ["--run-dir", str(tmp_path / "plain")]
+    assert trainer.main(plain) == 0
+    assert json.loads((tmp_path / "plain" / "metrics.json").read_text())["predictions"] != metrics["predictions"]
+
+    calls = {"n": 0}
+    real = trainer._epoch
+
+    def interrupted(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 4 + 2:  # after the teacher's four epochs and the student's first
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+    again = QUICK + DISTILL + ["--run-dir", str(tmp_path / "again")]
+    monkeypatch.setattr(trainer, "_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.main(again)
+    monkeypatch.setattr(trainer, "_epoch", real)
+    assert trainer.main(again + ["--resume"]) == 0
+    resumed = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert resumed["predictions"] == metrics["predictions"]
+    assert resumed["teacher_accuracy"] == metrics["teacher_accuracy"]
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--distill", "1.5"], "--distill 1.5 must lie in 0 ... 1"),
+    (["--distill", "0.5", "--distill-temp", "0"], "--distill-temp 0.0 must be positive"),
+    (["--distill", "0.5", "--neuron", "relu"], "with --neuron relu there is none"),
+])
+def test_training_refuses_bad_distillation_options_before_reading_data(tmp_path, capsys, option, message):
+    argv = ["--data", str(tmp_path / "nowhere"), "--quiet", "--out", str(tmp_path / "m"),
+            "--run-dir", str(tmp_path / "run")] + option
+    assert trainer.main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

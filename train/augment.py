@@ -43,7 +43,7 @@ import torch
 
 from . import perturb
 
-__all__ = ["AugmentConfig", "augmented_maps", "room_bank", "vtlp_factor", "mask_maps", "NOISE_KINDS"]
+__all__ = ["AugmentConfig", "augmented_maps", "augmented_bank", "room_bank", "vtlp_factor", "mask_maps", "NOISE_KINDS"]
 
 #: Noise kinds drawn for the additive noise, equally likely.
 NOISE_KINDS = ("white", "pink", "brown", "babble")
@@ -210,6 +210,18 @@ def augmented_maps(audio, speakers, params, cfg: AugmentConfig, seed: int, *, pr
                 except (FeatureError, ValueError):
                     out[k, i] = clean[i]
     return out
+
+
+def augmented_bank(ds, cfg: AugmentConfig, seed: int, progress: bool = True):
+    """The training maps of the dataset ``ds`` (:class:`train.fsdd.Dataset`) as a float tensor
+    ``(1 + copies, N, C, H, W)``: the clean maps, then the perturbed versions of :func:`augmented_maps`."""
+    from .features import read_wav
+    versions = [ds.x_train[None]]
+    if cfg.copies:
+        audio = [read_wav(r.path, ds.params.sample_rate) for r in ds.train_recordings]
+        versions.append(augmented_maps(audio, [r.speaker for r in ds.train_recordings], ds.params, cfg, seed,
+                                       progress=progress))
+    return torch.as_tensor(np.concatenate(versions), dtype=torch.float32)
 
 
 def mask_maps(x, cfg: AugmentConfig, gen):

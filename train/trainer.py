@@ -47,6 +47,8 @@ import torch.nn.functional as F
 
 from .arch import PRESETS
 from .model import SCNN, SCNNConfig
+from .teacher import add_arguments as add_teacher_arguments, check_arguments as check_teacher_arguments
+from .teacher import distill_loss, teacher_config, train_cnn
 from .util import atomic_torch_save, atomic_write_json, seed_everything
 
 __all__ = ["build_parser", "network_config", "train", "evaluate_net", "time_shift", "main"]
@@ -75,9 +77,10 @@ def evaluate_net(net, x, y, batch: int = 500) -> tuple:
     return float((p == y).float().mean()), p.numpy()
 
 
-def _epoch(net, opt, sched, bank, y, args, gen, desc, show, aug=None):
+def _epoch(net, opt, sched, bank, y, args, gen, desc, show, aug=None, teacher=None):
     """One epoch over the training maps; ``bank`` ``(V, N, C, H, W)`` holds ``V`` versions of each map (the clean
-    one first), one of which is drawn per map, then time-shifted and masked (``aug``)."""
+    one first), one of which is drawn per map, then time-shifted and masked (``aug``); with a ``teacher``
+    (:mod:`train.teacher`) the loss mixes in its soft targets on the same maps."""
     from tqdm import tqdm
     from .augment import mask_maps
     net.train()
@@ -93,7 +96,12 @@ def _epoch(net, opt, sched, bank, y, args, gen, desc, show, aug=None):
         if aug is not None:
             xb = mask_maps(xb, aug, gen)
         out = net(xb)
-        loss = F.cross_entropy(out, y[idx])
+        if teacher is None:
+            loss = F.cross_entropy(out, y[idx])
+        else:
+            with torch.no_grad():
+                t_out = teacher(xb)
+            loss = distill_loss(out, y[idx], t_out, args.distill, args.distill_temp)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -108,19 +116,6 @@ def _epoch(net, opt, sched, bank, y, args, gen, desc, show, aug=None):
 
 def _state_copy(net):
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
-
-
-def _train_cnn(cfg, bank, y, args, gen, show):
-    """The non-spiking CNN of ``cfg``'s layout, trained for ``--cnn-epochs`` (``--init-from-cnn``)."""
-    from tqdm import tqdm
-    cnn = SCNN(dataclasses.replace(cfg, neuron="relu", mem_bits=None))
-    steps = (bank.shape[1] + args.batch - 1) // args.batch
-    opt = torch.optim.Adam(cnn.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(1, args.cnn_epochs * steps))
-    aug = augment_config(args)
-    for _ in tqdm(range(args.cnn_epochs), desc="cnn", unit="epoch", disable=not show, leave=False):
-        _epoch(cnn, opt, sched, bank, y, args, gen, "cnn", show, aug)
-    return cnn
 
 
 def build_parser():
@@ -255,6 +250,7 @@ def build_parser():
                         "training only; the exported arithmetic is unchanged (default: %(default)s)")
     g.add_argument("--neuron", choices=["lif", "relu"], default="lif",
                    help="relu: the non-spiking CNN control (float only, not exported)")
+    add_teacher_arguments(p)
     p.add_argument("--spram", action="store_true",
                    help="count the iCE40UP5K's four SPRAMs (4 x 256 kbit) toward the weight budget besides the "
                         "block RAM: for models larger than the block RAM holds (the plan puts dense weights into the "
@@ -358,6 +354,7 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
     # refuse bad options and a structure that cannot fit before the data are read (before the seed: the
     # network built here for the budget draws its own random weights)
     aug = augment_config(args)
+    check_teacher_arguments(args)
     params = None if dataset is not None else feature_params(args)
     cfg = network_config(args, tuple(dataset.x_train.shape[1:]) if dataset is not None else params.map_shape)
     if cfg.neuron == "lif" and not args.no_export:
@@ -373,7 +370,8 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
                                                                 args.val_speaker, args.seed)
         ds = load_dataset(args.data, args.split, params, limit_train=args.limit_train,
                           progress=show, val_speaker=val_speaker, val_index=tuple(val_index) if val_index else None)
-    bank = _augmented_bank(ds, aug, args.seed, show)
+    from .augment import augmented_bank
+    bank = augmented_bank(ds, aug, args.seed, show)
     y_tr = torch.as_tensor(ds.y_train)
     x_te, y_te = torch.as_tensor(ds.x_test, dtype=torch.float32), torch.as_tensor(ds.y_test)
     x_va, y_va = torch.as_tensor(ds.x_val, dtype=torch.float32), torch.as_tensor(ds.y_val)
@@ -393,8 +391,8 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
         return opt, sch
     history, state = [], {"phase": "float", "epoch": 0, "elapsed": 0.0}
     best = {"acc": -1.0, "epoch": 0, "net": None}
-    if args.resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=False)
+    ck = torch.load(ckpt_path, weights_only=False) if args.resume and ckpt_path.exists() else None
+    if ck is not None:
         if not _same_options(ck["args"], _ckpt_args(args)):
             raise SystemExit(f"error: {ckpt_path} was written with other options; drop --resume or use them")
         net.load_state_dict(ck["net"])
@@ -412,13 +410,25 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
         print(f"resumed from {ckpt_path}: {state['phase']} epoch {state['epoch']}", file=sys.stderr)
     elif args.init_from_cnn and cfg.neuron == "lif":
         from .convert import init_from_cnn
-        cnn = _train_cnn(cfg, bank, y_tr, args, gen, show)
-        cnn.mode = "float"
+        cnn = train_cnn(cfg, bank, y_tr, args, gen, show, args.cnn_epochs)
         state["cnn_accuracy"], _ = evaluate_net(cnn, x_te, y_te)
         if validate:
             state["cnn_val_accuracy"], _ = evaluate_net(cnn, x_va, y_va)
         init_from_cnn(net, cnn, bank[0])
         state["init_accuracy"], _ = evaluate_net(net, x_te, y_te)
+    teacher = None
+    if args.distill:
+        tcfg = teacher_config(cfg, args)
+        if ck is not None:
+            teacher = SCNN(tcfg)
+            teacher.load_state_dict(ck["teacher"])
+            teacher.mode = "float"
+            teacher.eval()
+        else:
+            teacher = train_cnn(tcfg, bank, y_tr, args, gen, show, args.teacher_epochs, "teacher")
+            state["teacher_accuracy"], _ = evaluate_net(teacher, x_te, y_te)
+            if validate:
+                state["teacher_val_accuracy"], _ = evaluate_net(teacher, x_va, y_va)
 
     def save_ckpt():
         atomic_torch_save(ckpt_path, {
@@ -426,7 +436,8 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
             "float_opt": float_opt.state_dict(), "sched": sched.state_dict(),
             "qat_opt": qat_opt.state_dict() if qat_opt is not None else None,
             "qat_sched": qat_sched.state_dict() if qat_sched is not None else None, "gen": gen.get_state(),
-            "torch_rng": torch.get_rng_state(), "history": history, "state": state, "best": best})
+            "torch_rng": torch.get_rng_state(), "history": history, "state": state, "best": best,
+            "teacher": teacher.state_dict() if teacher is not None else None})
 
     def record(phase, loss, acc):
         """Measure the epoch on the validation and test sides; keep the network if validation improved."""
@@ -458,7 +469,7 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
     t0 = time.perf_counter() - state["elapsed"]
     while state["phase"] == "float" and state["epoch"] < args.epochs:
         net.mode = "float"
-        loss, acc = _epoch(net, float_opt, sched, bank, y_tr, args, gen, "float", show, aug)
+        loss, acc = _epoch(net, float_opt, sched, bank, y_tr, args, gen, "float", show, aug, teacher)
         record("float", loss, acc)
     if state["phase"] == "float":
         net.mode = "float"
@@ -472,7 +483,7 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
         save_ckpt()
     while state["phase"] == "qat" and state["epoch"] < qat_epochs:
         net.mode = "qat"
-        loss, acc = _epoch(net, qat_opt, qat_sched, bank, y_tr, args, gen, "qat", show, aug)
+        loss, acc = _epoch(net, qat_opt, qat_sched, bank, y_tr, args, gen, "qat", show, aug, teacher)
         net.mode = "int"
         record("qat", loss, acc)
     if state["phase"] == "qat" and spiking:
@@ -489,7 +500,8 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
                "test_samples": len(x_te), "float_accuracy": state["float_acc"],
                "train_seconds": round(train_time, 2), "history": history,
                **{k: state[k] for k in ("float_epoch_chosen", "float_val_accuracy", "qat_epoch_chosen",
-                                        "qat_val_accuracy", "cnn_accuracy", "cnn_val_accuracy", "init_accuracy")
+                                        "qat_val_accuracy", "cnn_accuracy", "cnn_val_accuracy", "init_accuracy",
+                                        "teacher_accuracy", "teacher_val_accuracy")
                   if k in state}}
     if spiking:
         from .export import calibrate_mem_bits, check_budget
@@ -523,19 +535,6 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
     metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
     atomic_write_json(run_dir / "metrics.json", metrics)
     return metrics
-
-
-def _augmented_bank(ds, aug, seed, show):
-    """The training maps as a float tensor ``(1 + copies, N, C, H, W)``: the clean maps, then the perturbed
-    versions of :func:`train.augment.augmented_maps`."""
-    from .augment import augmented_maps
-    from .features import read_wav
-    versions = [ds.x_train[None]]
-    if aug.copies:
-        audio = [read_wav(r.path, ds.params.sample_rate) for r in ds.train_recordings]
-        versions.append(augmented_maps(audio, [r.speaker for r in ds.train_recordings], ds.params, aug, seed,
-                                       progress=show))
-    return torch.as_tensor(np.concatenate(versions), dtype=torch.float32)
 
 
 def _ckpt_args(args):
