@@ -272,6 +272,7 @@ def test_distillation_trains_the_teacher_first_and_resumes_to_the_same_model(tmp
     (["--distill", "1.5"], "--distill 1.5 must lie in 0 ... 1"),
     (["--distill", "0.5", "--distill-temp", "0"], "--distill-temp 0.0 must be positive"),
     (["--distill", "0.5", "--neuron", "relu"], "with --neuron relu there is none"),
+    (["--distill", "0.5", "--teacher-layers", "c8k3,d32,p2x2"], "p2x2"),
 ])
 def test_training_refuses_bad_distillation_options_before_reading_data(tmp_path, capsys, option, message):
     argv = ["--data", str(tmp_path / "nowhere"), "--quiet", "--out", str(tmp_path / "m"),

@@ -357,6 +357,8 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
     check_teacher_arguments(args)
     params = None if dataset is not None else feature_params(args)
     cfg = network_config(args, tuple(dataset.x_train.shape[1:]) if dataset is not None else params.map_shape)
+    if args.distill:
+        teacher_config(cfg, args)  # a bad --teacher-layers is refused here, not after the data are read
     if cfg.neuron == "lif" and not args.no_export:
         from .export import check_budget
         check_budget(SCNN(cfg).export(name=name), spram=args.spram)
