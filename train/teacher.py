@@ -87,8 +87,6 @@ def distill_loss(out, y, teacher_out, alpha: float, temp: float):
     """Cross-entropy with the labels, mixed with the temperature-scaled KL divergence from the teacher's soft
     targets (scaled by ``temp ** 2`` so that its gradients keep their size as ``temp`` changes)."""
     hard = F.cross_entropy(out, y)
-    if alpha == 0.0:
-        return hard
     soft = F.kl_div(F.log_softmax(out / temp, dim=1), F.log_softmax(teacher_out / temp, dim=1),
                     reduction="batchmean", log_target=True)
     return (1.0 - alpha) * hard + alpha * temp * temp * soft
