@@ -1,5 +1,6 @@
 """Tests of the MFCC front-end (train/features.py): determinism, parameters, quantization and error paths."""
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -182,6 +183,39 @@ def test_pre_emphasis_is_the_first_difference_filter():
     assert np.allclose(z, ft.condition(x, FeatureParams(preemph=0.5, dc_remove=True)))
 
 
+def _speechlike(n=8000, seed=0):
+    """Half a second of silence around a second of a decaying vowel-like sound with noise: a high crest factor."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / 8000
+    voiced = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((140, 280, 700, 1150, 2400), 1))
+    x = 0.3 * np.exp(-2.5 * t) * voiced + 0.01 * rng.standard_normal(n)
+    return np.concatenate([np.zeros(2000), x, np.zeros(2000)])
+
+
+@pytest.mark.parametrize("gain", [3.0, 8.0])
+def test_the_limiter_makes_milder_saturation_give_the_clean_map(gain):
+    x = _speechlike()
+    saturated = np.clip(gain * x, -1.0, 1.0)
+    share = float(np.mean(np.abs(saturated) >= 1.0))
+    assert 0.0 < share < 0.15
+    p = FeatureParams(cmn=True, kind="logmel", n_mels=16, n_mfcc=16, frames=120, limit=0.15)
+    clean = ft.audio_features(x, p)
+    assert clean.shape == ft.audio_features(saturated, p).shape
+    assert np.allclose(ft.audio_features(saturated, p), clean, atol=1e-9)
+    # without the limiter the saturation changes the map
+    plain = dataclasses.replace(p, limit=0.0)
+    assert not np.allclose(ft.audio_features(saturated, plain), ft.audio_features(x, plain), atol=1e-2)
+    # the limiter clips exactly that share of the samples (here: of the nonzero ones, none tied at the level)
+    y = ft.condition(x, p)
+    assert np.mean(np.abs(y) >= np.abs(y).max()) == pytest.approx(0.15, abs=1e-3)
+
+
+def test_the_limiter_leaves_a_mostly_silent_recording_alone():
+    x = np.zeros(8000)
+    x[100:400] = 0.5 * np.sin(np.arange(300) / 3)
+    assert np.array_equal(ft.condition(x, FeatureParams(limit=0.2)), x)
+
+
 def test_cmn_makes_the_map_independent_of_the_level():
     x = _tone(pad=0.2)
     p = FeatureParams(cmn=True, dc_remove=True)
@@ -190,9 +224,9 @@ def test_cmn_makes_the_map_independent_of_the_level():
 
 def test_manifests_without_the_new_fields_make_their_old_maps(tmp_path):
     f = _write(tmp_path / "a.wav", _tone(pad=0.3))
-    old = {k: v for k, v in _fitted().to_dict().items() if k not in ("cmn", "dc_remove", "preemph")}
+    old = {k: v for k, v in _fitted().to_dict().items() if k not in ("cmn", "dc_remove", "preemph", "limit")}
     p = FeatureParams.from_dict(old)
-    assert (p.cmn, p.dc_remove, p.preemph) == (False, False, 0.0)
+    assert (p.cmn, p.dc_remove, p.preemph, p.limit) == (False, False, 0.0, 0.0)
     # the first front-end, written out: no conditioning of the samples at all
     x = ft.read_wav(f)
     assert ft.condition(x, p) is x

@@ -144,6 +144,10 @@ def test_other_bad_files_name_the_file_and_the_problem(tmp_path, make, msg):
     ({"dc_remove": "yes"}, "features: dc_remove must be true or false, not 'yes'"),
     ({"preemph": 1.0}, r"features: preemph must lie in 0 \.\.\. 1 \(1 excluded\), not 1\.0"),
     ({"preemph": True}, "features: preemph must be a finite number, not True"),
+    ({"limit": 0.5}, r"features: limit \(the share of samples the limiter clips\) must lie in 0 \.\.\. 0\.5 "
+                     r"\(0\.5 excluded\), not 0\.5"),
+    ({"limit": -0.1}, r"features: limit .* not -0\.1"),
+    ({"limit": "0.1"}, "features: limit must be a finite number, not '0.1'"),
 ])
 def test_feature_parameters_are_typed(change, msg):
     with pytest.raises(FeatureError, match=msg):

@@ -9,8 +9,10 @@ Pipeline (all in float64):
 1. read the WAV (``scipy.io.wavfile``), integer PCM scaled to ``[-1, 1)``, channels averaged (the loudest
    channel alone where averaging cancels the signal, as with R = -L); a sample rate other than ``sample_rate`` is
    **resampled** with ``scipy.signal.resample_poly`` (polyphase, exact rational ratio), never refused;
-   with ``dc_remove`` the recording's mean (a DC offset) is subtracted, with ``preemph`` = a > 0 the pre-emphasis
-   filter ``y[n] = x[n] - a x[n-1]`` is applied (``y[0] = x[0]``);
+   with ``dc_remove`` the recording's mean (a DC offset) is subtracted; with ``limit`` = q > 0 every sample is
+   clipped to the magnitude that the loudest share q of the recording's samples exceed (a limiter: saturation
+   milder than that, as of a microphone driven too hard, then gives the same map as the clean recording);
+   with ``preemph`` = a > 0 the pre-emphasis filter ``y[n] = x[n] - a x[n-1]`` is applied (``y[0] = x[0]``);
 2. frames of ``win_ms`` (Hamming window, symmetric) every ``hop_ms``, power spectrum with ``n_fft`` points;
 3. ``n_mels`` triangular mel filters (HTK mel scale) from ``fmin`` to ``fmax``, natural log
    (floored at ``1e-10``), DCT-II (orthonormal), first ``n_mfcc`` coefficients (``kind`` ``"logmel"``: no DCT,
@@ -77,7 +79,7 @@ class FeatureError(ValueError):
 
 _INT_FIELDS = {"sample_rate": (1000, 192_000), "n_fft": (2, 1 << 16), "n_mels": (1, 1024), "n_mfcc": (1, 1024),
                "frames": (1, 1 << 16)}
-_FLOAT_FIELDS = ("win_ms", "hop_ms", "fmin", "fmax", "trim_db", "input_scale", "preemph", "cvn_floor")
+_FLOAT_FIELDS = ("win_ms", "hop_ms", "fmin", "fmax", "trim_db", "input_scale", "preemph", "cvn_floor", "limit")
 _BOOL_FIELDS = ("cmn", "dc_remove", "cvn", "stretch")
 
 
@@ -117,6 +119,12 @@ class FeatureParams:
         filter and keeps the silence from being trimmed.
     preemph : float
         Pre-emphasis coefficient ``a`` in ``0 <= a < 1`` (0: none): ``y[n] = x[n] - a x[n-1]``, after the DC removal.
+    limit : float
+        Share ``q`` of the samples the front-end's limiter clips, ``0 <= q < 0.5`` (0: none): after the DC removal,
+        every sample is clipped to ``+-L``, where ``L`` is the ``1 - q`` quantile of the magnitudes (linear
+        interpolation, :func:`numpy.quantile`). A recording saturated by a gain ``g`` on fewer than a share ``q`` of
+        its samples has ``L`` scaled by ``g`` and is clipped exactly as the clean one times ``g``; with ``cmn`` the
+        map is then the clean recording's (up to the 16-bit rounding and the DC removal of the clipped samples).
     cvn : bool
         Cepstral variance normalization (needs ``cmn``): after the mean, divide each coefficient by the utterance's
         own standard deviation over its trimmed, cropped frames, so that every coefficient of every utterance has
@@ -135,7 +143,7 @@ class FeatureParams:
         long utterance is squeezed instead of cropped and a short or quickly spoken one fills the window instead of
         sitting in its middle: the map no longer says how fast the speaker talks.
 
-    The defaults of ``cmn``, ``dc_remove``, ``preemph``, ``cvn`` and ``stretch`` are the behaviour of the first
+    The defaults of ``cmn``, ``dc_remove``, ``limit``, ``preemph``, ``cvn`` and ``stretch`` are the behaviour of the first
     front-end, so a manifest written before these fields existed makes exactly the map it made then.
     """
 
@@ -159,6 +167,7 @@ class FeatureParams:
     cvn_floor: float = 0.1
     kind: str = field(default="mfcc")
     stretch: bool = False
+    limit: float = 0.0
 
     def __post_init__(self):
         self._check_types()
@@ -194,6 +203,9 @@ class FeatureParams:
             raise FeatureError(f"features: input_scale must be positive, not {self.input_scale!r}")
         if not 0.0 <= self.preemph < 1.0:
             raise FeatureError(f"features: preemph must lie in 0 ... 1 (1 excluded), not {self.preemph!r}")
+        if not 0.0 <= self.limit < 0.5:
+            raise FeatureError(f"features: limit (the share of samples the limiter clips) must lie in 0 ... 0.5 "
+                               f"(0.5 excluded), not {self.limit!r}")
         if self.cvn and not self.cmn:
             raise FeatureError("features: cvn (per-utterance variance normalization) needs cmn (the mean first)")
         if not self.cvn_floor > 0:
@@ -432,10 +444,14 @@ def mel_filterbank(p: FeatureParams, warp: float = 1.0) -> np.ndarray:
 
 
 def condition(x: np.ndarray, p: FeatureParams) -> np.ndarray:
-    """``x`` with its DC offset removed (``dc_remove``) and pre-emphasized (``preemph``); ``x`` itself when
-    neither is asked for."""
+    """``x`` with its DC offset removed (``dc_remove``), limited (``limit``) and pre-emphasized (``preemph``); ``x``
+    itself when none is asked for."""
     if p.dc_remove and x.size:
         x = x - x.mean()
+    if p.limit > 0.0 and x.size:
+        level = float(np.quantile(np.abs(x), 1.0 - p.limit))
+        if level > 0.0:  # 0 when most samples are 0: nothing to limit against
+            x = np.clip(x, -level, level)
     if p.preemph > 0.0 and x.size:
         x = np.concatenate([x[:1], x[1:] - p.preemph * x[:-1]])
     return x

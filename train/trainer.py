@@ -167,6 +167,10 @@ def build_parser():
     f.add_argument("--stretch", action="store_true",
                    help="fit every utterance's trimmed speech to the window by linear interpolation along time "
                         "(no crop, no padding: the map does not say how fast the speaker talks)")
+    f.add_argument("--limit", type=float, default=0.0, metavar="SHARE",
+                   help="front-end limiter: clip every recording at the magnitude its loudest SHARE of samples "
+                        "exceed, so that any saturation milder than that gives the same map, 0 for none (default: "
+                        "%(default)s)")
     f.add_argument("--preemph", type=float, default=0.0,
                    help="pre-emphasis coefficient, 0 for none (default: %(default)s)")
     a = p.add_argument_group(
@@ -288,7 +292,7 @@ def feature_params(args):
     for name in ("win_ms", "hop_ms", "frames", "trim_db"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
-    return FeatureParams(preemph=args.preemph, stretch=args.stretch, **kw)
+    return FeatureParams(preemph=args.preemph, stretch=args.stretch, limit=args.limit, **kw)
 
 
 def augment_config(args):
