@@ -36,7 +36,7 @@ ICEBREAKER = Board(
     programmer=("-b", "ice40_generic"),
     flash="spi_flash_1x",
     flash_bytes=16 << 20,
-    # issue 16's targets for the default model, fsdd_robust, whose weights fill the four SPRAMs; the smaller
+    # issue 16's targets for the default model, fsdd_robust, whose dense weights lie in the four SPRAMs; the smaller
     # fsdd_scnn met issue 14's (at most 80% of the logic cells, a median latency of at most 500 us)
     targets=(
         ("Fmax (MHz)", "fmax_mhz", ">=", 24.0),
