@@ -2,7 +2,7 @@
 
 - Clock: the 12 MHz oscillator on pin 20 (on a v3.0 solder the OSC jumper; the internal 48 MHz oscillator is not
   used because its +-10% tolerance breaks a UART). Pin 20 is not the PLL's dedicated pad, so the clock reaches the
-  PLL through the fabric (``SB_PLL40_CORE``).
+  PLL through the fabric (``SB_PLL40_CORE``); the design runs at 21 MHz from it (``clock_mhz``, below).
 - UART: the FT232H is wired to the SPI flash only, so the UART is on header pins: FPGA pin 4 is RX (connect the
   adapter's TX) and pin 3 is TX (the adapter's RX), 3.3 V levels; default 1,000,000 baud (use ``--baud 115200`` for an
   adapter that cannot do 1 Mbaud).

@@ -361,8 +361,8 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
     check_teacher_arguments(args)
     params = None if dataset is not None else feature_params(args)
     cfg = network_config(args, tuple(dataset.x_train.shape[1:]) if dataset is not None else params.map_shape)
-    if args.distill:
-        teacher_config(cfg, args)  # a bad --teacher-layers is refused here, not after the data are read
+    # a bad --teacher-layers is refused here, not after the data are read
+    tcfg = teacher_config(cfg, args) if args.distill else None
     if cfg.neuron == "lif" and not args.no_export:
         from .export import check_budget
         check_budget(SCNN(cfg).export(name=name), spram=args.spram)
@@ -424,7 +424,6 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
         state["init_accuracy"], _ = evaluate_net(net, x_te, y_te)
     teacher = None
     if args.distill:
-        tcfg = teacher_config(cfg, args)
         if ck is not None:
             teacher = SCNN(tcfg)
             teacher.load_state_dict(ck["teacher"])
