@@ -360,6 +360,7 @@ def test_trainer_options_set_cmvn_and_vtlp():
     assert feature_params(args("--n-mels", "24", "--n-mfcc", "12")).map_shape == (1, 12, 48)
     assert (feature_params(args()).trim_db, feature_params(args("--trim-db", "20")).trim_db) == (35.0, 20.0)
     assert (feature_params(args()).limit, feature_params(args("--limit", "0.02")).limit) == (0.0, 0.02)
+    assert (feature_params(args()).declip, feature_params(args("--declip")).declip) == (False, True)
     with pytest.raises(ValueError, match=r"^features: limit \(the share of samples the limiter clips\) must lie"):
         feature_params(args("--limit", "0.5"))
     with pytest.raises(ValueError, match="^--n-mfcc sets the cepstral coefficients; with --feature-kind logmel"):

@@ -9,7 +9,8 @@ Pipeline (all in float64):
 1. read the WAV (``scipy.io.wavfile``), integer PCM scaled to ``[-1, 1)``, channels averaged (the loudest
    channel alone where averaging cancels the signal, as with R = -L); a sample rate other than ``sample_rate`` is
    **resampled** with ``scipy.signal.resample_poly`` (polyphase, exact rational ratio), never refused;
-   with ``dc_remove`` the recording's mean (a DC offset) is subtracted; with ``limit`` = q > 0 every sample is
+   with ``declip`` the samples saturated at the recording's rails are detected and estimated
+   (:mod:`train.declip`: autoregressive interpolation beyond the rail); with ``dc_remove`` the recording's mean (a DC offset) is subtracted; with ``limit`` = q > 0 every sample is
    clipped to the magnitude that the loudest share q of the recording's samples exceed (a limiter: saturation
    milder than that, as of a microphone driven too hard, then gives the same map as the clean recording);
    with ``preemph`` = a > 0 the pre-emphasis filter ``y[n] = x[n] - a x[n-1]`` is applied (``y[0] = x[0]``);
@@ -80,7 +81,7 @@ class FeatureError(ValueError):
 _INT_FIELDS = {"sample_rate": (1000, 192_000), "n_fft": (2, 1 << 16), "n_mels": (1, 1024), "n_mfcc": (1, 1024),
                "frames": (1, 1 << 16)}
 _FLOAT_FIELDS = ("win_ms", "hop_ms", "fmin", "fmax", "trim_db", "input_scale", "preemph", "cvn_floor", "limit")
-_BOOL_FIELDS = ("cmn", "dc_remove", "cvn", "stretch")
+_BOOL_FIELDS = ("cmn", "dc_remove", "cvn", "stretch", "declip")
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,15 @@ class FeatureParams:
         frames (frame ``i`` of the map at position ``i (n - 1) / (frames - 1)`` of the ``n`` trimmed frames), so a
         long utterance is squeezed instead of cropped and a short or quickly spoken one fills the window instead of
         sitting in its middle: the map no longer says how fast the speaker talks.
+    declip : bool
+        Before the DC removal, detect the samples saturated at the recording's largest or smallest value (a pile-up
+        at the rail) and estimate them by autoregressive interpolation, each at least as far from zero as its rail
+        (:mod:`train.declip`, whose constants are part of this field's meaning); a recording with no pile-up at
+        a rail is left exactly as it is.
 
-    The defaults of ``cmn``, ``dc_remove``, ``limit``, ``preemph``, ``cvn`` and ``stretch`` are the behaviour of the first
-    front-end, so a manifest written before these fields existed makes exactly the map it made then.
+    The defaults of ``cmn``, ``dc_remove``, ``declip``, ``limit``, ``preemph``, ``cvn`` and ``stretch`` are the
+    behaviour of the first front-end, so a manifest written before these fields existed makes exactly the map it
+    made then.
     """
 
     sample_rate: int = 8000
@@ -168,6 +175,7 @@ class FeatureParams:
     kind: str = field(default="mfcc")
     stretch: bool = False
     limit: float = 0.0
+    declip: bool = False
 
     def __post_init__(self):
         self._check_types()
@@ -444,8 +452,11 @@ def mel_filterbank(p: FeatureParams, warp: float = 1.0) -> np.ndarray:
 
 
 def condition(x: np.ndarray, p: FeatureParams) -> np.ndarray:
-    """``x`` with its DC offset removed (``dc_remove``), limited (``limit``) and pre-emphasized (``preemph``); ``x``
-    itself when none is asked for."""
+    """``x`` declipped (``declip``), with its DC offset removed (``dc_remove``), limited (``limit``) and
+    pre-emphasized (``preemph``); ``x`` itself when none is asked for."""
+    if p.declip and x.size:
+        from .declip import declip
+        x = declip(x)
     if p.dc_remove and x.size:
         x = x - x.mean()
     if p.limit > 0.0 and x.size:

@@ -171,6 +171,9 @@ def build_parser():
                    help="front-end limiter: clip every recording at the magnitude its loudest SHARE of samples "
                         "exceed, so that any saturation milder than that gives the same map, 0 for none (default: "
                         "%(default)s)")
+    f.add_argument("--declip", action="store_true",
+                   help="declipper: samples saturated at a recording's rails are detected and estimated by "
+                        "autoregressive interpolation (train/declip.py) before the features are made")
     f.add_argument("--preemph", type=float, default=0.0,
                    help="pre-emphasis coefficient, 0 for none (default: %(default)s)")
     a = p.add_argument_group(
@@ -292,7 +295,8 @@ def feature_params(args):
     for name in ("win_ms", "hop_ms", "frames", "trim_db"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
-    return FeatureParams(preemph=args.preemph, stretch=args.stretch, limit=args.limit, **kw)
+    return FeatureParams(preemph=args.preemph, stretch=args.stretch, limit=args.limit, declip=args.declip,
+                         **kw)
 
 
 def augment_config(args):
