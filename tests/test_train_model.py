@@ -432,6 +432,7 @@ def test_robust_model_fits_with_its_spram_plan_and_uses_the_robust_front_end():
     assert (p.win_ms, p.hop_ms, p.dc_remove, p.cmn, p.trim_db) == (32.0, 16.0, True, True, 20.0)
     assert (p.kind, p.n_mels, p.n_mfcc) == ("logmel", 16, 16)  # the log-mel map (README, Robustness)
     assert (p.stretch, p.frames) == (True, 24)  # the speech fitted to 24 frames: nothing cropped, nothing padded
+    assert p.declip  # saturated samples estimated before the features (README, the declipper)
     assert p.map_shape == tuple(model.input_shape)
     assert model.training == {"dataset": "fsdd", "split": "official"}
     # its own iCE40UP5K options (manifest "hardware"): the plan the README's figures were built with
