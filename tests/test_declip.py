@@ -101,3 +101,15 @@ def test_few_fsdd_recordings_count_as_clipped_as_they_are():
     hard = sum(np.count_nonzero(np.abs(y) >= 32767 / 32768) >= 8 for y in saturated)
     assert flagged <= 0.02 * len(paths)
     assert found >= 0.9 * hard > 0
+
+
+def test_a_recording_clipped_all_through_is_declipped_in_seconds():
+    """30 s (the front-end's longest) of a tone clipped on a third of its samples: one stretch of 240,000 samples,
+    whose banded system is solved in seconds (a full autocorrelation took about a minute)."""
+    import time
+    t = np.arange(240_000) / 8000
+    x = np.clip(1.2 * np.sin(2 * np.pi * 150 * t), -1.0, 32767 / 32768)
+    start = time.perf_counter()
+    z = dc.declip(x)
+    assert time.perf_counter() - start < 30.0  # a bound on a hang, not a speed target
+    assert np.abs(z).max() == pytest.approx(1.2, abs=0.05)

@@ -10,9 +10,10 @@ Pipeline (all in float64):
    channel alone where averaging cancels the signal, as with R = -L); a sample rate other than ``sample_rate`` is
    **resampled** with ``scipy.signal.resample_poly`` (polyphase, exact rational ratio), never refused;
    with ``declip`` the samples saturated at the recording's rails are detected and estimated
-   (:mod:`train.declip`: autoregressive interpolation beyond the rail); with ``dc_remove`` the recording's mean (a DC offset) is subtracted; with ``limit`` = q > 0 every sample is
-   clipped to the magnitude that the loudest share q of the recording's samples exceed (a limiter: saturation
-   milder than that, as of a microphone driven too hard, then gives the same map as the clean recording);
+   (:mod:`train.declip`: autoregressive interpolation beyond the rail); with ``dc_remove`` the recording's mean (a
+   DC offset) is subtracted; with ``limit`` = q > 0 every sample is clipped to the magnitude that the loudest
+   share q of the recording's samples exceed (a limiter: saturation milder than that, as of a microphone driven
+   too hard, then gives the same map as the clean recording);
    with ``preemph`` = a > 0 the pre-emphasis filter ``y[n] = x[n] - a x[n-1]`` is applied (``y[0] = x[0]``);
 2. frames of ``win_ms`` (Hamming window, symmetric) every ``hop_ms``, power spectrum with ``n_fft`` points;
 3. ``n_mels`` triangular mel filters (HTK mel scale) from ``fmin`` to ``fmax``, natural log
