@@ -7,6 +7,7 @@ import pytest
 
 from train import declip as dc
 from train import features as ft
+from train.perturb import PCM16_MAX, gain as _saturate
 from train.features import FeatureError, FeatureParams
 from conftest import FSDD
 
@@ -25,11 +26,6 @@ def _voiced(n=6000, seed=0):
     return np.concatenate([1e-3 * rng.standard_normal(1000), x, 1e-3 * rng.standard_normal(1000)])
 
 
-def _saturate(x, gain):
-    """``x`` times ``gain``, clipped to 16-bit PCM and quantized as a recorder would."""
-    return np.round(np.clip(gain * x, -1.0, 32767 / 32768) * 32768) / 32768
-
-
 def test_a_clean_recording_is_left_exactly_as_it_is():
     x = _voiced()
     assert not dc.clipped(x).any()
@@ -46,8 +42,8 @@ def test_saturated_peaks_are_found_and_brought_closer_to_the_truth(gain, share, 
     truth = gain * x
     mask = dc.clipped(y)
     # every sample beyond full scale is found, and only samples at the rails
-    assert np.all(mask[(truth >= 32767 / 32768) | (truth <= -1.0)])
-    assert np.all((y[mask] == 32767 / 32768) | (y[mask] == -1.0))
+    assert np.all(mask[(truth >= PCM16_MAX) | (truth <= -1.0)])
+    assert np.all((y[mask] == PCM16_MAX) | (y[mask] == -1.0))
     assert mask.mean() == pytest.approx(share, abs=0.02)
     z = dc.declip(y)
     # the estimates lie beyond their rails, the other samples are untouched
@@ -97,8 +93,8 @@ def test_few_fsdd_recordings_count_as_clipped_as_they_are():
     paths = sorted(FSDD.glob("*.wav"))[::10]
     flagged = sum(bool(dc.clipped(ft.read_wav(f)).any()) for f in paths)
     saturated = [_saturate(ft.read_wav(f), 10.0) for f in paths]
-    found = sum(bool(dc.clipped(y).any()) for y in saturated if np.count_nonzero(np.abs(y) >= 32767 / 32768) >= 8)
-    hard = sum(np.count_nonzero(np.abs(y) >= 32767 / 32768) >= 8 for y in saturated)
+    found = sum(bool(dc.clipped(y).any()) for y in saturated if np.count_nonzero(np.abs(y) >= PCM16_MAX) >= 8)
+    hard = sum(np.count_nonzero(np.abs(y) >= PCM16_MAX) >= 8 for y in saturated)
     assert flagged <= 0.02 * len(paths)
     assert found >= 0.9 * hard > 0
 
@@ -108,7 +104,7 @@ def test_a_recording_clipped_all_through_is_declipped_in_seconds():
     whose banded system is solved in seconds (a full autocorrelation took about a minute)."""
     import time
     t = np.arange(240_000) / 8000
-    x = np.clip(1.2 * np.sin(2 * np.pi * 150 * t), -1.0, 32767 / 32768)
+    x = np.clip(1.2 * np.sin(2 * np.pi * 150 * t), -1.0, PCM16_MAX)
     start = time.perf_counter()
     z = dc.declip(x)
     assert time.perf_counter() - start < 30.0  # a bound on a hang, not a speed target
