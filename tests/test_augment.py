@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from train import augment
-from train.augment import AugmentConfig, augmented_maps, mask_maps, perturb_once
+from train.augment import AugmentConfig, augmented_maps, mask_maps, mix_maps, perturb_once
 from train.features import FeatureParams
 
 
@@ -90,6 +90,32 @@ def test_masks_zero_one_band_and_one_run_of_frames():
     assert torch.equal(mask_maps(x, AugmentConfig(mask_p=0.0), gen), x)
     again = mask_maps(x, cfg, torch.Generator().manual_seed(0))
     assert torch.equal(again, y)
+
+
+def test_mixup_blends_each_map_with_a_partner_by_one_seeded_weight():
+    x = torch.arange(8, dtype=torch.float32).view(8, 1, 1, 1).expand(8, 1, 4, 6).clone()
+    gen = torch.Generator().manual_seed(3)
+    y, partner, lam = mix_maps(x, AugmentConfig(mixup=0.4), gen)
+    assert 0.0 <= lam <= 1.0 and sorted(partner.tolist()) == list(range(8))
+    assert torch.allclose(y, lam * x + (1 - lam) * x[partner])
+    y2, partner2, lam2 = mix_maps(x, AugmentConfig(mixup=0.4), torch.Generator().manual_seed(3))
+    assert lam2 == lam and torch.equal(partner2, partner) and torch.equal(y2, y)
+    # the weights follow Beta(alpha, alpha): mostly near 0 or 1 for a small alpha, around 0.5 for a large one
+    small = [mix_maps(x, AugmentConfig(mixup=0.1), gen)[2] for _ in range(400)]
+    large = [mix_maps(x, AugmentConfig(mixup=8.0), gen)[2] for _ in range(400)]
+    assert np.mean([min(v, 1 - v) < 0.1 for v in small]) > 0.6
+    assert abs(np.mean(large) - 0.5) < 0.03 and np.std(large) < 0.2
+
+
+def test_mixup_off_draws_nothing():
+    x = torch.ones(8, 1, 4, 6)
+    gen = torch.Generator().manual_seed(5)
+    y, partner, lam = mix_maps(x, AugmentConfig(), gen)
+    assert y is x and partner is None and lam == 1.0
+    assert torch.equal(torch.rand(3, generator=gen), torch.rand(3, generator=torch.Generator().manual_seed(5)))
+    with pytest.raises(ValueError, match=r"^augmentation mixup must be a Beta parameter in 0 \.\.\. 10 \(0: off\), "
+                                         r"not -0\.5$"):
+        AugmentConfig(mixup=-0.5)
 
 
 # -- VTLP ------------------------------------------------------------------------------------------------------

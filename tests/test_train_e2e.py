@@ -233,17 +233,19 @@ def test_training_refuses_a_bad_babble_share_before_reading_data(tmp_path, capsy
 
 
 DISTILL = ["--distill", "0.7", "--teacher-layers", "c8k3,p2x4,d32", "--teacher-epochs", "4", "--epochs", "2",
-           "--qat-epochs", "1", "--no-export", "--augment-copies", "1"]
+           "--qat-epochs", "1", "--no-export", "--augment-copies", "1", "--mixup", "0.3"]
 
 
 def test_distillation_trains_the_teacher_first_and_resumes_to_the_same_model(tmp_path, monkeypatch):
     """--distill: the teacher (a ReLU CNN of its own layout) is trained and measured before the spiking network;
-    an interrupted run resumes with the teacher of its checkpoint, to the same predictions."""
+    an interrupted run resumes with the teacher of its checkpoint, to the same predictions (with mixup, whose draws
+    come from the checkpointed generator)."""
     argv = QUICK + DISTILL + ["--run-dir", str(tmp_path / "run")]
     assert trainer.main(argv) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["teacher_accuracy"] > 0.2 and 0 <= metrics["teacher_val_accuracy"] <= 1
     assert metrics["int_accuracy_torch"] == pytest.approx(metrics["bit_true_accuracy"], abs=1e-6)
+    assert metrics["augment"]["mixup"] == 0.3
     # without a teacher the same options give another network
     plain = QUICK + [a for a in DISTILL if a not in ("--distill", "0.7")] + ["--run-dir", str(tmp_path / "plain")]
     assert trainer.main(plain) == 0

@@ -29,7 +29,9 @@ drawn with the trainer's seeded generator, so an epoch costs no more than withou
 
 **On the maps** (:func:`mask_maps`), per batch: time shift is the trainer's ``--shift``; here, SpecAugment-style
 masks set a band of up to ``bands`` consecutive coefficients and a run of up to ``frames`` consecutive frames of
-each map to zero (the normalized mean), each with probability ``mask_p``.
+each map to zero (the normalized mean), each with probability ``mask_p``; with ``mixup`` set (:func:`mix_maps`), mixup
+(Zhang et al. 2018): each batch is blended with a shuffled copy of itself by a weight drawn from Beta(``mixup``,
+``mixup``), and the loss blends the two labels' losses by the same weight.
 
 """
 
@@ -43,7 +45,8 @@ import torch
 
 from . import perturb
 
-__all__ = ["AugmentConfig", "augmented_maps", "augmented_bank", "room_bank", "vtlp_factor", "mask_maps", "NOISE_KINDS"]
+__all__ = ["AugmentConfig", "augmented_maps", "augmented_bank", "room_bank", "vtlp_factor", "mask_maps",
+           "mix_maps", "time_shift", "NOISE_KINDS"]
 
 #: Noise kinds drawn for the additive noise, equally likely.
 NOISE_KINDS = ("white", "pink", "brown", "babble")
@@ -76,6 +79,8 @@ class AugmentConfig:
     reverb_p, rt60, rooms : float, (float, float), int
         Probability that a version is played through a simulated room, the range of the rooms' reverberation
         times in seconds, and how many rooms are simulated (0 probability: none, and no number is drawn).
+    mixup : float
+        Parameter of the Beta distribution of :func:`mix_maps`' blend weight; 0: no mixup, and no number is drawn.
     """
 
     copies: int = 4
@@ -96,6 +101,7 @@ class AugmentConfig:
     rt60: tuple = (0.2, 1.0)
     rooms: int = 32
     babble_p: float | None = None
+    mixup: float = 0.0
 
     def __post_init__(self):
         if not isinstance(self.copies, int) or self.copies < 0:
@@ -119,6 +125,8 @@ class AugmentConfig:
                              f"{self.rt60[1]}")
         if not isinstance(self.rooms, int) or not 1 <= self.rooms <= 1024:
             raise ValueError(f"augmentation rooms must be an integer in 1 ... 1024, not {self.rooms!r}")
+        if not 0.0 <= self.mixup <= 10.0:
+            raise ValueError(f"augmentation mixup must be a Beta parameter in 0 ... 10 (0: off), not {self.mixup!r}")
         if self.bands < 0 or self.frames < 0:
             raise ValueError(f"mask widths must be non-negative, not {self.bands} bands / {self.frames} frames")
 
@@ -242,3 +250,27 @@ def mask_maps(x, cfg: AugmentConfig, gen):
         shape = (n, 1, size, 1) if axis == 2 else (n, 1, 1, size)
         keep = keep * (~hit).to(x.dtype).view(shape)
     return x * keep
+
+
+def time_shift(x, max_shift, gen):
+    """Shift every map along its time axis by a random ``-max_shift ... max_shift`` frames, zero-filled."""
+    if max_shift <= 0:
+        return x
+    n, w = x.shape[0], x.shape[-1]
+    s = torch.randint(-max_shift, max_shift + 1, (n,), generator=gen)
+    xp = torch.nn.functional.pad(x, (max_shift, max_shift))
+    idx = (torch.arange(w)[None, :] + (max_shift - s)[:, None]).view(n, 1, 1, w).expand(*x.shape)
+    return xp.gather(3, idx)
+
+
+def mix_maps(x, cfg: AugmentConfig, gen):
+    """Mixup of a batch: ``(x', partner, lam)`` with ``x' = lam * x + (1 - lam) * x[partner]``, ``partner`` a random
+    permutation of the batch and ``lam`` drawn from Beta(``cfg.mixup``, ``cfg.mixup``), both from the torch
+    generator ``gen``; the loss is then ``lam * loss(y) + (1 - lam) * loss(y[partner])``. With ``cfg.mixup`` 0:
+    ``(x, None, 1.0)`` and nothing drawn."""
+    if cfg.mixup == 0.0 or len(x) < 2:
+        return x, None, 1.0
+    partner = torch.randperm(len(x), generator=gen)
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+    lam = float(np.random.default_rng(seed).beta(cfg.mixup, cfg.mixup))
+    return lam * x + (1.0 - lam) * x[partner], partner, lam

@@ -46,23 +46,13 @@ import torch
 import torch.nn.functional as F
 
 from .arch import PRESETS
+from .augment import time_shift
 from .model import SCNN, SCNNConfig
 from .teacher import add_arguments as add_teacher_arguments, check_arguments as check_teacher_arguments
 from .teacher import distill_loss, teacher_config, train_cnn
 from .util import atomic_torch_save, atomic_write_json, seed_everything
 
 __all__ = ["build_parser", "network_config", "train", "evaluate_net", "time_shift", "main"]
-
-
-def time_shift(x, max_shift, gen):
-    """Shift every map along its time axis by a random ``-max_shift ... max_shift`` frames, zero-filled."""
-    if max_shift <= 0:
-        return x
-    n, w = x.shape[0], x.shape[-1]
-    s = torch.randint(-max_shift, max_shift + 1, (n,), generator=gen)
-    xp = F.pad(x, (max_shift, max_shift))
-    idx = (torch.arange(w)[None, :] + (max_shift - s)[:, None]).view(n, 1, 1, w).expand(*x.shape)
-    return xp.gather(3, idx)
 
 
 def evaluate_net(net, x, y, batch: int = 500) -> tuple:
@@ -79,10 +69,10 @@ def evaluate_net(net, x, y, batch: int = 500) -> tuple:
 
 def _epoch(net, opt, sched, bank, y, args, gen, desc, show, aug=None, teacher=None):
     """One epoch over the training maps; ``bank`` ``(V, N, C, H, W)`` holds ``V`` versions of each map (the clean
-    one first), one of which is drawn per map, then time-shifted and masked (``aug``); with a ``teacher``
+    one first), one of which is drawn per map, then time-shifted, masked and mixed (``aug``); with a ``teacher``
     (:mod:`train.teacher`) the loss mixes in its soft targets on the same maps."""
     from tqdm import tqdm
-    from .augment import mask_maps
+    from .augment import mask_maps, mix_maps
     net.train()
     n = bank.shape[1]
     perm = torch.randperm(n, generator=gen)
@@ -93,15 +83,20 @@ def _epoch(net, opt, sched, bank, y, args, gen, desc, show, aug=None, teacher=No
         idx = perm[i:i + args.batch]
         xb = bank[0, idx] if version is None else bank[version[idx], idx]
         xb = time_shift(xb, args.shift, gen)
+        partner, lam = None, 1.0
         if aug is not None:
-            xb = mask_maps(xb, aug, gen)
+            xb, partner, lam = mix_maps(mask_maps(xb, aug, gen), aug, gen)
         out = net(xb)
         if teacher is None:
-            loss = F.cross_entropy(out, y[idx])
+            def crit(target):
+                return F.cross_entropy(out, target)
         else:
             with torch.no_grad():
                 t_out = teacher(xb)
-            loss = distill_loss(out, y[idx], t_out, args.distill, args.distill_temp)
+
+            def crit(target):
+                return distill_loss(out, target, t_out, args.distill, args.distill_temp)
+        loss = crit(y[idx]) if partner is None else lam * crit(y[idx]) + (1.0 - lam) * crit(y[idx][partner])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -201,6 +196,9 @@ def build_parser():
     a.add_argument("--mask-frames", type=int, default=4,
                    help="longest run of frames masked per map, 0 for none (default: %(default)s)")
     a.add_argument("--mask-p", type=float, default=0.5, help="probability of each mask (default: %(default)s)")
+    a.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                   help="mixup: each batch blended with a shuffled copy of itself by a weight drawn from "
+                        "Beta(ALPHA, ALPHA), the two labels' losses blended alike, 0 for none (default: %(default)s)")
     a.add_argument("--reverb-p", type=float, default=0.0,
                    help="probability that a perturbed copy is played through a simulated room (pyroomacoustics), "
                         "0 for never (default: %(default)s)")
@@ -306,6 +304,7 @@ def augment_config(args):
                          gain_db=tuple(args.gain_db), clip_p=args.clip_p, speed=tuple(args.speed),
                          speed_p=args.speed_p, bands=args.mask_bands, frames=args.mask_frames, mask_p=args.mask_p,
                          reverb_p=args.reverb_p, rt60=tuple(args.rt60), rooms=args.rooms, babble_p=args.babble_p,
+                         mixup=args.mixup,
                          **({"vtlp": tuple(args.vtlp), "vtlp_p": args.vtlp_p} if args.vtlp else {}))
 
 
