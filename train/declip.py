@@ -2,9 +2,9 @@
 
 A recorder driven too hard saturates: every sample beyond full scale is stored at the rail, so a waveform's peaks
 become flat runs at one value. The flat runs add harmonics all over the spectrum, which a model trained on clean
-speech has not heard (a model of the shipped recipe without it lost 8 points on FSDD's test split at gain x10). The front-end's
-``declip`` option (:func:`train.features.condition`, before the DC removal) detects the saturated samples and
-estimates what they were:
+speech has not heard (a model of the shipped recipe without it lost 8 points on FSDD's test split at gain x10).
+The front-end's ``declip`` option (:func:`train.features.condition`, before the DC removal) detects the saturated
+samples and estimates what they were:
 
 **Detection** (:func:`clipped`), one rail at a time (the largest and the smallest sample): the samples at the rail
 count as clipped when there are at least :data:`MIN_RUN` of them and at least :data:`SPIKE_RATIO` times as many
