@@ -30,6 +30,8 @@ def _params():
     ({"snr_db": (10.0, 0.0)}, r"augmentation snr_db range 10.0 ... 0.0 is empty"),
     ({"speed": (0.0, 1.1)}, "augmentation speed factors must be positive, not 0.0"),
     ({"bands": -1}, "mask widths must be non-negative, not -1 bands / 4 frames"),
+    ({"trim_jitter": -1.0}, r"augmentation trim_jitter must be in 0 \.\.\. 40 dB \(0: off\), not -1\.0"),
+    ({"trim_jitter": float("nan")}, r"augmentation trim_jitter must be in 0 \.\.\. 40 dB \(0: off\), not nan"),
 ])
 def test_config_is_checked(kw, msg):
     with pytest.raises(ValueError, match=f"^{msg}$"):
@@ -244,3 +246,42 @@ def test_babble_p_without_babble_material_draws_the_other_kinds():
 def test_babble_p_is_checked(p):
     with pytest.raises(ValueError, match=rf"^augmentation babble_p must be a probability in 0 \.\.\. 1, not {p}$"):
         AugmentConfig(babble_p=p)
+
+
+def test_trim_jitter_off_draws_nothing_and_keeps_the_front_end():
+    rng = np.random.default_rng(5)
+    p = _params()
+    assert augment.trimmed_params(p, rng, AugmentConfig()) is p
+    assert rng.random() == np.random.default_rng(5).random()
+
+
+def test_trim_jitter_draws_seeded_levels_within_range_and_at_least_1_db():
+    p = FeatureParams(**{**_params().to_dict(), "trim_db": 6.0})
+    cfg = AugmentConfig(trim_jitter=10.0)
+    levels = [augment.trimmed_params(p, np.random.default_rng([0, k]), cfg).trim_db for k in range(200)]
+    assert levels == [augment.trimmed_params(p, np.random.default_rng([0, k]), cfg).trim_db for k in range(200)]
+    assert min(levels) == 1.0 and 1.0 <= min(levels) <= max(levels) <= 16.0 and max(levels) > 14.0
+    assert len(set(levels)) > 100  # a continuous draw, clamped below
+
+
+def test_trim_jitter_moves_the_edges_of_the_augmented_maps(monkeypatch):
+    """Only the trimming level differs (no other perturbation), so a changed map can only come from it; the
+    speech's tail fades, so a level a few dB away keeps another number of frames."""
+    audio = [_speech(k) for k in range(3)]
+    spk = ["a", "b", "c"]
+    quiet = dict(copies=2, noise_p=0.0, clip_p=0.0, speed_p=0.0, dc_p=0.0, gain_db=(0.0, 0.0))
+    levels = []
+    real = augment.trimmed_params
+
+    def spy(params, rng, cfg):
+        out = real(params, rng, cfg)
+        levels.append(out.trim_db)
+        return out
+    monkeypatch.setattr(augment, "trimmed_params", spy)
+    plain = augmented_maps(audio, spk, _params(), AugmentConfig(**quiet), seed=0, progress=False)
+    assert levels == [_params().trim_db] * 6
+    levels.clear()
+    jittered = augmented_maps(audio, spk, _params(), AugmentConfig(**quiet, trim_jitter=20.0), seed=0,
+                              progress=False)
+    assert len(levels) == 6 and all(15.0 <= t <= 55.0 for t in levels) and len(set(levels)) == 6
+    assert not np.array_equal(plain, jittered)

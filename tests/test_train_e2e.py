@@ -233,19 +233,21 @@ def test_training_refuses_a_bad_babble_share_before_reading_data(tmp_path, capsy
 
 
 DISTILL = ["--distill", "0.7", "--teacher-layers", "c8k3,p2x4,d32", "--teacher-epochs", "4", "--epochs", "2",
-           "--qat-epochs", "1", "--no-export", "--augment-copies", "1", "--mixup", "0.3"]
+           "--qat-epochs", "1", "--no-export", "--augment-copies", "1", "--mixup", "0.3",
+           "--label-smoothing", "0.1", "--trim-jitter", "5"]
 
 
 def test_distillation_trains_the_teacher_first_and_resumes_to_the_same_model(tmp_path, monkeypatch):
     """--distill: the teacher (a ReLU CNN of its own layout) is trained and measured before the spiking network;
     an interrupted run resumes with the teacher of its checkpoint, to the same predictions (with mixup, whose draws
-    come from the checkpointed generator)."""
+    come from the checkpointed generator, and with label smoothing and trim jitter)."""
     argv = QUICK + DISTILL + ["--run-dir", str(tmp_path / "run")]
     assert trainer.main(argv) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["teacher_accuracy"] > 0.2 and 0 <= metrics["teacher_val_accuracy"] <= 1
     assert metrics["int_accuracy_torch"] == pytest.approx(metrics["bit_true_accuracy"], abs=1e-6)
-    assert metrics["augment"]["mixup"] == 0.3
+    assert metrics["augment"]["mixup"] == 0.3 and metrics["augment"]["trim_jitter"] == 5.0
+    assert metrics["label_smoothing"] == 0.1
     # without a teacher the same options give another network
     plain = QUICK + [a for a in DISTILL if a not in ("--distill", "0.7")] + ["--run-dir", str(tmp_path / "plain")]
     assert trainer.main(plain) == 0
@@ -275,6 +277,9 @@ def test_distillation_trains_the_teacher_first_and_resumes_to_the_same_model(tmp
     (["--distill", "0.5", "--distill-temp", "0"], "--distill-temp 0.0 must be positive"),
     (["--distill", "0.5", "--neuron", "relu"], "with --neuron relu there is none"),
     (["--distill", "0.5", "--teacher-layers", "c8k3,d32,p2x2"], "p2x2"),
+    (["--label-smoothing", "1"], "--label-smoothing must be in 0 ... 1 (excluded; 0: off), not 1.0"),
+    (["--label-smoothing", "-0.1"], "--label-smoothing must be in 0 ... 1 (excluded; 0: off), not -0.1"),
+    (["--trim-jitter", "50"], "augmentation trim_jitter must be in 0 ... 40 dB (0: off), not 50.0"),
 ])
 def test_training_refuses_bad_distillation_options_before_reading_data(tmp_path, capsys, option, message):
     argv = ["--data", str(tmp_path / "nowhere"), "--quiet", "--out", str(tmp_path / "m"),

@@ -328,7 +328,7 @@ def test_presets_are_the_seed_papers_models_adapted():
 
 
 def test_trainer_options_choose_the_stack():
-    from train.trainer import build_parser, network_config
+    from train.options import build_parser, network_config
     base = ["--data", "x"]
 
     def cfg(*argv):
@@ -346,7 +346,7 @@ def test_trainer_options_choose_the_stack():
 
 
 def test_trainer_options_set_cmvn_and_vtlp():
-    from train.trainer import augment_config, build_parser, feature_params
+    from train.options import augment_config, build_parser, feature_params
 
     def args(*argv):
         return build_parser().parse_args(["--data", "x", *argv])
@@ -361,6 +361,10 @@ def test_trainer_options_set_cmvn_and_vtlp():
     assert (feature_params(args()).trim_db, feature_params(args("--trim-db", "20")).trim_db) == (35.0, 20.0)
     assert (feature_params(args()).limit, feature_params(args("--limit", "0.02")).limit) == (0.0, 0.02)
     assert (feature_params(args()).declip, feature_params(args("--declip")).declip) == (False, True)
+    p = feature_params(args("--fmin", "150", "--fmax", "3800"))
+    assert (p.fmin, p.fmax, feature_params(args()).fmin, feature_params(args()).fmax) == (150.0, 3800.0, 0.0, 4000.0)
+    with pytest.raises(ValueError, match=r"^features: mel range 5000\.0 \.\.\. 4000\.0 Hz must lie in 0 "):
+        feature_params(args("--fmin", "5000"))
     with pytest.raises(ValueError, match=r"^features: limit \(the share of samples the limiter clips\) must lie"):
         feature_params(args("--limit", "0.5"))
     with pytest.raises(ValueError, match="^--n-mfcc sets the cepstral coefficients; with --feature-kind logmel"):
@@ -369,6 +373,7 @@ def test_trainer_options_set_cmvn_and_vtlp():
     assert a.vtlp_p == 0.0  # off unless asked for
     a = augment_config(args("--vtlp", "0.9", "1.1", "--vtlp-p", "0.5"))
     assert (a.vtlp, a.vtlp_p) == ((0.9, 1.1), 0.5)
+    assert (augment_config(args()).trim_jitter, augment_config(args("--trim-jitter", "6")).trim_jitter) == (0.0, 6.0)
 
 
 def test_budget_with_spram():
@@ -458,10 +463,26 @@ def test_robust_model_vectors_are_its_front_end_and_agree():
 def test_resume_takes_a_checkpoint_written_before_an_option_existed():
     """An option left at its default counts as absent, so a checkpoint of an older version (without the key) resumes;
     a different value of any option is refused."""
-    from train.trainer import _ckpt_args, _same_options, build_parser
+    from train.options import build_parser, ckpt_args, same_options
     args = build_parser().parse_args(["--data", "DIR", "--epochs", "7"])
-    current = _ckpt_args(args)
+    current = ckpt_args(args)
     older = {k: v for k, v in current.items() if k != "babble_p"}
-    assert "babble_p" in current and _same_options(older, current)
-    assert not _same_options(older, {**current, "babble_p": 0.5})
-    assert not _same_options({**current, "epochs": 8}, current)
+    assert "babble_p" in current and same_options(older, current)
+    assert not same_options(older, {**current, "babble_p": 0.5})
+    assert not same_options({**current, "epochs": 8}, current)
+
+
+def test_label_smoothing_reaches_the_hard_term_of_distillation_alone():
+    """--label-smoothing smooths the labels' cross-entropy, with a teacher too; the teacher's term is unchanged."""
+    import torch.nn.functional as F
+
+    from train.teacher import distill_loss
+    gen = torch.Generator().manual_seed(0)
+    out, t_out = torch.randn(8, 10, generator=gen), torch.randn(8, 10, generator=gen)
+    y = torch.randint(0, 10, (8,), generator=gen)
+    smooth = F.cross_entropy(out, y, label_smoothing=0.2)
+    assert not torch.isclose(smooth, F.cross_entropy(out, y))
+    assert torch.isclose(distill_loss(out, y, t_out, 0.0, 2.0, 0.2), smooth)
+    soft = distill_loss(out, y, t_out, 1.0, 2.0, 0.0)
+    assert torch.isclose(distill_loss(out, y, t_out, 1.0, 2.0, 0.2), soft)
+    assert torch.isclose(distill_loss(out, y, t_out, 0.5, 2.0, 0.2), 0.5 * smooth + 0.5 * soft)

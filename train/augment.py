@@ -23,6 +23,10 @@ perturbations of :mod:`train.perturb` (the same code the robustness benchmark me
    the front-end's mel filterbank is computed on a frequency axis warped by a factor drawn uniformly from ``vtlp``
    (:func:`train.features.vtlp_warp`, piecewise linear so that ``fmax`` stays ``fmax``), which moves the formants
    alone, as another vocal tract length would; the speed change of step 1 moves pitch and duration together.
+7. trim jitter (``trim_jitter`` dB, 0 in the old recipes): the front-end trims the version's silence at a level
+   drawn uniformly within ``trim_jitter`` dB of its ``trim_db`` (at least 1 dB below the loudest frame), so the
+   network does not learn where one recorder's noise floor puts the edges of the speech: an unheard speaker's
+   recorder, or noise, moves them, and with ``stretch`` that changes how the speech fills the map.
 
 During training every epoch shows each recording in one of its ``copies + 1`` versions (the clean one included),
 drawn with the trainer's seeded generator, so an epoch costs no more than without augmentation.
@@ -37,6 +41,7 @@ each map to zero (the normalized mean), each with probability ``mask_p``; with `
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 
@@ -45,8 +50,8 @@ import torch
 
 from . import perturb
 
-__all__ = ["AugmentConfig", "augmented_maps", "augmented_bank", "room_bank", "vtlp_factor", "mask_maps",
-           "mix_maps", "time_shift", "NOISE_KINDS"]
+__all__ = ["AugmentConfig", "augmented_maps", "augmented_bank", "room_bank", "vtlp_factor", "trimmed_params",
+           "mask_maps", "mix_maps", "time_shift", "NOISE_KINDS"]
 
 #: Noise kinds drawn for the additive noise, equally likely.
 NOISE_KINDS = ("white", "pink", "brown", "babble")
@@ -81,6 +86,9 @@ class AugmentConfig:
         times in seconds, and how many rooms are simulated (0 probability: none, and no number is drawn).
     mixup : float
         Parameter of the Beta distribution of :func:`mix_maps`' blend weight; 0: no mixup, and no number is drawn.
+    trim_jitter : float
+        Largest change of the front-end's silence trimming level per version, in dB (step 7); 0: none, and no
+        number is drawn.
     """
 
     copies: int = 4
@@ -102,6 +110,7 @@ class AugmentConfig:
     rooms: int = 32
     babble_p: float | None = None
     mixup: float = 0.0
+    trim_jitter: float = 0.0
 
     def __post_init__(self):
         if not isinstance(self.copies, int) or self.copies < 0:
@@ -127,6 +136,8 @@ class AugmentConfig:
             raise ValueError(f"augmentation rooms must be an integer in 1 ... 1024, not {self.rooms!r}")
         if not 0.0 <= self.mixup <= 10.0:
             raise ValueError(f"augmentation mixup must be a Beta parameter in 0 ... 10 (0: off), not {self.mixup!r}")
+        if not 0.0 <= self.trim_jitter <= 40.0:
+            raise ValueError(f"augmentation trim_jitter must be in 0 ... 40 dB (0: off), not {self.trim_jitter!r}")
         if self.bands < 0 or self.frames < 0:
             raise ValueError(f"mask widths must be non-negative, not {self.bands} bands / {self.frames} frames")
 
@@ -180,6 +191,15 @@ def vtlp_factor(rng, cfg: AugmentConfig) -> float:
     return float(rng.uniform(*cfg.vtlp))
 
 
+def trimmed_params(params, rng, cfg: AugmentConfig):
+    """``params`` with the silence trimming level of one version (step 7); ``params`` itself, drawing nothing from
+    ``rng``, when ``cfg.trim_jitter`` is 0."""
+    if cfg.trim_jitter == 0.0:
+        return params
+    trim = params.trim_db + float(rng.uniform(-cfg.trim_jitter, cfg.trim_jitter))
+    return dataclasses.replace(params, trim_db=max(trim, 1.0))
+
+
 def augmented_maps(audio, speakers, params, cfg: AugmentConfig, seed: int, *, progress: bool = True):
     """INT8 maps of ``cfg.copies`` perturbed versions of every recording, shape ``(copies, N, 1, n_mfcc, frames)``.
 
@@ -193,7 +213,7 @@ def augmented_maps(audio, speakers, params, cfg: AugmentConfig, seed: int, *, pr
         The fitted front-end.
     seed : int
         Version ``k`` of recording ``i`` is drawn from ``numpy.random.default_rng([seed, k, i])`` (its VTLP factor
-        last, after the audio perturbations).
+        and trimming level last, after the audio perturbations).
 
     A version the front-end refuses (a perturbation left no speech) falls back to the clean map.
     """
@@ -214,7 +234,8 @@ def augmented_maps(audio, speakers, params, cfg: AugmentConfig, seed: int, *, pr
                 pick = [j for j in rng.choice(n, size=min(16, n), replace=False) if speakers[j] != speakers[i]]
                 try:
                     y = perturb_once(x, rng, cfg, [audio[j] for j in pick[:8]], rooms)
-                    out[k, i] = extract_audio(y, params, warn_crop=False, warp=vtlp_factor(rng, cfg))
+                    warp = vtlp_factor(rng, cfg)
+                    out[k, i] = extract_audio(y, trimmed_params(params, rng, cfg), warn_crop=False, warp=warp)
                 except (FeatureError, ValueError):
                     out[k, i] = clean[i]
     return out

@@ -70,7 +70,8 @@ def train_cnn(cfg, bank, y, args, gen, show, epochs: int, desc: str = "cnn"):
     spiking network's learning rate, batch, shifts and masks); returned in evaluation mode."""
     from tqdm import tqdm
     from .model import SCNN
-    from .trainer import _epoch, augment_config
+    from .options import augment_config
+    from .trainer import _epoch
     cnn = SCNN(dataclasses.replace(cfg, neuron="relu", mem_bits=[]))
     steps = (bank.shape[1] + args.batch - 1) // args.batch
     opt = torch.optim.Adam(cnn.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -83,10 +84,11 @@ def train_cnn(cfg, bank, y, args, gen, show, epochs: int, desc: str = "cnn"):
     return cnn
 
 
-def distill_loss(out, y, teacher_out, alpha: float, temp: float):
-    """Cross-entropy with the labels, mixed with the temperature-scaled KL divergence from the teacher's soft
-    targets (scaled by ``temp ** 2`` so that its gradients keep their size as ``temp`` changes)."""
-    hard = F.cross_entropy(out, y)
+def distill_loss(out, y, teacher_out, alpha: float, temp: float, smoothing: float = 0.0):
+    """Cross-entropy with the labels (smoothed by ``smoothing``), mixed with the temperature-scaled KL divergence
+    from the teacher's soft targets (scaled by ``temp ** 2`` so that its gradients keep their size as ``temp``
+    changes)."""
+    hard = F.cross_entropy(out, y, label_smoothing=smoothing)
     soft = F.kl_div(F.log_softmax(out / temp, dim=1), F.log_softmax(teacher_out / temp, dim=1),
                     reduction="batchmean", log_target=True)
     return (1.0 - alpha) * hard + alpha * temp * temp * soft

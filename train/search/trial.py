@@ -131,7 +131,7 @@ def _structure(args, input_shape, board, name):
     from hw.resources import check_fit, estimate
     from train.export import check_budget
     from train.model import SCNN
-    from train.trainer import network_config
+    from train.options import network_config
     config = network_config(args, input_shape)
     wide = SCNN(config).export(name=name)
     check_budget(wide, device=board.device)
