@@ -281,7 +281,7 @@ def test_distillation_trains_the_teacher_first_and_resumes_to_the_same_model(tmp
     (["--label-smoothing", "-0.1"], "--label-smoothing must be in 0 ... 1 (excluded; 0: off), not -0.1"),
     (["--trim-jitter", "50"], "augmentation trim_jitter must be in 0 ... 40 dB (0: off), not 50.0"),
 ])
-def test_training_refuses_bad_distillation_options_before_reading_data(tmp_path, capsys, option, message):
+def test_training_refuses_bad_training_options_before_reading_data(tmp_path, capsys, option, message):
     argv = ["--data", str(tmp_path / "nowhere"), "--quiet", "--out", str(tmp_path / "m"),
             "--run-dir", str(tmp_path / "run")] + option
     assert trainer.main(argv) == 2

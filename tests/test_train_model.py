@@ -486,3 +486,32 @@ def test_label_smoothing_reaches_the_hard_term_of_distillation_alone():
     soft = distill_loss(out, y, t_out, 1.0, 2.0, 0.0)
     assert torch.isclose(distill_loss(out, y, t_out, 1.0, 2.0, 0.2), soft)
     assert torch.isclose(distill_loss(out, y, t_out, 0.5, 2.0, 0.2), 0.5 * smooth + 0.5 * soft)
+
+
+@pytest.mark.parametrize("with_teacher", [False, True])
+def test_an_epoch_trains_on_the_smoothed_labels(with_teacher):
+    """The trainer's epoch gives the loss --label-smoothing asks for, with and without a teacher (a learning rate
+    of 0 keeps the network as it is, so the epoch's loss is the loss of the whole set in one batch)."""
+    from argparse import Namespace
+
+    import torch.nn.functional as F
+
+    from train.teacher import distill_loss
+    from train.trainer import _epoch
+    x, y = _maps(10), torch.arange(10)
+    teacher = _small(neuron="relu").eval() if with_teacher else None
+
+    def epoch_loss(eps):
+        net = _small(neuron="relu")
+        args = Namespace(batch=10, shift=0, label_smoothing=eps, distill=0.5, distill_temp=2.0)
+        opt = torch.optim.SGD(net.parameters(), lr=0.0)
+        loss, _ = _epoch(net, opt, None, x[None], y, args, torch.Generator().manual_seed(0), "t", False,
+                         teacher=teacher)
+        with torch.no_grad():
+            out = net(x)
+            want = (F.cross_entropy(out, y, label_smoothing=eps) if teacher is None
+                    else distill_loss(out, y, teacher(x), 0.5, 2.0, eps))
+        return loss, float(want)
+    plain, smooth = epoch_loss(0.0), epoch_loss(0.9)
+    assert plain[0] == pytest.approx(plain[1], rel=1e-5) and smooth[0] == pytest.approx(smooth[1], rel=1e-5)
+    assert abs(plain[0] - smooth[0]) > 1e-3

@@ -37,7 +37,9 @@ def build_parser():
     p.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (default: %(default)s)")
     p.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
                    help="label smoothing of the cross-entropy: the target puts EPS of its weight evenly on every "
-                        "class, a regularizer for unheard speakers, 0 for none (default: %(default)s)")
+                        "class, a regularizer for unheard speakers; it smooths the labels of every network the run "
+                        "trains (the teacher of --distill and the CNN of --init-from-cnn too), 0 for none "
+                        "(default: %(default)s)")
     p.add_argument("--shift", type=int, default=4, help="random time shift in frames (default: %(default)s)")
     p.add_argument("--limit-train", type=int, help="use only this many training files (quick runs)")
     f = p.add_argument_group(

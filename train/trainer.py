@@ -10,12 +10,14 @@
    side's speakers), and the normalization is fitted on the rest;
 2. ``--augment-copies`` perturbed versions of every training recording (:mod:`train.augment`: speed, gain with or
    without clipping, white/pink/brown noise or babble of other training speakers, DC offset, with ``--reverb-p``
-   simulated rooms, and with ``--vtlp`` a warped mel filterbank), made once;
+   simulated rooms, with ``--vtlp`` a warped mel filterbank, with ``--trim-jitter`` a silence trimming level drawn
+   around ``--trim-db``), made once;
 3. optionally (``--init-from-cnn``) the non-spiking CNN of the same layout, trained for ``--cnn-epochs``, whose
    weights start the spiking network (:mod:`train.convert`);
 4. ``--epochs`` float epochs (snnTorch neurons, fast-sigmoid surrogate, Adam with a one-cycle schedule; each
-   recording in one of its versions, random time shift of up to ``--shift`` frames, band and frame masks); the
-   epoch that does best on the validation side starts the next phase;
+   recording in one of its versions, random time shift of up to ``--shift`` frames, band and frame masks; the
+   cross-entropy against labels smoothed by ``--label-smoothing``); the epoch that does best on the validation side
+   starts the next phase;
 5. membrane widths calibrated on the training maps, then ``--qat-epochs`` quantization-aware epochs at ``--qat-lr``;
    the one that does best on the validation side is kept (the last one with ``--val-speaker none``); the test split
    is measured every epoch for the record but never chooses;
