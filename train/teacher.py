@@ -13,8 +13,8 @@ as the spiking network:
   ``(1 - ALPHA) * CE(student, labels) + ALPHA * tau^2 * KL(softmax(teacher / tau) || softmax(student / tau))``
 
   with ``tau`` = ``--distill-temp`` (with ``--label-smoothing``, ``CE`` against the smoothed labels, for the teacher's
-  own training as well). The teacher's soft targets say which digits a recording resembles (a noisy
-  "five" that also looks like a "nine"), which a one-hot label does not. The student's logits are its readout's
+  own training as well). The teacher's soft targets say which digits a recording resembles (a noisy "five" that
+  also looks like a "nine"), which a one-hot label does not. The student's logits are its readout's
   membrane sums over the time steps, as in training without a teacher; the exported arithmetic is unchanged.
 """
 

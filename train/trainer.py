@@ -79,7 +79,7 @@ def _epoch(net, opt, sched, bank, y, args, gen, desc, show, aug=None, teacher=No
     perm = torch.randperm(n, generator=gen)
     version = torch.randint(0, bank.shape[0], (n,), generator=gen) if bank.shape[0] > 1 else None
     total, correct, count = 0.0, 0, 0
-    smooth = getattr(args, "label_smoothing", 0.0)
+    smooth = args.label_smoothing
     bar = tqdm(range(0, n, args.batch), desc=desc, unit="batch", leave=False, disable=not show)
     for i in bar:
         idx = perm[i:i + args.batch]

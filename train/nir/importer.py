@@ -78,7 +78,7 @@ def finetune(model, x, y, *, epochs: int, lr: float = 1e-4, batch: int = 64, shi
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * steps))
     net.mode = "qat"
-    args = Namespace(batch=batch, shift=shift)
+    args = Namespace(batch=batch, shift=shift, label_smoothing=0.0)
     for _ in range(epochs):
         _epoch(net, opt, sched, xt.unsqueeze(0), yt, args, gen, "qat", progress)  # one version of each map
     net.config.mem_bits, _ = calibrate_mem_bits(net, np.asarray(x))
