@@ -34,6 +34,9 @@ adder, and each reply byte is assembled from gated sources rather than picked by
   bytes; the readout values of the network's result (read in place) are selected by a one-hot ring that steps at
   every 4-byte field; the CRC comes from the CRC register. The selected readout value and the few enables decoded
   from the reply index are registered, so a byte is loaded only once the index has been stable for a cycle.
+- A reply starts a cycle after the byte (or the timeout, or the result) that made it due, from registers only: the
+  decoding of a received byte and the set-up of a reply are never one combinational path, which was the longest
+  path of the iCEBreaker's design (12 LUTs).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
@@ -245,9 +248,14 @@ class ProtocolEngine(wiring.Component):
         mtype_load = Signal()
         set_error = Signal()
         error_code = Signal(len(err_code))
-        start = Signal()                        # a reply starts
-        start_identify = Signal()
-        start_ack = Signal()                    # the reply is a load reply
+        launch = Signal()                       # a reply is due: it starts in the next cycle (state LAUNCH)
+        want_identify = Signal()                # ... and is the identify reply
+        want_ack = Signal()                     # ... and is a load reply
+        start = Signal()                        # a reply starts (state LAUNCH)
+        start_identify = Signal(reset_less=True)
+        start_ack = Signal(reset_less=True)     # the reply is a load reply
+        with m.If(launch):
+            m.d.sync += [start_identify.eq(want_identify), start_ack.eq(want_ack)]
         is_ack = Signal(reset_less=True)
         advance = Signal()                      # the next reply byte goes into out_byte
 
@@ -281,7 +289,7 @@ class ProtocolEngine(wiring.Component):
                 m.d.sync += err_code.eq(error_code)
 
         m.d.sync += settled.eq(~(start | advance))
-        error_reply = set_error | (err_code != 0)
+        error_reply = err_code != 0             # the error, if any, was registered when the reply was due
         m.d.sync += [self.error.eq(start & error_reply),
                      self.answered.eq(start & ~error_reply & ~start_identify & ~start_ack)]
         with m.If(start):
@@ -309,8 +317,8 @@ class ProtocolEngine(wiring.Component):
             send()
 
         def send():
-            m.d.comb += [start.eq(1), crc_init.eq(1)]
-            m.next = "SEND"
+            m.d.comb += launch.eq(1)
+            m.next = "LAUNCH"
 
         # -- weight image: its words to the network, its CRC, the chunk expected next, whether it is loaded ------
         fail = Signal()                         # a load frame failed: the image must be loaded again from chunk 0
@@ -503,17 +511,17 @@ class ProtocolEngine(wiring.Component):
                                 reply_error(protocol.BAD_CRC)
                             with m.Elif(next_chunk != n_chunks - 1):
                                 m.d.sync += next_chunk.eq(next_chunk + 1)
-                                m.d.comb += start_ack.eq(1)
+                                m.d.comb += want_ack.eq(1)
                                 send()
                             with m.Elif(img_crc == self._image_crc):
                                 m.d.sync += [next_chunk.eq(n_chunks), loaded.eq(1)]
-                                m.d.comb += start_ack.eq(1)
+                                m.d.comb += want_ack.eq(1)
                                 send()
                             with m.Else():
                                 m.d.comb += fail.eq(1)
                                 reply_error(protocol.BAD_IMAGE)
                     with m.Elif(good):
-                        m.d.comb += start_identify.eq(1)
+                        m.d.comb += want_identify.eq(1)
                         send()
                     with m.Else():
                         reply_error(protocol.BAD_CRC)
@@ -529,6 +537,12 @@ class ProtocolEngine(wiring.Component):
                     with m.If(~discard):
                         m.d.sync += self.last_class.eq(self.result.payload.cls)
                     send()
+
+            with m.State("LAUNCH"):
+                # the reply starts from registers only, a cycle after the byte that made it due: the decoding of
+                # a received byte and the set-up of a reply are never one combinational path
+                m.d.comb += [start.eq(1), crc_init.eq(1)]
+                m.next = "SEND"
 
             with m.State("SEND"):
                 m.d.comb += [sending.eq(1), self.o.valid.eq(out_full), advance.eq(~out_full & settled)]
