@@ -19,7 +19,8 @@
   length field with the error *no weight image loaded*. Without an image none of this logic is built.
 
 So no byte sequence can leave it waiting: every state other than the sync search either consumes a byte, counts
-towards the timeout, or waits for the network or the transmitter, which always finish.
+towards the timeout, waits for the network or the transmitter, which always finish, or (``LAUNCH``, the start of a
+reply) moves on after one cycle.
 
 The engine is sized for a small FPGA: its registers do double duty, its counters end on the carry out of their
 adder, and each reply byte is assembled from gated sources rather than picked by a byte multiplexer.
