@@ -280,6 +280,9 @@ def test_distillation_trains_the_teacher_first_and_resumes_to_the_same_model(tmp
     (["--label-smoothing", "1"], "--label-smoothing must be in 0 ... 1 (excluded; 0: off), not 1.0"),
     (["--label-smoothing", "-0.1"], "--label-smoothing must be in 0 ... 1 (excluded; 0: off), not -0.1"),
     (["--trim-jitter", "50"], "augmentation trim_jitter must be in 0 ... 40 dB (0: off), not 50.0"),
+    (["--sam", "-1"], "--sam must be >= 0 (0: off), not -1.0"),
+    (["--swa", "11"], "--swa must be in 0 ... --qat-epochs (10), not 11"),
+    (["--swa", "-1"], "--swa must be in 0 ... --qat-epochs (10), not -1"),
 ])
 def test_training_refuses_bad_training_options_before_reading_data(tmp_path, capsys, option, message):
     argv = ["--data", str(tmp_path / "nowhere"), "--quiet", "--out", str(tmp_path / "m"),
@@ -287,3 +290,44 @@ def test_training_refuses_bad_training_options_before_reading_data(tmp_path, cap
     assert trainer.main(argv) == 2
     assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_weight_averaging_exports_the_mean_of_the_last_epochs_and_resumes(tmp_path, monkeypatch):
+    """--swa 2 of three quantization-aware epochs: the network kept is the mean of the weights after the second and
+    the third (not the last epoch's), it agrees with the golden model like any other, and a run interrupted between
+    the two averaged epochs resumes to the same model."""
+    import torch
+    argv = QUICK + ["--qat-epochs", "3", "--swa", "2", "--epochs", "2", "--augment-copies", "1",
+                    "--out", str(tmp_path / "m"), "--run-dir", str(tmp_path / "run")]
+    states, real = [], trainer._epoch
+
+    def watched(net, *args, **kw):
+        result = real(net, *args, **kw)
+        states.append({k: v.detach().clone() for k, v in net.state_dict().items()})
+        return result
+    monkeypatch.setattr(trainer, "_epoch", watched)
+    assert trainer.main(argv) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["swa_epochs"] == 2 and len(states) == 5
+    kept = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["net"]
+    for name in ("body.0.weight", "body.1.weight", "out.weight", "out.bias"):
+        mean = (states[3][name] + states[4][name]) / 2
+        assert torch.allclose(kept[name], mean, atol=1e-6), name
+        assert not torch.allclose(kept[name], states[4][name]), name
+    assert metrics["int_accuracy_torch"] == pytest.approx(metrics["bit_true_accuracy"], abs=1e-6)
+
+    calls = {"n": 0}
+
+    def interrupted(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 5:  # after the first averaged epoch
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+    again = argv[:-4] + ["--out", str(tmp_path / "m2"), "--run-dir", str(tmp_path / "again")]
+    monkeypatch.setattr(trainer, "_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.main(again)
+    monkeypatch.setattr(trainer, "_epoch", real)
+    assert trainer.main(again + ["--resume"]) == 0
+    assert json.loads((tmp_path / "again" / "metrics.json").read_text())["predictions"] == metrics["predictions"]
+    assert gm.model_hash(gm.load(tmp_path / "m2")) == metrics["model_hash"]

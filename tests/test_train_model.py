@@ -18,7 +18,7 @@ from train.agree import AgreementError, check_agreement
 from train.export import BudgetError, calibrate_mem_bits, check_budget
 from train.arch import PRESETS, format_layers, parse_layers, stack_shapes, stack_weight_count
 from train.model import SCNN, SCNNConfig, integer_forward, int_layers_from_model
-from train.trainer import time_shift
+from train.trainer import _sharpness_aware, time_shift
 from conftest import FSDD
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -518,3 +518,24 @@ def test_an_epoch_trains_on_the_smoothed_labels(with_teacher):
     plain, smooth = epoch_loss(0.0), epoch_loss(0.9)
     assert plain[0] == pytest.approx(plain[1], rel=1e-5) and smooth[0] == pytest.approx(smooth[1], rel=1e-5)
     assert abs(plain[0] - smooth[0]) > 1e-3
+
+
+def test_sharpness_aware_step_takes_the_gradient_at_the_perturbed_weights():
+    """_sharpness_aware leaves the weights where they were and their gradients those of the point rho away along
+    the first gradient (here of sum(w^3), 3 w'^2 at w' = w + rho g / |g|)."""
+    layer = torch.nn.Linear(3, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[0.5, -1.0, 2.0]]))
+    w = layer.weight.detach().clone()
+    opt = torch.optim.SGD(layer.parameters(), lr=0.1)
+
+    def loss_fn():
+        return (layer.weight ** 3).sum()
+    opt.zero_grad()
+    loss_fn().backward()
+    g = 3 * w ** 2
+    _sharpness_aware(layer, opt, 0.2, loss_fn)
+    assert torch.equal(layer.weight.detach(), w)
+    moved = w + 0.2 * g / g.norm()
+    assert torch.allclose(layer.weight.grad, 3 * moved ** 2)
+    assert not torch.allclose(layer.weight.grad, g)

@@ -19,7 +19,8 @@
    cross-entropy against labels smoothed by ``--label-smoothing``); the epoch that does best on the validation side
    starts the next phase;
 5. membrane widths calibrated on the training maps, then ``--qat-epochs`` quantization-aware epochs at ``--qat-lr``;
-   the one that does best on the validation side is kept (the last one with ``--val-speaker none``); the test split
+   the one that does best on the validation side is kept (the last one with ``--val-speaker none``), or with
+   ``--swa N`` the mean of the weights after each of the last ``N`` (stochastic weight averaging); the test split
    is measured every epoch for the record but never chooses;
 6. widths recalibrated, block-RAM budget check, atomic export (:func:`golden.manifest.save`);
 7. the exact agreement check (:mod:`train.agree`) of the network's integer mode against the golden model on the
@@ -80,6 +81,7 @@ def _epoch(net, opt, sched, bank, y, args, gen, desc, show, aug=None, teacher=No
     version = torch.randint(0, bank.shape[0], (n,), generator=gen) if bank.shape[0] > 1 else None
     total, correct, count = 0.0, 0, 0
     smooth = args.label_smoothing
+    rho = getattr(args, "sam", 0.0)
     bar = tqdm(range(0, n, args.batch), desc=desc, unit="batch", leave=False, disable=not show)
     for i in bar:
         idx = perm[i:i + args.batch]
@@ -88,19 +90,25 @@ def _epoch(net, opt, sched, bank, y, args, gen, desc, show, aug=None, teacher=No
         partner, lam = None, 1.0
         if aug is not None:
             xb, partner, lam = mix_maps(mask_maps(xb, aug, gen), aug, gen)
-        out = net(xb)
-        if teacher is None:
-            def crit(target):
-                return F.cross_entropy(out, target, label_smoothing=smooth)
-        else:
+        if teacher is not None:
             with torch.no_grad():
                 t_out = teacher(xb)
 
-            def crit(target):
-                return distill_loss(out, target, t_out, args.distill, args.distill_temp, smooth)
-        loss = crit(y[idx]) if partner is None else lam * crit(y[idx]) + (1.0 - lam) * crit(y[idx][partner])
+        def objective():
+            """The network's outputs on the batch and their loss, against the (mixed) labels and the teacher."""
+            out = net(xb)
+            if teacher is None:
+                def crit(target):
+                    return F.cross_entropy(out, target, label_smoothing=smooth)
+            else:
+                def crit(target):
+                    return distill_loss(out, target, t_out, args.distill, args.distill_temp, smooth)
+            return out, crit(y[idx]) if partner is None else lam * crit(y[idx]) + (1.0 - lam) * crit(y[idx][partner])
+        out, loss = objective()
         opt.zero_grad()
         loss.backward()
+        if rho:
+            _sharpness_aware(net, opt, rho, lambda: objective()[1])
         opt.step()
         if sched is not None:
             sched.step()
@@ -111,8 +119,45 @@ def _epoch(net, opt, sched, bank, y, args, gen, desc, show, aug=None, teacher=No
     return total / count, correct / count
 
 
+def _sharpness_aware(net, opt, rho, loss_fn):
+    """Sharpness-aware minimization (Foret et al., 2021): replace the gradients already in the parameters by those at
+    the point ``rho`` away along them, the worst nearby weights to first order, so that the step goes to a flat
+    minimum; the weights themselves are put back before the optimizer's step."""
+    params = [p for p in net.parameters() if p.grad is not None]
+    if not params:
+        return
+    norm = torch.sqrt(sum((p.grad.detach() ** 2).sum() for p in params))
+    if not torch.isfinite(norm) or norm == 0:
+        return
+    moves = []
+    with torch.no_grad():
+        for p in params:
+            e = p.grad * (rho / norm)
+            p.add_(e)
+            moves.append(e)
+    opt.zero_grad()
+    loss_fn().backward()
+    with torch.no_grad():
+        for p, e in zip(params, moves):
+            p.sub_(e)
+
+
 def _state_copy(net):
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def _accumulate(averaged, net):
+    """Fold the network's floating-point weights into the running mean ``averaged`` (``count``, ``net``); the
+    neurons' fixed buffers (thresholds, leaks) are the same in every epoch and average to themselves."""
+    n = averaged["count"]
+    current = net.state_dict()
+    if averaged["net"] is None:
+        averaged["net"] = _state_copy(net)
+    else:
+        for k, v in averaged["net"].items():
+            if v.is_floating_point():
+                v.mul_(n / (n + 1)).add_(current[k].detach(), alpha=1.0 / (n + 1))
+    averaged["count"] = n + 1
 
 
 def train(args, *, dataset=None, on_epoch=None) -> dict:
@@ -143,6 +188,11 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
     # refuse bad options and a structure that cannot fit before the data are read (before the seed: the
     # network built here for the budget draws its own random weights)
     aug = augment_config(args)
+    swa = getattr(args, "swa", 0)
+    if not 0 <= swa <= args.qat_epochs:
+        raise ValueError(f"--swa must be in 0 ... --qat-epochs ({args.qat_epochs}), not {swa}")
+    if not getattr(args, "sam", 0.0) >= 0.0:
+        raise ValueError(f"--sam must be >= 0 (0: off), not {args.sam}")
     if not 0.0 <= args.label_smoothing < 1.0:
         raise ValueError(f"--label-smoothing must be in 0 ... 1 (excluded; 0: off), not {args.label_smoothing}")
     check_teacher_arguments(args)
@@ -184,6 +234,7 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
         return opt, sch
     history, state = [], {"phase": "float", "epoch": 0, "elapsed": 0.0}
     best = {"acc": -1.0, "epoch": 0, "net": None}
+    averaged = {"count": 0, "net": None}  # --swa: the running mean of the last epochs' weights
     ck = torch.load(ckpt_path, weights_only=False) if args.resume and ckpt_path.exists() else None
     if ck is not None:
         if not same_options(ck["args"], ckpt_args(args)):
@@ -195,6 +246,7 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
         gen.set_state(ck["gen"])
         torch.set_rng_state(ck["torch_rng"])
         history, state, best = ck["history"], ck["state"], ck["best"]
+        averaged = ck.get("averaged") or averaged
         if ck.get("qat_opt") is not None:
             qat_opt, qat_sched = make_qat()
             qat_opt.load_state_dict(ck["qat_opt"])
@@ -229,6 +281,7 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
             "qat_opt": qat_opt.state_dict() if qat_opt is not None else None,
             "qat_sched": qat_sched.state_dict() if qat_sched is not None else None, "gen": gen.get_state(),
             "torch_rng": torch.get_rng_state(), "history": history, "state": state, "best": best,
+            "averaged": averaged,
             "teacher": teacher.state_dict() if teacher is not None else None})
 
     def record(phase, loss, acc):
@@ -240,6 +293,8 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
                         "val_acc": val_acc, "test_acc": test_acc})
         if validate and val_acc >= best["acc"]:
             best.update(acc=val_acc, epoch=len(history), net=_state_copy(net))
+        if phase == "qat" and state["epoch"] > qat_epochs - swa:
+            _accumulate(averaged, net)
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3f}", **({"val": f"{val_acc:.3f}"} if validate else {}))
         state["elapsed"] = time.perf_counter() - t0
@@ -279,7 +334,12 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
         net.mode = "int"
         record("qat", loss, acc)
     if state["phase"] == "qat" and spiking:
-        restore_best("qat")
+        if swa:
+            net.load_state_dict(averaged["net"])
+            state["swa_epochs"] = averaged["count"]
+            best.update(acc=-1.0, epoch=0, net=None)
+        else:
+            restore_best("qat")
         state["phase"] = "done"
         save_ckpt()
     bar.close()
@@ -294,7 +354,7 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
                "train_seconds": round(train_time, 2), "history": history,
                **{k: state[k] for k in ("float_epoch_chosen", "float_val_accuracy", "qat_epoch_chosen",
                                         "qat_val_accuracy", "cnn_accuracy", "cnn_val_accuracy", "init_accuracy",
-                                        "teacher_accuracy", "teacher_val_accuracy")
+                                        "teacher_accuracy", "teacher_val_accuracy", "swa_epochs")
                   if k in state}}
     if spiking:
         from .export import calibrate_mem_bits, check_budget
