@@ -280,7 +280,9 @@ def test_distillation_trains_the_teacher_first_and_resumes_to_the_same_model(tmp
     (["--label-smoothing", "1"], "--label-smoothing must be in 0 ... 1 (excluded; 0: off), not 1.0"),
     (["--label-smoothing", "-0.1"], "--label-smoothing must be in 0 ... 1 (excluded; 0: off), not -0.1"),
     (["--trim-jitter", "50"], "augmentation trim_jitter must be in 0 ... 40 dB (0: off), not 50.0"),
-    (["--sam", "-1"], "--sam must be >= 0 (0: off), not -1.0"),
+    (["--sam", "-1"], "--sam must be a finite RHO >= 0 (0: off), not -1.0"),
+    (["--sam", "inf"], "--sam must be a finite RHO >= 0 (0: off), not inf"),
+    (["--swa", "5", "--neuron", "relu"], "--swa averages quantization-aware epochs; --neuron relu has none"),
     (["--swa", "11"], "--swa must be in 0 ... --qat-epochs (10), not 11"),
     (["--swa", "-1"], "--swa must be in 0 ... --qat-epochs (10), not -1"),
 ])
@@ -309,6 +311,8 @@ def test_weight_averaging_exports_the_mean_of_the_last_epochs_and_resumes(tmp_pa
     assert trainer.main(argv) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["swa_epochs"] == 2 and len(states) == 5
+    # the validation speaker measures the mean but chooses no quantization-aware epoch
+    assert 0 <= metrics["swa_val_accuracy"] <= 1 and "qat_epoch_chosen" not in metrics
     kept = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["net"]
     for name in ("body.0.weight", "body.1.weight", "out.weight", "out.bias"):
         mean = (states[3][name] + states[4][name]) / 2

@@ -37,11 +37,14 @@ def build_parser():
     p.add_argument("--swa", type=int, default=0, metavar="N",
                    help="stochastic weight averaging: the network exported is the mean of the weights at the end of "
                         "the last N quantization-aware epochs (a flatter solution than any one of them), instead of "
-                        "the epoch chosen on the validation side or the last one; 0 for none (default: %(default)s)")
+                        "the last epoch: the validation side then chooses no quantization-aware epoch, only measures "
+                        "the mean (use --val-speaker none to train on every speaker); 0 for none "
+                        "(default: %(default)s)")
     p.add_argument("--sam", type=float, default=0.0, metavar="RHO",
                    help="sharpness-aware minimization: every step takes the gradient at the weights RHO away along "
-                        "the batch's gradient (two passes per batch), toward flat minima, which carry better to "
-                        "unheard voices and to the integer weights; 0 for none (default: %(default)s)")
+                        "the batch's gradient (two passes per batch, with the same dropout masks), toward flat minima, "
+                        "which are said to carry better to unseen data and to the integer weights; 0 for none "
+                        "(default: %(default)s)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (default: %(default)s)")
     p.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
                    help="label smoothing of the cross-entropy: the target puts EPS of its weight evenly on every "

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -104,11 +105,15 @@ def _epoch(net, opt, sched, bank, y, args, gen, desc, show, aug=None, teacher=No
                 def crit(target):
                     return distill_loss(out, target, t_out, args.distill, args.distill_temp, smooth)
             return out, crit(y[idx]) if partner is None else lam * crit(y[idx]) + (1.0 - lam) * crit(y[idx][partner])
+        rng = torch.get_rng_state() if rho else None
         out, loss = objective()
         opt.zero_grad()
         loss.backward()
         if rho:
-            _sharpness_aware(net, opt, rho, lambda: objective()[1])
+            def perturbed_loss():
+                torch.set_rng_state(rng)  # the same dropout masks: the same loss, at the moved weights
+                return objective()[1]
+            _sharpness_aware(net, opt, rho, perturbed_loss)
         opt.step()
         if sched is not None:
             sched.step()
@@ -129,17 +134,15 @@ def _sharpness_aware(net, opt, rho, loss_fn):
     norm = torch.sqrt(sum((p.grad.detach() ** 2).sum() for p in params))
     if not torch.isfinite(norm) or norm == 0:
         return
-    moves = []
+    kept = [p.detach().clone() for p in params]
     with torch.no_grad():
         for p in params:
-            e = p.grad * (rho / norm)
-            p.add_(e)
-            moves.append(e)
+            p.add_(p.grad * (rho / norm))
     opt.zero_grad()
     loss_fn().backward()
     with torch.no_grad():
-        for p, e in zip(params, moves):
-            p.sub_(e)
+        for p, w in zip(params, kept):
+            p.copy_(w)  # exactly the weights before the move ((w + e) - e need not be w in floating point)
 
 
 def _state_copy(net):
@@ -147,16 +150,16 @@ def _state_copy(net):
 
 
 def _accumulate(averaged, net):
-    """Fold the network's floating-point weights into the running mean ``averaged`` (``count``, ``net``); the
-    neurons' fixed buffers (thresholds, leaks) are the same in every epoch and average to themselves."""
+    """Fold the network's trained parameters into the running mean ``averaged`` (``count``, ``net``); the neurons'
+    fixed buffers (thresholds, leaks) are copied from the network as they are, not averaged."""
     n = averaged["count"]
-    current = net.state_dict()
+    trained = dict(net.named_parameters())
     if averaged["net"] is None:
         averaged["net"] = _state_copy(net)
     else:
         for k, v in averaged["net"].items():
-            if v.is_floating_point():
-                v.mul_(n / (n + 1)).add_(current[k].detach(), alpha=1.0 / (n + 1))
+            if k in trained:
+                v.mul_(n / (n + 1)).add_(trained[k].detach(), alpha=1.0 / (n + 1))
     averaged["count"] = n + 1
 
 
@@ -191,8 +194,10 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
     swa = getattr(args, "swa", 0)
     if not 0 <= swa <= args.qat_epochs:
         raise ValueError(f"--swa must be in 0 ... --qat-epochs ({args.qat_epochs}), not {swa}")
-    if not getattr(args, "sam", 0.0) >= 0.0:
-        raise ValueError(f"--sam must be >= 0 (0: off), not {args.sam}")
+    if swa and args.neuron != "lif":
+        raise ValueError(f"--swa averages quantization-aware epochs; --neuron {args.neuron} has none")
+    if not (math.isfinite(getattr(args, "sam", 0.0)) and args.sam >= 0.0):
+        raise ValueError(f"--sam must be a finite RHO >= 0 (0: off), not {args.sam}")
     if not 0.0 <= args.label_smoothing < 1.0:
         raise ValueError(f"--label-smoothing must be in 0 ... 1 (excluded; 0: off), not {args.label_smoothing}")
     check_teacher_arguments(args)
@@ -291,7 +296,7 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
         state["epoch"] += 1
         history.append({"phase": phase, "epoch": len(history) + 1, "loss": loss, "train_acc": acc,
                         "val_acc": val_acc, "test_acc": test_acc})
-        if validate and val_acc >= best["acc"]:
+        if validate and val_acc >= best["acc"] and not (phase == "qat" and swa):
             best.update(acc=val_acc, epoch=len(history), net=_state_copy(net))
         if phase == "qat" and state["epoch"] > qat_epochs - swa:
             _accumulate(averaged, net)
@@ -337,6 +342,9 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
         if swa:
             net.load_state_dict(averaged["net"])
             state["swa_epochs"] = averaged["count"]
+            if validate:
+                net.mode = "int"
+                state["swa_val_accuracy"], _ = evaluate_net(net, x_va, y_va)
             best.update(acc=-1.0, epoch=0, net=None)
         else:
             restore_best("qat")
@@ -354,7 +362,8 @@ def train(args, *, dataset=None, on_epoch=None) -> dict:
                "train_seconds": round(train_time, 2), "history": history,
                **{k: state[k] for k in ("float_epoch_chosen", "float_val_accuracy", "qat_epoch_chosen",
                                         "qat_val_accuracy", "cnn_accuracy", "cnn_val_accuracy", "init_accuracy",
-                                        "teacher_accuracy", "teacher_val_accuracy", "swa_epochs")
+                                        "teacher_accuracy", "teacher_val_accuracy", "swa_epochs",
+                                        "swa_val_accuracy")
                   if k in state}}
     if spiking:
         from .export import calibrate_mem_bits, check_budget
