@@ -335,3 +335,34 @@ def test_weight_averaging_exports_the_mean_of_the_last_epochs_and_resumes(tmp_pa
     assert trainer.main(again + ["--resume"]) == 0
     assert json.loads((tmp_path / "again" / "metrics.json").read_text())["predictions"] == metrics["predictions"]
     assert gm.model_hash(gm.load(tmp_path / "m2")) == metrics["model_hash"]
+
+
+def test_sharpness_aware_training_agrees_and_is_reproducible(tmp_path, monkeypatch):
+    """--sam through a whole reduced run with dropout: the second pass replays the batch's dropout masks (its loss,
+    evaluated twice at the same weights, is the same both times), the model agrees with the golden model, differs
+    from the same run without --sam, and a second run gives the same model."""
+    import torch
+    real = trainer._sharpness_aware
+    replays = []
+
+    def checked(net, opt, rho, loss_fn):
+        with torch.no_grad():
+            replays.append(float(loss_fn()) == float(loss_fn()))
+        return real(net, opt, rho, loss_fn)
+    hashes = []
+    for k in range(2):
+        if k == 0:
+            monkeypatch.setattr(trainer, "_sharpness_aware", checked)
+        else:
+            monkeypatch.setattr(trainer, "_sharpness_aware", real)
+        argv = QUICK + ["--sam", "0.05", "--dropout", "0.3", "--out", str(tmp_path / f"m{k}"),
+                        "--run-dir", str(tmp_path / f"run{k}")]
+        assert trainer.main(argv) == 0
+        metrics = json.loads((tmp_path / f"run{k}" / "metrics.json").read_text())
+        assert metrics["int_accuracy_torch"] == pytest.approx(metrics["bit_true_accuracy"], abs=1e-6)
+        hashes.append(gm.model_hash(gm.load(tmp_path / f"m{k}")))
+    assert replays and all(replays)
+    assert hashes[0] == hashes[1]
+    plain = QUICK + ["--dropout", "0.3", "--out", str(tmp_path / "plain"), "--run-dir", str(tmp_path / "rplain")]
+    assert trainer.main(plain) == 0
+    assert gm.model_hash(gm.load(tmp_path / "plain")) != hashes[0]
