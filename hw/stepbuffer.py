@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 from .exclusive import ExclusiveMemory
 from .kinds.buffer import StepBufferPlan
 from .layouts import spike_event
-from .pool import div_const
+from .pool import div_const, mul_const
 
 __all__ = ["StepBuffer", "BUFFER_DELAY"]
 
@@ -71,9 +71,9 @@ class StepBuffer(wiring.Component):
     row, col : Out(range(plan.rows)), Out(range(plan.row))
         Beside an event on ``o``: its word and its place in the word (``index == row * plan.row + col``), for a
         consumer that would otherwise divide the index (:class:`hw.spikeconv.SpikeConvLayer` behind a pool).
-    in_row, in_col : In(range(plan.rows)), In(range(plan.row))
-        Only with ``plan.coordinates``: beside an event on ``i``, its word and place, which the producer (an
-        :class:`hw.pool.OrPool` whose rows are the words) knows; the buffer then divides no index.
+    in_row, in_col : In(range(plan.in_rows)), In(range(plan.in_width))
+        Only with ``plan.coordinates``: beside an event on ``i``, its row and place in the row, which the producer
+        (an :class:`hw.pool.OrPool`, whose rows fill the words whole) knows; the buffer then divides no index.
 
     Raises
     ------
@@ -89,7 +89,7 @@ class StepBuffer(wiring.Component):
         members = {"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout)),
                    "row": Out(range(max(2, plan.rows))), "col": Out(range(max(2, plan.row)))}
         if plan.coordinates:
-            members |= {"in_row": In(range(max(2, plan.rows))), "in_col": In(range(max(2, plan.row)))}
+            members |= {"in_row": In(range(max(2, plan.in_rows))), "in_col": In(range(max(2, plan.in_width)))}
         super().__init__(members)
 
     @property
@@ -135,9 +135,22 @@ class StepBuffer(wiring.Component):
         m.d.sync += [in_valid.eq(self.i.valid & self.i.ready), in_end.eq(self.i.payload.end)]
         row = Signal(range(rows))
         col = Signal(range(width))
-        if p.coordinates:
+        if p.coordinates and p.rows_per_word == 1:
             # the producer's row and place beside each event are the word and the bit: no division
             m.d.sync += [row.eq(self.in_row), col.eq(self.in_col)]
+        elif p.coordinates:
+            # a word holds several of the producer's rows: the word and the bit from the row number alone (a
+            # shift and a constant multiple of its low bits where the rows a word holds are a power of two), which
+            # keeps the division of the whole index off the path to the word comparison below
+            in_row, in_col = Signal.like(self.in_row), Signal.like(self.in_col)
+            m.d.sync += [in_row.eq(self.in_row), in_col.eq(self.in_col)]
+            k = p.rows_per_word
+            m.d.comb += row.eq(div_const(in_row, k, p.in_rows))
+            if k & (k - 1) == 0:
+                within = in_row[:(k - 1).bit_length()]  # the producer's row within its word
+            else:
+                within = (in_row - mul_const(row, k))[:(k - 1).bit_length()]
+            m.d.comb += col.eq(mul_const(within, p.in_width) + in_col)
         else:
             in_index = Signal.like(self.i.payload.index)
             m.d.sync += in_index.eq(self.i.payload.index)

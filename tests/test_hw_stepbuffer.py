@@ -90,8 +90,9 @@ def _bursty_step_events(rng, neurons, row, steps, samples):
     return sent
 
 
-def check_against_model(dut, sent, *, rng, p_ready, p_gap, cycles):
-    """Drive ``dut`` and the model in lockstep; return the first difference (or None) and the cycles it was full."""
+def check_against_model(dut, sent, *, rng, p_ready, p_gap, cycles, index_from_coordinates=False):
+    """Drive ``dut`` and the model in lockstep; return the first difference (or None) and the cycles it was full.
+    With ``index_from_coordinates`` the buffer gets an event's row and place beside it and 0 as its index."""
     model = StepBufferModel(dut.plan.row, dut.plan.time_steps)
     result = {"difference": None, "full": 0, "markers": 0}
 
@@ -103,8 +104,11 @@ def check_against_model(dut, sent, *, rng, p_ready, p_gap, cycles):
             index, end = sent[pos] if offering else (0, 0)
             ctx.set(dut.o.ready, o_ready)
             ctx.set(dut.i.valid, int(offering))
-            ctx.set(dut.i.payload.index, index)
+            ctx.set(dut.i.payload.index, 0 if index_from_coordinates else index)
             ctx.set(dut.i.payload.end, end)
+            if dut.plan.coordinates:  # the producer's row and place beside the event, as an OR-pool gives them
+                ctx.set(dut.in_row, index // dut.plan.in_width)
+                ctx.set(dut.in_col, index % dut.plan.in_width)
             o_valid = ctx.get(dut.o.valid)
             got = (ctx.get(dut.i.ready), o_valid) + ((ctx.get(dut.o.payload.index), ctx.get(dut.o.payload.end))
                                                      if o_valid else (None, None))
@@ -142,6 +146,25 @@ def test_equivalent_to_the_model(neurons, row, steps, p_ready, p_gap):
         assert result["markers"] == 3 * steps, f"listed={listed}: {result['markers']} of {3 * steps} steps"
         if p_ready < 0.5 and steps < 3:
             assert result["full"], "the buffer never filled up: the ready path went untested"
+
+
+@pytest.mark.parametrize("neurons,width,per_word,steps", [(96, 6, 2, 3), (60, 5, 3, 2), (64, 4, 4, 2), (48, 8, 1, 2),
+                                                          (42, 7, 2, 4)])
+def test_words_from_the_producers_coordinates(neurons, width, per_word, steps):
+    """Behind a producer that gives each event's row and place (an OR-pool), a word of one or several of its rows
+    is formed from them, not from the index: the same contract as the index, in both layouts (the index is set to
+    0 with an event's coordinates, so that a word formed from it would differ)."""
+    import dataclasses
+    rng = np.random.default_rng(neurons + per_word)
+    sent = _bursty_step_events(rng, neurons, width * per_word, steps, 3)
+    for listed in (False, True):
+        plan = step_buffer("fc1.buffer", neurons, width * per_word, steps, DEVICE, listed=listed)[0]
+        plan = dataclasses.replace(plan, coordinates=True, in_width=width)
+        assert (plan.rows_per_word, plan.in_rows) == (per_word, neurons // width)
+        result = check_against_model(StepBuffer(plan), sent, rng=rng, p_ready=0.6, p_gap=0.3,
+                                     cycles=int(len(sent) * 2.5) + 300, index_from_coordinates=True)
+        assert result["difference"] is None, f"listed={listed}, {result['difference']}"
+        assert result["markers"] == 3 * steps
 
 
 def test_the_model_is_the_documented_timeline():

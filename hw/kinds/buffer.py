@@ -52,8 +52,11 @@ class StepBufferPlan:
     listed : bool
         A slot is a list of the words with spikes (else a bitmap with a flag register per word).
     coordinates : bool
-        The producer gives each event's word and place beside it (its rows are the words: an OR-pool whose rows
-        are at least ``WORD / 2`` wide).
+        The producer gives each event's row and place in the row beside it (an OR-pool, whose rows fill the words
+        whole): the buffer forms the word and the place in it from these instead of dividing the index.
+    in_width : int
+        With ``coordinates``, the producer's row width; a word holds ``row // in_width`` of its rows (one: the
+        producer's rows are the words).
     """
     name: str
     neurons: int
@@ -64,6 +67,17 @@ class StepBufferPlan:
     lo_bits: int
     listed: bool
     coordinates: bool = False
+    in_width: int = 0
+
+    @property
+    def rows_per_word(self):
+        """With ``coordinates``, the producer's rows a word holds."""
+        return self.row // self.in_width if self.coordinates else 0
+
+    @property
+    def in_rows(self):
+        """With ``coordinates``, the producer's rows per step."""
+        return -(-self.neurons // self.in_width) if self.coordinates else 0
 
     @property
     def index_bits(self):
@@ -143,8 +157,8 @@ def buffer_plan(name, context, *, listed=None):
     rows_free = context.producer_kind is None or not context.producer_kind.emits_rows
     buf, mems = step_buffer(f"{name}.buffer", neurons, row, context.time_steps, context.device, listed=listed,
                             narrow=rows_free)
-    if not rows_free and buf.row == int(context.in_shape[-1]):
-        buf = dataclasses.replace(buf, coordinates=True)
+    if not rows_free and buf.row % int(context.in_shape[-1]) == 0:
+        buf = dataclasses.replace(buf, coordinates=True, in_width=int(context.in_shape[-1]))
     return buf, mems
 
 

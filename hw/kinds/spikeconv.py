@@ -61,7 +61,7 @@ class SpikeConvPlan(LayerPlan):
         """The step buffer's words are the input map's rows (``c * H + y``; a producer that emits whole rows, an
         OR-pool, of rows too wide to share a word): the core takes a spike's row and column from the buffer's
         ``row`` and ``col`` beside the event instead of dividing its flat index by ``W``."""
-        return self.buffer.coordinates
+        return self.buffer.coordinates and self.buffer.rows_per_word == 1
 
     @property
     def state(self):
