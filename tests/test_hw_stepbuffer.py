@@ -2,6 +2,8 @@
 """StepBuffer against a behavioural model of its contract, cycle by cycle (the way Amaranth checks its FIFOs against
 ``FIFOModel``), in both slot layouts, under random input gaps and backpressure; its reordering; its plan."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -154,7 +156,6 @@ def test_words_from_the_producers_coordinates(neurons, width, per_word, steps):
     """Behind a producer that gives each event's row and place (an OR-pool), a word of one or several of its rows
     is formed from them, not from the index: the same contract as the index, in both layouts (the index is set to
     0 with an event's coordinates, so that a word formed from it would differ)."""
-    import dataclasses
     rng = np.random.default_rng(neurons + per_word)
     sent = _bursty_step_events(rng, neurons, width * per_word, steps, 3)
     for listed in (False, True):
