@@ -46,8 +46,9 @@ def cycle_totals(plan, spikes):
     return cycles(plan, spikes).total
 
 
-def check_fit(plan, *, board, force=False):
-    """The pre-synthesis fit check of ``plan`` on ``board``: ``(Need, warnings)``.
+def check_fit(plan, *, board, force=False, flash=False):
+    """The pre-synthesis fit check of ``plan`` on ``board``: ``(Need, warnings)``; ``flash``: the design reads its
+    weight image from the board's SPI flash (its reader counts in the logic).
 
     Raises
     ------
@@ -56,7 +57,7 @@ def check_fit(plan, *, board, force=False):
     """
     from hw.resources import check_fit as check
 
-    return check(plan, board=board.name, force=force)
+    return check(plan, board=board.name, force=force, flash=flash)
 
 
 def synthesis_overrides(device):

@@ -190,7 +190,8 @@ def _pll_record(pll):
 
 
 def fit(ctx):
-    need, warnings = design.check_fit(ctx.state["plan"], board=ctx.board, force=ctx.force)
+    need, warnings = design.check_fit(ctx.state["plan"], board=ctx.board, force=ctx.force,
+                                      flash=ctx.state["flash_offset"] is not None)
     ctx.state["need"] = need
     ctx.warnings += warnings
     wide = ctx.board.device.wide_ram

@@ -9,7 +9,8 @@ and the bound:
   wide words and stacked for depth (``Memory.sprams``); **DSP**: the generated network leaves multipliers to inference, so
   none are counted (the report gives the placed figure);
 - **logic cells**: each kind's estimate of its core (``Kind.logic``), scaled by the device's calibration (measured
-  on real builds), plus the device's fixed cost of the board logic (UART, protocol engine, reset). It is a coarse
+  on real builds), plus the device's fixed cost of the board logic (UART, protocol engine, reset) and, for a design
+  that reads its weight image from the SPI flash (``hw.build --flash``), of the flash reader. It is a coarse
   figure (the build report gives nextpnr's real count); a plan is refused if it exceeds the device, and a warning
   is given above :data:`LOGIC_WARN`.
 """
@@ -101,8 +102,11 @@ class Need:
     spram_users: tuple = ()
 
 
-def estimate(plan):
+def estimate(plan, *, flash=False):
     """Pre-synthesis estimate of the resources of ``plan`` (a :class:`hw.plan.Plan`) on its device.
+
+    ``flash``: the design reads its weight image from the board's SPI flash (``hw.build --flash``), so the board
+    logic holds the flash reader as well (the device's ``flash_reader_logic``).
 
     Returns
     -------
@@ -121,13 +125,16 @@ def estimate(plan):
         ebr += large + small
         ebr_small += small
     breakdown.append(("board logic (UART, protocol, reset)", device.board_logic, 0))
+    if flash:
+        breakdown.append(("SPI flash reader", device.flash_reader_logic, 0))
+        total_cells += device.flash_reader_logic
     ebr_bits = sum(mem.bits for mem in plan.memories if mem.blocks)
     users = tuple((mem.name, mem.sprams) for mem in plan.memories if mem.sprams)
     return Need(logic_cells=int(total_cells), ebr=ebr, ebr_small=ebr_small, ebr_bits=ebr_bits,
                 spram=sum(n for _, n in users), dsp=0, breakdown=tuple(breakdown), spram_users=users)
 
 
-def check_fit(plan, *, board="board", force=False):
+def check_fit(plan, *, board="board", force=False, flash=False):
     """Refuse ``plan`` if it cannot fit its device; return the :class:`Need` and a list of warnings.
 
     Parameters
@@ -137,6 +144,8 @@ def check_fit(plan, *, board="board", force=False):
         Board name for the messages.
     force : bool
         Turn the refusal into a warning (to measure a design that does not fit).
+    flash : bool
+        The design has the SPI flash reader (:func:`estimate`).
 
     Returns
     -------
@@ -150,7 +159,7 @@ def check_fit(plan, *, board="board", force=False):
         (fc1.weights 4, conv1.input 1); the iCE40UP5K on icebreaker has 4``; its ``budget`` is the device's
         :class:`Budget`.
     """
-    need = estimate(plan)
+    need = estimate(plan, flash=flash)
     budget = Budget.of(plan.device)
     name = plan.model.name
     problems = []

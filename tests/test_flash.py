@@ -160,12 +160,19 @@ def test_build_with_flash_writes_the_flash_image(tmp_path, capsys):
     hwbuild.build(board="icebreaker", model_dir=tiny, out=plain, clock_mhz=24, do_build=False, progress=False,
                   params=params)
     assert not (plain / "weights_flash.bin").exists() and "spi_flash" not in (plain / "top.pcf").read_text()
+    # the pre-synthesis estimate counts the reader where the design has one
+    rows = {name: cells for name, cells, _ in report["estimate"]["breakdown"]}
+    plain_estimate = json.loads((plain / "report.json").read_text())["estimate"]
+    assert rows["SPI flash reader"] > 0 and "SPI flash reader" not in {row[0] for row in plain_estimate["breakdown"]}
+    assert report["estimate"]["logic_cells"] == plain_estimate["logic_cells"] + rows["SPI flash reader"]
     # a model without SPRAM weights: nothing to read, a warning, no reader
     code = build_main(["--board", "icebreaker", "--model", str(tiny), "--no-pnr", "--quiet", "--flash",
                        "--out", str(tmp_path / "none")])
     assert code == 0
     assert "--flash: the model keeps no weights in SPRAM, so the design has no flash reader" in capsys.readouterr().err
     assert "spi_flash" not in (tmp_path / "none" / "top.pcf").read_text()
+    none_estimate = json.loads((tmp_path / "none" / "report.json").read_text())["estimate"]
+    assert "SPI flash reader" not in {row[0] for row in none_estimate["breakdown"]}
 
 
 def test_flash_offset_is_checked_against_the_board():

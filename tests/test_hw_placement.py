@@ -51,7 +51,7 @@ def test_large_dense_layer_goes_to_spram_automatically():
     forced = plan(model, params={"fc1": {"weights": "bram"}})
     assert forced.layer("fc1").weights == "bram"
     with pytest.raises(FitError, match=r"^model random_7 needs 102 block RAMs \(400,448 bits\); the iCE40UP5K on "
-                                       r"icebreaker has 30 \(122,880 bits\); the largest user is fc1 with 98; "):
+                                       r"icebreaker has 30 \(122,880 bits\); the largest user is fc1 with 98$"):
         check_fit(forced, board="icebreaker")
 
 

@@ -31,6 +31,22 @@ def test_estimate_of_tiny_model():
     assert sum(row[1] for row in need.breakdown) == need.logic_cells
 
 
+def test_flash_reader_counts_in_the_logic():
+    """A --flash design holds the SPI flash reader beside the board logic: its own row, in the total and the check."""
+    p = plan(_tiny())
+    without, with_reader = estimate(p), estimate(p, flash=True)
+    assert DEVICE.flash_reader_logic > 0
+    assert with_reader.breakdown[:-1] == without.breakdown
+    assert with_reader.breakdown[-1] == ("SPI flash reader", DEVICE.flash_reader_logic, 0)
+    assert with_reader.logic_cells == without.logic_cells + DEVICE.flash_reader_logic
+    assert (with_reader.ebr, with_reader.spram) == (without.ebr, without.spram)
+    # a device with room for the network but not for the reader: refused only with --flash
+    tight = dataclasses.replace(DEVICE, logic_cells=without.logic_cells + DEVICE.flash_reader_logic // 2)
+    check_fit(plan(_tiny(), device=tight), board="tight-board")
+    with pytest.raises(FitError, match=r"logic cells \(estimate\); the iCE40UP5K on tight-board"):
+        check_fit(plan(_tiny(), device=tight), board="tight-board", flash=True)
+
+
 def test_default_model_figures():
     """The default model: 30 block RAMs, one SPRAM (the input map), the calibrated logic estimate."""
     from golden.manifest import load

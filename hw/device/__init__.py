@@ -93,6 +93,9 @@ class Device:
         Ratio of the placed logic cells to the plan's per-core estimate, measured on real builds.
     board_logic : int
         Logic cells of the board logic around the network (UART, protocol engine, reset, LEDs).
+    flash_reader_logic : int
+        Logic cells of the SPI flash reader that a ``--flash`` build adds to the board logic
+        (:class:`boards.flash.FlashLoader`), measured on placed builds.
     small_rom_words : int
         ROMs of at most this many words become logic, not block RAM.
     tools : dict of str to str
@@ -156,6 +159,7 @@ class Device:
     dsp_inference: bool = True
     conv_multipliers: int = 0
     accumulator_block_cells: int = 0
+    flash_reader_logic: int = 0
 
     def __str__(self):
         return self.name

