@@ -229,10 +229,10 @@ def work(plan, ops):
 def logic(plan):
     """Logic cells (coarse, before calibration): control and register files; per lane an adder of ``acc_bits`` and
     the multiplexer at the lane's end of the accumulator chain (accumulators in block RAM: plus
-    :func:`ram_accumulator_logic`); the step buffer's registers (word flags or list
-    counts) need logic per bit, and its control (:func:`hw.kinds.buffer.logic`); the LIF unit. Measured with ``python -m hw.area --model models/fsdd_deep --board
-    icebreaker``: fc1 (4 lanes, 32 groups) 1,467 LUT4s and 2,036 flip-flops with registers, 641 and 189 in block
-    RAM."""
+    :func:`ram_accumulator_logic`); the step buffer's registers (word flags or list counts) need logic per bit,
+    and its control (:func:`hw.kinds.buffer.logic`); the LIF unit. Measured with ``python -m hw.area --model
+    models/fsdd_deep --board icebreaker``: fc1 (4 lanes, 32 groups) 1,467 LUT4s and 2,036 flip-flops with
+    registers, 641 and 189 in block RAM."""
     layer = plan.layer
     registers = sum(mem.bits for mem in plan.memories if mem.kind == "registers")
     flags = sum(mem.bits for mem in plan.memories if mem.name.endswith(".buffer_registers"))

@@ -173,8 +173,8 @@ def work(plan, ops):
 
 def logic(plan):
     """Logic cells (coarse, before calibration): control, the index decoding and the tap counters; per lane an
-    adder of ``acc_bits``; the step buffer's registers and control (:func:`hw.kinds.buffer.logic`); the LIF unit; with the membranes in SPRAM, the address
-    multiplexer of its single port."""
+    adder of ``acc_bits``; the step buffer's registers and control (:func:`hw.kinds.buffer.logic`); the LIF unit;
+    with the membranes in SPRAM, the address multiplexer of its single port."""
     layer = plan.layer
     flags = sum(mem.bits for mem in plan.memories if mem.name.endswith(".buffer_registers"))
     port = plan.neurons.bit_length() + 4 if plan.state == "spram" else 0
