@@ -107,12 +107,14 @@ class StepBufferPlan:
         return self.time_steps * (_bits_for_count(self.rows + 1) + 1 + lower)
 
 
-def logic(buf):
-    """Logic cells (coarse, before calibration) of a step buffer's control, its registers apart (the consuming
-    kind counts those): the word being filled and its bit set, the word and place arithmetic, the slot and list
-    counters and the reader. Fitted to the eight step buffers of ``fsdd_scnn``, ``fsdd_robust`` and ``fsdd_deep2``
-    in ``python -m hw.area --board icebreaker`` (117 to 242 LUT4s besides the registers; the fit within 30)."""
-    return 80 + 13 * buf.row // 2
+def logic(plan):
+    """Logic cells (coarse, before calibration) of the step buffer in front of the layer plan ``plan`` (a kind
+    with ``buffered``): its registers (word flags or list counts) need logic per bit; its control (the word being
+    filled and its bit set, the word and place arithmetic, the slot and list counters and the reader) is fitted to
+    the eight step buffers of ``fsdd_scnn``, ``fsdd_robust`` and ``fsdd_deep2`` in ``python -m hw.area --board
+    icebreaker`` (117 to 242 LUT4s besides the registers; the fit within 30)."""
+    registers = sum(mem.bits for mem in plan.memories if mem.name.endswith(".buffer_registers"))
+    return registers + 80 + 13 * plan.buffer.row // 2
 
 
 def buffer_row(consumer, producer, producer_kind, shape):

@@ -229,17 +229,15 @@ def work(plan, ops):
 def logic(plan):
     """Logic cells (coarse, before calibration): control and register files; per lane an adder of ``acc_bits`` and
     the multiplexer at the lane's end of the accumulator chain (accumulators in block RAM: plus
-    :func:`ram_accumulator_logic`); the step buffer's registers (word flags or list counts) need logic per bit,
-    and its control (:func:`hw.kinds.buffer.logic`); the LIF unit. Measured with ``python -m hw.area --model
-    models/fsdd_deep --board icebreaker``: fc1 (4 lanes, 32 groups) 1,467 LUT4s and 2,036 flip-flops with
-    registers, 641 and 189 in block RAM."""
+    :func:`ram_accumulator_logic`); the step buffer (:func:`hw.kinds.buffer.logic`); the LIF unit. Measured with
+    ``python -m hw.area --model models/fsdd_deep --board icebreaker``: fc1 (4 lanes, 32 groups) 1,467 LUT4s and
+    2,036 flip-flops with registers, 641 and 189 in block RAM."""
     layer = plan.layer
     registers = sum(mem.bits for mem in plan.memories if mem.kind == "registers")
-    flags = sum(mem.bits for mem in plan.memories if mem.name.endswith(".buffer_registers"))
     lanes = plan.lanes * 2 * layer.acc_bits
     if plan.accumulators == "ram":
         lanes += ram_accumulator_logic(plan.lanes, plan.groups, layer.acc_bits)
-    return 60 + registers + lanes + flags + buffer_logic(plan.buffer) + plan.lif_units * 3 * layer.neuron.mem_bits
+    return 60 + registers + lanes + buffer_logic(plan) + plan.lif_units * 3 * layer.neuron.mem_bits
 
 
 def random_options(layer, in_shape, device, rng, *, time_steps):

@@ -173,13 +173,11 @@ def work(plan, ops):
 
 def logic(plan):
     """Logic cells (coarse, before calibration): control, the index decoding and the tap counters; per lane an
-    adder of ``acc_bits``; the step buffer's registers and control (:func:`hw.kinds.buffer.logic`); the LIF unit;
+    adder of ``acc_bits``; the step buffer (:func:`hw.kinds.buffer.logic`); the LIF unit;
     with the membranes in SPRAM, the address multiplexer of its single port."""
     layer = plan.layer
-    flags = sum(mem.bits for mem in plan.memories if mem.name.endswith(".buffer_registers"))
     port = plan.neurons.bit_length() + 4 if plan.state == "spram" else 0
-    return (160 + plan.lanes * layer.acc_bits + flags + buffer_logic(plan.buffer)
-            + plan.lif_units * 3 * layer.neuron.mem_bits + port)
+    return 160 + plan.lanes * layer.acc_bits + buffer_logic(plan) + plan.lif_units * 3 * layer.neuron.mem_bits + port
 
 
 def random_options(layer, in_shape, device, rng, *, time_steps):
