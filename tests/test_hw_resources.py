@@ -56,6 +56,31 @@ def test_default_model_figures():
     assert 3000 < need.logic_cells < DEVICE.logic_cells
 
 
+#: Placed builds (README, "Boards"): board, model, --flash, nextpnr's logic cells or LUT4s.
+PLACED = [
+    ("icebreaker", "fsdd_robust", False, 4774),
+    ("icebreaker", "fsdd_robust", True, 4958),
+    ("icebreaker", "fsdd_scnn", False, 3602),
+    ("icebreaker", "fsdd_deep2", False, 4994),
+    ("tangnano9k", "fsdd_scnn", False, 4047),
+    ("ulx3s-85f", "fsdd_scnn", False, 10893),
+    ("ulx3s-25f", "fsdd_scnn", False, 8109),
+    ("ulx3s-85f", "fsdd_deep", False, 22703),
+]
+
+
+@pytest.mark.parametrize("board,model,flash,placed", PLACED)
+def test_estimate_refuses_no_placed_build(board, model, flash, placed):
+    """The calibration's rule: each family's factor is the smallest of its builds' ratios, so no design that placed is
+    estimated above what it took (and so refused by the check), and none is under-estimated by more than half."""
+    from boards import BOARDS
+    from golden.manifest import load
+
+    device = BOARDS[board].device
+    need = estimate(plan(load(Path("models") / model), device=device), flash=flash)
+    assert placed / 2 < need.logic_cells <= placed
+
+
 def test_fit_check_accepts_tiny_model():
     need, warnings = check_fit(plan(_tiny()), board="icebreaker")
     assert need.ebr >= 1 and warnings == []

@@ -113,8 +113,7 @@ def logic(plan):
     filled and its bit set, the word and place arithmetic, the slot and list counters and the reader) is fitted to
     the eight step buffers of ``fsdd_scnn``, ``fsdd_robust`` and ``fsdd_deep2`` in ``python -m hw.area --board
     icebreaker`` (117 to 242 LUT4s besides the registers; the fit within 30)."""
-    registers = sum(mem.bits for mem in plan.memories if mem.name.endswith(".buffer_registers"))
-    return registers + 80 + 13 * plan.buffer.row // 2
+    return plan.buffer.register_bits + 80 + 13 * plan.buffer.row // 2
 
 
 def buffer_row(consumer, producer, producer_kind, shape):

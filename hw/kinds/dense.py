@@ -233,7 +233,8 @@ def logic(plan):
     ``python -m hw.area --model models/fsdd_deep --board icebreaker``: fc1 (4 lanes, 32 groups) 1,467 LUT4s and
     2,036 flip-flops with registers, 641 and 189 in block RAM."""
     layer = plan.layer
-    registers = sum(mem.bits for mem in plan.memories if mem.kind == "registers")
+    # the step buffer's registers are among the plan's memories, but buffer_logic counts them
+    registers = sum(mem.bits for mem in plan.memories if mem.kind == "registers") - plan.buffer.register_bits
     lanes = plan.lanes * 2 * layer.acc_bits
     if plan.accumulators == "ram":
         lanes += ram_accumulator_logic(plan.lanes, plan.groups, layer.acc_bits)
