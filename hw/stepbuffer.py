@@ -135,13 +135,11 @@ class StepBuffer(wiring.Component):
         m.d.sync += [in_valid.eq(self.i.valid & self.i.ready), in_end.eq(self.i.payload.end)]
         row = Signal(range(rows))
         col = Signal(range(width))
-        if p.coordinates and p.rows_per_word == 1:
-            # the producer's row and place beside each event are the word and the bit: no division
-            m.d.sync += [row.eq(self.in_row), col.eq(self.in_col)]
-        elif p.coordinates:
-            # a word holds several of the producer's rows: the word and the bit from the row number alone (a
-            # shift and a constant multiple of its low bits where the rows a word holds are a power of two), which
-            # keeps the division of the whole index off the path to the word comparison below
+        if p.coordinates:
+            # the word and the bit from the producer's row number alone, which keeps the division of the whole
+            # index off the path to the word comparison below: where a word holds one row, the row and place are
+            # the word and the bit (the division by one and the zero-width row within the word add no logic);
+            # where it holds a power of two of them, a shift and a constant multiple of the row's low bits
             in_row, in_col = Signal.like(self.in_row), Signal.like(self.in_col)
             m.d.sync += [in_row.eq(self.in_row), in_col.eq(self.in_col)]
             k = p.rows_per_word
