@@ -56,7 +56,8 @@ def test_default_model_figures():
     assert 3000 < need.logic_cells < DEVICE.logic_cells
 
 
-#: Placed builds (README, "Boards"): board, model, --flash, nextpnr's logic cells or LUT4s.
+#: Placed builds (README: the "Boards" table and the builds quoted after it): board, model, --flash, nextpnr's logic
+#: cells or LUT4s.
 PLACED = [
     ("icebreaker", "fsdd_robust", False, 4774),
     ("icebreaker", "fsdd_robust", True, 4958),
