@@ -10,7 +10,8 @@ from hw.device import get as get_device
 from hw.plan import plan
 from hw.resources import Budget, FitError, check_fit, estimate
 
-TINY = Path(__file__).resolve().parents[1] / "models" / "tiny"
+MODELS = Path(__file__).resolve().parents[1] / "models"
+TINY = MODELS / "tiny"
 DEVICE = get_device("iCE40UP5K")
 
 
@@ -51,7 +52,7 @@ def test_default_model_figures():
     """The default model: 30 block RAMs, one SPRAM (the input map), the calibrated logic estimate."""
     from golden.manifest import load
 
-    need = estimate(plan(load("models/fsdd_scnn")))
+    need = estimate(plan(load(MODELS / "fsdd_scnn")))
     assert (need.ebr, need.spram, need.dsp) == (30, 1, 0)
     assert 3000 < need.logic_cells < DEVICE.logic_cells
 
@@ -72,13 +73,14 @@ PLACED = [
 
 @pytest.mark.parametrize("board,model,flash,placed", PLACED)
 def test_estimate_refuses_no_placed_build(board, model, flash, placed):
-    """The calibration's rule: each family's factor is the smallest of its builds' ratios, so no design that placed is
-    estimated above what it took (and so refused by the check), and none is under-estimated by more than half."""
+    """The calibration's rule: each family's factor is at or just below the smallest of its builds' ratios, so no
+    design that placed is estimated above what it took (and so refused by the check), and none is under-estimated by
+    more than half."""
     from boards import BOARDS
     from golden.manifest import load
 
     device = BOARDS[board].device
-    need = estimate(plan(load(Path("models") / model), device=device), flash=flash)
+    need = estimate(plan(load(MODELS / model), device=device), flash=flash)
     assert placed / 2 < need.logic_cells <= placed
 
 
