@@ -24,7 +24,7 @@ ICE40UP5K = register(Device(
     global_buffers=8,
     # nextpnr's logic cells over the per-core estimate, the board logic taken off: fsdd_scnn on the iCEBreaker
     # places in 3,602 cells against 2,615 estimated (1.148), fsdd_robust in 4,774 against 3,369 (1.24), fsdd_deep2
-    # in 4,994 against 3,261 (1.35); the smallest, so that the check refuses nothing that would fit
+    # in 4,994 against 3,457 (1.27); the smallest, so that the check refuses nothing that would fit
     logic_calibration=1.14,
     # python -m hw.area: protocol engine 435, UART and receive FIFO 106 LUT4s; 205 flip-flops.
     board_logic=600,
