@@ -14,7 +14,7 @@ from golden.checks import MAX_TIME_STEPS, check_int
 
 from .memory import memory
 
-__all__ = ["StepBufferPlan", "buffer_plan", "buffer_row", "step_buffer", "logic", "WORD", "MIN_ROW", "MAX_ROW"]
+__all__ = ["StepBufferPlan", "buffer_plan", "buffer_row", "step_buffer", "logic", "count_bits", "WORD", "MIN_ROW", "MAX_ROW"]
 
 #: Neurons per word of a step buffer behind a producer of ascending indices.
 WORD = 16
@@ -25,7 +25,8 @@ MIN_ROW = 4
 MAX_ROW = 256
 
 
-def _bits_for_count(n):
+def count_bits(n):
+    """Bits of a number in ``0 ... n - 1`` (one at least)."""
     return max(1, (n - 1).bit_length())
 
 
@@ -82,7 +83,7 @@ class StepBufferPlan:
     @property
     def index_bits(self):
         """Bits of a spike event's index."""
-        return _bits_for_count(self.neurons)
+        return count_bits(self.neurons)
 
     @property
     def word_bits(self):
@@ -103,8 +104,8 @@ class StepBufferPlan:
         """Bits of the per-slot registers: the word counts and flag of a list, or the word flags of a bitmap."""
         if not self.listed:
             return self.time_steps * self.rows
-        lower = _bits_for_count((1 << self.lo_bits) + 1) if self.row_bits else 0
-        return self.time_steps * (_bits_for_count(self.rows + 1) + 1 + lower)
+        lower = count_bits((1 << self.lo_bits) + 1) if self.row_bits else 0
+        return self.time_steps * (count_bits(self.rows + 1) + 1 + lower)
 
 
 def logic(plan):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import Kind, LayerPlan, check_option, register
-from .buffer import buffer_plan
+from .buffer import buffer_plan, count_bits
 from .buffer import logic as buffer_logic
 from .dense import fewest_lanes, row_stride
 from .memory import state_of, state_option
@@ -185,18 +185,13 @@ def logic(plan):
     its single port. ``tests/test_hw_spikeconv.py`` synthesizes three of them and holds them to that band."""
     layer = plan.layer
     c, h, w = plan.in_shape
-    line_bits = _bits(c * h)
-    divide = line_bits * _bits(c) if c > 1 and h & (h - 1) else 0
+    line_bits = count_bits(c * h)
+    divide = line_bits * count_bits(c) if c > 1 and h & (h - 1) else 0
     if not plan.coordinates and w & (w - 1):
-        divide += _bits(c * h * w) * line_bits
+        divide += count_bits(c * h * w) * line_bits
     port = plan.neurons.bit_length() + 4 if plan.state == "spram" else 0
-    core = int(4.5 * plan.lanes * layer.acc_bits) + 36 * _bits(plan.neurons) + divide + port
+    core = int(4.5 * plan.lanes * layer.acc_bits) + 36 * count_bits(plan.neurons) + divide + port
     return core + buffer_logic(plan)
-
-
-def _bits(n):
-    """Bits of a number in ``0 ... n - 1`` (one at least)."""
-    return max(1, (n - 1).bit_length())
 
 
 def random_options(layer, in_shape, device, rng, *, time_steps):
