@@ -14,7 +14,8 @@ from golden.checks import MAX_TIME_STEPS, check_int
 
 from .memory import memory
 
-__all__ = ["StepBufferPlan", "buffer_plan", "buffer_row", "step_buffer", "logic", "count_bits", "WORD", "MIN_ROW", "MAX_ROW"]
+__all__ = ["StepBufferPlan", "buffer_plan", "buffer_row", "step_buffer", "logic", "count_bits", "WORD", "MIN_ROW",
+           "MAX_ROW"]
 
 #: Neurons per word of a step buffer behind a producer of ascending indices.
 WORD = 16
